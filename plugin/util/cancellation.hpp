@@ -1,0 +1,26 @@
+#pragma once
+// SIGINT/SIGTERM become a cancellation request that long operations poll (and that run_process forwards
+// to its child), so every guard object (paused containers, locks, temporary files) is released by the
+// normal unwinding path instead of inside a signal handler.
+
+namespace cwb::util {
+
+/// Installs handlers for SIGINT and SIGTERM (and ignores SIGPIPE). Safe to call more than once.
+void install_cancellation_handlers();
+
+/// True once SIGINT or SIGTERM has arrived (or request_cancellation was called).
+bool cancellation_requested() noexcept;
+
+/// The signal that requested cancellation, 0 if none.
+int cancellation_signal() noexcept;
+
+/// A file descriptor that becomes readable when cancellation is requested: add it to poll() sets.
+int cancellation_fd() noexcept;
+
+/// Requests cancellation as if `signal` had arrived (tests, and the hooks' own time limits).
+void request_cancellation(int signal) noexcept;
+
+/// Clears the request (tests only).
+void reset_cancellation() noexcept;
+
+} // namespace cwb::util

@@ -1,0 +1,135 @@
+#include "util/file_system.hpp"
+
+#include "util/file_descriptor.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <random>
+
+namespace cwb::util {
+namespace {
+
+std::unexpected<Error> io_error(const std::string& what, const fs::path& path, int error_number) {
+  return fail(ErrorKind::staging_io, what + " " + path.string() + ": " + strerror(error_number));
+}
+
+std::string random_suffix() {
+  static thread_local std::mt19937_64 generator{std::random_device{}()};
+  static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::string suffix;
+  for (int i = 0; i < 10; ++i) suffix.push_back(alphabet[generator() % (sizeof alphabet - 1)]);
+  return suffix;
+}
+
+} // namespace
+
+Result<> ensure_directories(const fs::path& path) {
+  std::error_code error;
+  fs::create_directories(path, error);
+  if (error) return fail(ErrorKind::staging_io, "cannot create directory " + path.string() + ": " + error.message());
+  return {};
+}
+
+Result<> create_private_directory(const fs::path& path) {
+  CWB_TRY(ensure_directories(path));
+  if (chmod(path.c_str(), 0700) != 0) return io_error("cannot restrict", path, errno);
+  return {};
+}
+
+Result<std::string> read_file(const fs::path& path) {
+  FileDescriptor fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return io_error("cannot open", path, errno);
+  std::string content;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t count = read(fd.get(), buffer, sizeof buffer);
+    if (count == 0) break;
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      return io_error("cannot read", path, errno);
+    }
+    content.append(buffer, static_cast<std::size_t>(count));
+  }
+  return content;
+}
+
+Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_t mode) {
+  const fs::path temporary = path.string() + ".tmp." + random_suffix();
+  FileDescriptor fd(open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  if (!fd) return io_error("cannot create", temporary, errno);
+  std::size_t written = 0;
+  while (written < content.size()) {
+    const ssize_t count = write(fd.get(), content.data() + written, content.size() - written);
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      const int saved = errno;
+      unlink(temporary.c_str());
+      return io_error("cannot write", temporary, saved);
+    }
+    written += static_cast<std::size_t>(count);
+  }
+  if (fchmod(fd.get(), mode) != 0 || fsync(fd.get()) != 0) {
+    const int saved = errno;
+    unlink(temporary.c_str());
+    return io_error("cannot sync", temporary, saved);
+  }
+  fd.reset();
+  if (rename(temporary.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    unlink(temporary.c_str());
+    return io_error("cannot rename into", path, saved);
+  }
+  return {};
+}
+
+Result<> remove_tree(const fs::path& path) {
+  std::error_code error;
+  fs::remove_all(path, error);
+  if (error) return fail(ErrorKind::staging_io, "cannot remove " + path.string() + ": " + error.message());
+  return {};
+}
+
+Result<std::uintmax_t> available_space(const fs::path& path) {
+  struct statvfs info {};
+  if (statvfs(path.c_str(), &info) != 0) return io_error("cannot stat file system of", path, errno);
+  return static_cast<std::uintmax_t>(info.f_bavail) * info.f_frsize;
+}
+
+Result<TemporaryDirectory> TemporaryDirectory::create(const fs::path& parent, std::string_view prefix) {
+  fs::path base = parent;
+  if (base.empty()) {
+    const char* tmpdir = std::getenv("TMPDIR");
+    base = tmpdir != nullptr && *tmpdir != '\0' ? tmpdir : "/tmp";
+  }
+  CWB_TRY(ensure_directories(base));
+  for (int attempt = 0; attempt < 16; ++attempt) {
+    fs::path candidate = base / (std::string(prefix) + random_suffix());
+    if (mkdir(candidate.c_str(), 0700) == 0) return TemporaryDirectory(std::move(candidate));
+    if (errno != EEXIST) return io_error("cannot create", candidate, errno);
+  }
+  return fail(ErrorKind::staging_io, "cannot create a temporary directory in " + base.string());
+}
+
+TemporaryDirectory::TemporaryDirectory(TemporaryDirectory&& other) noexcept : path_(std::exchange(other.path_, {})) {}
+
+TemporaryDirectory& TemporaryDirectory::operator=(TemporaryDirectory&& other) noexcept {
+  if (this != &other) {
+    if (!path_.empty()) (void)remove_tree(path_);
+    path_ = std::exchange(other.path_, {});
+  }
+  return *this;
+}
+
+TemporaryDirectory::~TemporaryDirectory() {
+  if (!path_.empty()) (void)remove_tree(path_);
+}
+
+fs::path TemporaryDirectory::release() { return std::exchange(path_, {}); }
+
+} // namespace cwb::util

@@ -1,0 +1,59 @@
+#pragma once
+// Non-throwing file-system helpers: every failure comes back as a staging_io error naming the path.
+
+#include "core/error.hpp"
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+
+namespace cwb::util {
+
+namespace fs = std::filesystem;
+
+/// Creates `path` (and missing parents) and makes it readable by its owner only (0700), also when it
+/// already existed.
+Result<> create_private_directory(const fs::path& path);
+
+/// Creates `path` and missing parents with default modes; succeeds when it exists.
+Result<> ensure_directories(const fs::path& path);
+
+/// Returns a whole (small) file: manifests, configs, status files.
+Result<std::string> read_file(const fs::path& path);
+
+/// Writes `content` to a temporary file beside `path`, fsyncs it and renames it over `path`, so readers
+/// see either the old or the new file, never a half-written one.
+Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_t mode = 0600);
+
+/// Removes a file or a tree; succeeds when it does not exist.
+Result<> remove_tree(const fs::path& path);
+
+/// Returns the bytes available to an unprivileged user on the file system holding `path`.
+Result<std::uintmax_t> available_space(const fs::path& path);
+
+/// A directory created under `parent` (default: $TMPDIR or /tmp) with mode 0700, removed with its contents
+/// by the destructor unless release()d.
+class TemporaryDirectory {
+public:
+  static Result<TemporaryDirectory> create(const fs::path& parent, std::string_view prefix);
+
+  TemporaryDirectory() = default;
+  TemporaryDirectory(TemporaryDirectory&& other) noexcept;
+  TemporaryDirectory& operator=(TemporaryDirectory&& other) noexcept;
+  TemporaryDirectory(const TemporaryDirectory&) = delete;
+  TemporaryDirectory& operator=(const TemporaryDirectory&) = delete;
+  ~TemporaryDirectory();
+
+  [[nodiscard]] const fs::path& path() const { return path_; }
+  /// Keeps the directory on destruction and returns its path.
+  fs::path release();
+
+private:
+  explicit TemporaryDirectory(fs::path path) : path_(std::move(path)) {}
+  fs::path path_;
+};
+
+} // namespace cwb::util

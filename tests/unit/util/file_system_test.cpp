@@ -1,0 +1,84 @@
+#include "util/file_lock.hpp"
+#include "util/file_system.hpp"
+#include "util/sha256.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+
+namespace cwb::util {
+namespace {
+
+TEST(Sha256, MatchesTheKnownDigestOfAbc) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(Sha256, FileDigestEqualsStringDigest) {
+  auto dir = TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  const auto file = dir->path() / "data";
+  ASSERT_TRUE(write_file_atomic(file, "hello world"));
+  auto digest = sha256_file(file);
+  ASSERT_TRUE(digest);
+  EXPECT_EQ(*digest, sha256_hex("hello world"));
+}
+
+TEST(FileSystem, PrivateDirectoryIsOwnerOnlyEvenWhenItExisted) {
+  auto dir = TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  const auto target = dir->path() / "staging";
+  ASSERT_TRUE(ensure_directories(target));
+  ASSERT_EQ(chmod(target.c_str(), 0755), 0);
+  ASSERT_TRUE(create_private_directory(target));
+  struct stat info {};
+  ASSERT_EQ(stat(target.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0700u);
+}
+
+TEST(FileSystem, AtomicWriteReplacesContentAndSetsMode) {
+  auto dir = TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  const auto file = dir->path() / "status.json";
+  ASSERT_TRUE(write_file_atomic(file, "old"));
+  ASSERT_TRUE(write_file_atomic(file, "new", 0644));
+  auto content = read_file(file);
+  ASSERT_TRUE(content);
+  EXPECT_EQ(*content, "new");
+  struct stat info {};
+  ASSERT_EQ(stat(file.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0644u);
+}
+
+TEST(FileSystem, ReadingAMissingFileNamesThePath) {
+  auto content = read_file("/nonexistent/cwb/file");
+  ASSERT_FALSE(content);
+  EXPECT_EQ(content.error().kind, ErrorKind::staging_io);
+  EXPECT_NE(content.error().message.find("/nonexistent/cwb/file"), std::string::npos);
+}
+
+TEST(FileSystem, TemporaryDirectoryIsRemovedOnDestruction) {
+  std::filesystem::path kept;
+  {
+    auto dir = TemporaryDirectory::create({}, "cwb-test-");
+    ASSERT_TRUE(dir);
+    kept = dir->path();
+    ASSERT_TRUE(write_file_atomic(kept / "x", "y"));
+  }
+  EXPECT_FALSE(std::filesystem::exists(kept));
+}
+
+TEST(FileLock, SecondAcquireFailsWithLockedAndNamesTheHolder) {
+  auto dir = TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  auto first = FileLock::try_acquire(dir->path() / "lock");
+  ASSERT_TRUE(first);
+  auto second = FileLock::try_acquire(dir->path() / "lock");
+  ASSERT_FALSE(second);
+  EXPECT_EQ(second.error().kind, ErrorKind::locked);
+  EXPECT_NE(second.error().message.find(std::to_string(getpid())), std::string::npos);
+  first->release();
+  EXPECT_TRUE(FileLock::try_acquire(dir->path() / "lock"));
+}
+
+} // namespace
+} // namespace cwb::util
