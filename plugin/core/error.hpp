@@ -38,24 +38,23 @@ struct Error {
 
   /// Returns a copy with `context` put in front: Error{"HTTP 401"}.with_context("exporting db")
   /// gives "exporting db: HTTP 401".
-  [[nodiscard]] Error with_context(const std::string& context) const {
-    return Error{kind, context + ": " + message};
-  }
+  [[nodiscard]] Error with_context(const std::string& context) const { return Error{kind, context + ": " + message}; }
 };
 
-template <typename T = void>
-using Result = std::expected<T, Error>;
+template <typename T = void> using Result = std::expected<T, Error>;
 
 /// Shorthand for `return fail(ErrorKind::x, "...")` in functions returning Result<T>.
 inline std::unexpected<Error> fail(ErrorKind kind, std::string message) {
   return std::unexpected<Error>(Error{kind, std::move(message)});
 }
-inline std::unexpected<Error> fail(Error error) { return std::unexpected<Error>(std::move(error)); }
+inline std::unexpected<Error> fail(Error error) {
+  return std::unexpected<Error>(std::move(error));
+}
 
 } // namespace cwb
 
 // Propagates the error of an expression returning Result<...>: CWB_TRY(do_something());
-#define CWB_TRY(expr)                                                                                        \
-  do {                                                                                                       \
-    if (auto cwb_try_result_ = (expr); !cwb_try_result_) return ::cwb::fail(std::move(cwb_try_result_).error()); \
+#define CWB_TRY(expr)                                                                                                  \
+  do {                                                                                                                 \
+    if (auto cwb_try_result_ = (expr); !cwb_try_result_) return ::cwb::fail(std::move(cwb_try_result_).error());       \
   } while (false)

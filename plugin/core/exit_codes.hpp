@@ -29,6 +29,8 @@ enum class ExitCode : int {
 /// Returns the exit code a hook ends with for an error of `kind`.
 ExitCode exit_code_for(ErrorKind kind) noexcept;
 
-inline int to_int(ExitCode code) noexcept { return static_cast<int>(code); }
+inline int to_int(ExitCode code) noexcept {
+  return static_cast<int>(code);
+}
 
 } // namespace cwb

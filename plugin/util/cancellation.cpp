@@ -44,9 +44,13 @@ void install_cancellation_handlers() {
   signal(SIGPIPE, SIG_IGN);
 }
 
-bool cancellation_requested() noexcept { return g_signal.load() != 0; }
+bool cancellation_requested() noexcept {
+  return g_signal.load() != 0;
+}
 
-int cancellation_signal() noexcept { return g_signal.load(); }
+int cancellation_signal() noexcept {
+  return g_signal.load();
+}
 
 int cancellation_fd() noexcept {
   make_pipe();

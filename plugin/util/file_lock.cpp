@@ -20,7 +20,8 @@ Result<FileLock> FileLock::try_acquire(const std::filesystem::path& path) {
     char holder[32] = {};
     const ssize_t count = pread(fd.get(), holder, sizeof holder - 1, 0);
     std::string pid = count > 0 ? std::string(holder, static_cast<std::size_t>(count)) : std::string();
-    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' ')) pid.pop_back();
+    while (!pid.empty() && (pid.back() == '\n' || pid.back() == ' '))
+      pid.pop_back();
     return fail(ErrorKind::locked, "another run holds " + path.string() + (pid.empty() ? "" : " (pid " + pid + ")"));
   }
   const std::string pid = std::to_string(getpid()) + "\n";

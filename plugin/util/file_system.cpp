@@ -23,7 +23,8 @@ std::string random_suffix() {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
   std::string suffix;
-  for (int i = 0; i < 10; ++i) suffix.push_back(alphabet[generator() % (sizeof alphabet - 1)]);
+  for (int i = 0; i < 10; ++i)
+    suffix.push_back(alphabet[generator() % (sizeof alphabet - 1)]);
   return suffix;
 }
 
@@ -130,6 +131,8 @@ TemporaryDirectory::~TemporaryDirectory() {
   if (!path_.empty()) (void)remove_tree(path_);
 }
 
-fs::path TemporaryDirectory::release() { return std::exchange(path_, {}); }
+fs::path TemporaryDirectory::release() {
+  return std::exchange(path_, {});
+}
 
 } // namespace cwb::util

@@ -25,9 +25,13 @@ Sha256::~Sha256() = default;
 Sha256::Sha256(Sha256&&) noexcept = default;
 Sha256& Sha256::operator=(Sha256&&) noexcept = default;
 
-void Sha256::update(std::string_view data) { update(data.data(), data.size()); }
+void Sha256::update(std::string_view data) {
+  update(data.data(), data.size());
+}
 
-void Sha256::update(const void* data, std::size_t size) { EVP_DigestUpdate(context_->ctx, data, size); }
+void Sha256::update(const void* data, std::size_t size) {
+  EVP_DigestUpdate(context_->ctx, data, size);
+}
 
 std::string Sha256::finish_hex() {
   unsigned char digest[EVP_MAX_MD_SIZE];

@@ -47,10 +47,13 @@ Result<PreparedExec> prepare(const ProcessOptions& options) {
   if (!program) return fail(ErrorKind::internal, "program not found in PATH: " + options.argv[0]);
   prepared.program = program->string();
   prepared.argv_storage = options.argv;
-  for (const auto& [key, value] : options.env) prepared.env_storage.push_back(key + "=" + value);
-  for (auto& arg : prepared.argv_storage) prepared.argv.push_back(arg.data());
+  for (const auto& [key, value] : options.env)
+    prepared.env_storage.push_back(key + "=" + value);
+  for (auto& arg : prepared.argv_storage)
+    prepared.argv.push_back(arg.data());
   prepared.argv.push_back(nullptr);
-  for (auto& entry : prepared.env_storage) prepared.envp.push_back(entry.data());
+  for (auto& entry : prepared.env_storage)
+    prepared.envp.push_back(entry.data());
   prepared.envp.push_back(nullptr);
   if (!options.run_as_user.empty()) {
     const passwd* user = getpwnam(options.run_as_user.c_str());
@@ -161,7 +164,8 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
   const bool out_to_file = !options.stdout_file.empty();
   const bool err_to_file = !options.stderr_file.empty();
   int stdin_fd = open_or_devnull(options.stdin_file, O_RDONLY);
-  if (stdin_fd < 0) return fail(ErrorKind::staging_io, "cannot open " + options.stdin_file.string() + ": " + strerror(errno));
+  if (stdin_fd < 0)
+    return fail(ErrorKind::staging_io, "cannot open " + options.stdin_file.string() + ": " + strerror(errno));
   int out_file = out_to_file ? open_or_devnull(options.stdout_file, O_WRONLY | O_CREAT | O_APPEND) : -1;
   int err_file = err_to_file ? open_or_devnull(options.stderr_file, O_WRONLY | O_CREAT | O_APPEND) : -1;
   if ((!out_to_file && pipe2(out_pipe, O_CLOEXEC) != 0) || (!err_to_file && pipe2(err_pipe, O_CLOEXEC) != 0) ||
@@ -286,12 +290,14 @@ Result<ChildProcess> ChildProcess::start(const ProcessOptions& options) {
   const pid_t pid = fork();
   if (pid < 0) {
     const std::string reason = strerror(errno);
-    for (int fd : {stdin_fd, out_fd, err_fd}) close(fd);
+    for (int fd : {stdin_fd, out_fd, err_fd})
+      close(fd);
     return fail(ErrorKind::internal, "cannot fork for " + options.argv[0] + ": " + reason);
   }
   if (pid == 0) exec_child(*prepared, options, stdin_fd, out_fd, err_fd, cwd.empty() ? nullptr : cwd.c_str());
   setpgid(pid, pid);
-  for (int fd : {stdin_fd, out_fd, err_fd}) close(fd);
+  for (int fd : {stdin_fd, out_fd, err_fd})
+    close(fd);
   return ChildProcess(pid);
 }
 
@@ -343,6 +349,8 @@ ExitStatus ChildProcess::stop(int signal, std::chrono::milliseconds grace) {
   return status_.value_or(ExitStatus{});
 }
 
-pid_t ChildProcess::release() { return std::exchange(pid_, -1); }
+pid_t ChildProcess::release() {
+  return std::exchange(pid_, -1);
+}
 
 } // namespace cwb::util

@@ -1,0 +1,1 @@
+target_link_libraries(cwb_core_tests PRIVATE cwb_util)
