@@ -1,0 +1,176 @@
+#include "snapshot/manifest.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+
+namespace cwb::snapshot {
+namespace {
+
+using nlohmann::json;
+
+const char* to_string(EntryType type) {
+  switch (type) {
+  case EntryType::file: return "file";
+  case EntryType::directory: return "dir";
+  case EntryType::symlink: return "symlink";
+  }
+  return "file";
+}
+
+std::optional<EntryType> entry_type_from(const std::string& text) {
+  if (text == "file") return EntryType::file;
+  if (text == "dir") return EntryType::directory;
+  if (text == "symlink") return EntryType::symlink;
+  return std::nullopt;
+}
+
+json entry_to_json(const VolumeEntry& entry) {
+  json out = {{"path", entry.path}, {"type", to_string(entry.type)}, {"mode", entry.mode}, {"uid", entry.uid},
+              {"gid", entry.gid},   {"mtime_ns", entry.mtime_ns}};
+  if (entry.type == EntryType::file) {
+    out["size"] = entry.size;
+    out["sha256"] = entry.sha256;
+  }
+  if (entry.type == EntryType::symlink) out["link_target"] = entry.link_target;
+  return out;
+}
+
+} // namespace
+
+bool is_safe_relative_path(const std::string& relative) {
+  if (relative.empty() || relative.front() == '/') return false;
+  std::size_t start = 0;
+  while (start <= relative.size()) {
+    auto end = relative.find('/', start);
+    if (end == std::string::npos) end = relative.size();
+    const auto part = std::string_view(relative).substr(start, end - start);
+    if (part.empty() || part == "." || part == "..") return false;
+    start = end + 1;
+  }
+  return true;
+}
+
+std::string iso8601_utc(std::chrono::system_clock::time_point time) {
+  const auto since_epoch = std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+  const std::time_t seconds = static_cast<std::time_t>(since_epoch / 1000);
+  std::tm utc{};
+  gmtime_r(&seconds, &utc);
+  char text[96];
+  std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(since_epoch % 1000));
+  return text;
+}
+
+std::string to_json_text(const Manifest& manifest) {
+  json volumes = json::array();
+  for (const auto& volume : manifest.volumes) {
+    json entries = json::array();
+    for (const auto& entry : volume.entries)
+      entries.push_back(entry_to_json(entry));
+    volumes.push_back({{"name", volume.name},
+                       {"source", volume.source},
+                       {"staged_path", volume.staged_path},
+                       {"entries", std::move(entries)}});
+  }
+  json out = {
+      {"format", manifest.format},
+      {"plugin_version", manifest.plugin_version},
+      {"connectware", {{"url", manifest.connectware_url}, {"version", manifest.connectware_version}}},
+      {"host", manifest.host},
+      {"started", manifest.started},
+      {"finished", manifest.finished},
+      {"quiesce",
+       {{"mode", manifest.quiesce.mode},
+        {"window_seconds", manifest.quiesce.window_seconds},
+        {"attempts", manifest.quiesce.attempts},
+        {"paused_containers", manifest.quiesce.paused_containers}}},
+      {"database", nullptr},
+      {"volumes", std::move(volumes)},
+      {"tags", manifest.tags},
+  };
+  if (manifest.database) {
+    out["database"] = {{"file", manifest.database->file},
+                       {"backup_id", manifest.database->backup_id},
+                       {"bytes", manifest.database->bytes},
+                       {"sha256", manifest.database->sha256}};
+  }
+  return out.dump(2) + "\n";
+}
+
+Result<Manifest> parse_manifest(const std::string& text) {
+  try {
+    const json in = json::parse(text);
+    Manifest manifest;
+    manifest.format = in.at("format").get<int>();
+    if (manifest.format > manifest_format_version) {
+      return fail(ErrorKind::snapshot_invalid, "manifest format " + std::to_string(manifest.format) +
+                                                   " is newer than this plugin understands (" +
+                                                   std::to_string(manifest_format_version) + ")");
+    }
+    manifest.plugin_version = in.value("plugin_version", "");
+    const auto& connectware = in.at("connectware");
+    manifest.connectware_url = connectware.value("url", "");
+    manifest.connectware_version = connectware.at("version").get<std::string>();
+    manifest.host = in.value("host", "");
+    manifest.started = in.value("started", "");
+    manifest.finished = in.value("finished", "");
+    if (const auto quiesce = in.find("quiesce"); quiesce != in.end() && quiesce->is_object()) {
+      manifest.quiesce.mode = quiesce->value("mode", "");
+      manifest.quiesce.window_seconds = quiesce->value("window_seconds", 0.0);
+      manifest.quiesce.attempts = quiesce->value("attempts", 1);
+      manifest.quiesce.paused_containers = quiesce->value("paused_containers", std::vector<std::string>{});
+    }
+    if (const auto database = in.find("database"); database != in.end() && database->is_object()) {
+      DatabaseRecord record;
+      record.file = database->at("file").get<std::string>();
+      record.backup_id = database->value("backup_id", "");
+      record.bytes = database->at("bytes").get<std::uint64_t>();
+      record.sha256 = database->at("sha256").get<std::string>();
+      if (!is_safe_relative_path(record.file)) {
+        return fail(ErrorKind::snapshot_invalid, "manifest names an unsafe database path \"" + record.file + "\"");
+      }
+      manifest.database = std::move(record);
+    }
+    for (const auto& volume_json : in.at("volumes")) {
+      VolumeRecord volume;
+      volume.name = volume_json.at("name").get<std::string>();
+      volume.source = volume_json.value("source", "");
+      volume.staged_path = volume_json.at("staged_path").get<std::string>();
+      if (!is_safe_relative_path(volume.name) || volume.name.find('/') != std::string::npos ||
+          !is_safe_relative_path(volume.staged_path)) {
+        return fail(ErrorKind::snapshot_invalid,
+                    "manifest names an unsafe volume \"" + volume.name + "\" at \"" + volume.staged_path + "\"");
+      }
+      for (const auto& entry_json : volume_json.at("entries")) {
+        VolumeEntry entry;
+        entry.path = entry_json.at("path").get<std::string>();
+        if (!is_safe_relative_path(entry.path)) {
+          return fail(ErrorKind::snapshot_invalid, "manifest entry escapes its volume: \"" + entry.path + "\"");
+        }
+        const auto type = entry_type_from(entry_json.at("type").get<std::string>());
+        if (!type) return fail(ErrorKind::snapshot_invalid, "manifest entry has an unknown type: " + entry.path);
+        entry.type = *type;
+        entry.mode = entry_json.value("mode", 0u);
+        entry.uid = entry_json.value("uid", 0u);
+        entry.gid = entry_json.value("gid", 0u);
+        entry.mtime_ns = entry_json.value("mtime_ns", std::int64_t{0});
+        if (entry.type == EntryType::file) {
+          entry.size = entry_json.at("size").get<std::uint64_t>();
+          entry.sha256 = entry_json.at("sha256").get<std::string>();
+        }
+        if (entry.type == EntryType::symlink) entry.link_target = entry_json.at("link_target").get<std::string>();
+        volume.entries.push_back(std::move(entry));
+      }
+      manifest.volumes.push_back(std::move(volume));
+    }
+    manifest.tags = in.value("tags", std::vector<std::string>{});
+    return manifest;
+  } catch (const json::exception& error) {
+    return fail(ErrorKind::snapshot_invalid, std::string("manifest.json is not valid: ") + error.what());
+  }
+}
+
+} // namespace cwb::snapshot

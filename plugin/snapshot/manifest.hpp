@@ -1,0 +1,79 @@
+#pragma once
+// manifest.json: what a backup holds and how to check it. Written by the pre-backup hook into the
+// staging folder (so restic stores it with the data), read and enforced by the restore.
+
+#include "core/error.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cwb::snapshot {
+
+inline constexpr int manifest_format_version = 1;
+
+enum class EntryType { file, directory, symlink };
+
+struct VolumeEntry {
+  std::string path; // relative to the volume root, '/'-separated, never absolute, never with ".."
+  EntryType type = EntryType::file;
+  std::uint64_t size = 0;
+  std::uint32_t mode = 0; // permission bits (07777)
+  std::uint32_t uid = 0;
+  std::uint32_t gid = 0;
+  std::int64_t mtime_ns = 0;
+  std::string sha256;      // regular files only
+  std::string link_target; // symlinks only
+};
+
+struct VolumeRecord {
+  std::string name;        // e.g. "service-manager"
+  std::string source;      // the volume name or path it was mirrored from
+  std::string staged_path; // relative to the staging folder, e.g. "volumes/service-manager"
+  std::vector<VolumeEntry> entries;
+};
+
+struct DatabaseRecord {
+  std::string file; // relative to the staging folder
+  std::string backup_id;
+  std::uint64_t bytes = 0;
+  std::string sha256;
+};
+
+struct QuiesceRecord {
+  std::string mode; // pause, verify, none
+  double window_seconds = 0;
+  int attempts = 1;
+  std::vector<std::string> paused_containers;
+};
+
+struct Manifest {
+  int format = manifest_format_version;
+  std::string plugin_version;
+  std::string connectware_url; // without credentials
+  std::string connectware_version;
+  std::string host;
+  std::string started;  // ISO 8601 UTC
+  std::string finished; // ISO 8601 UTC
+  QuiesceRecord quiesce;
+  std::optional<DatabaseRecord> database;
+  std::vector<VolumeRecord> volumes;
+  std::vector<std::string> tags; // the tags restic should give the snapshot
+};
+
+/// Returns the manifest as pretty-printed JSON.
+std::string to_json_text(const Manifest& manifest);
+
+/// Parses manifest.json. Errors: snapshot_invalid when it is not JSON, lacks a required field, has a newer
+/// format than this plugin knows, or names a path that is absolute or contains "..".
+Result<Manifest> parse_manifest(const std::string& text);
+
+/// True when `relative` is a safe relative path: not empty, not absolute, no "." or ".." components.
+bool is_safe_relative_path(const std::string& relative);
+
+/// Returns the ISO 8601 UTC text ("2026-11-25T15:37:19.242Z") of a system-clock time.
+std::string iso8601_utc(std::chrono::system_clock::time_point time);
+
+} // namespace cwb::snapshot

@@ -1,0 +1,96 @@
+#include "snapshot/run_report.hpp"
+
+#include "util/file_system.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <fmt/format.h>
+
+namespace cwb::snapshot {
+
+using nlohmann::json;
+
+std::string status_json(const RunReport& report) {
+  json out = {
+      {"success", report.success},
+      {"exit_code", report.exit_code},
+      {"started", report.started},
+      {"finished", report.finished},
+      {"finished_unix", report.finished_unix},
+      {"last_success", report.last_success ? json(*report.last_success) : json(nullptr)},
+      {"last_success_unix", report.last_success_unix ? json(*report.last_success_unix) : json(nullptr)},
+      {"stage_seconds", report.stage_seconds},
+      {"quiesce", {{"mode", report.quiesce_mode}, {"window_seconds", report.quiesce_window_seconds}}},
+      {"bytes",
+       {{"database", report.database_bytes},
+        {"volumes", report.volume_bytes},
+        {"restic_data_added", report.restic_data_added}}},
+      {"snapshot_id", report.snapshot_id.empty() ? json(nullptr) : json(report.snapshot_id)},
+      {"connectware_version", report.connectware_version},
+  };
+  if (!report.success) out["error"] = {{"kind", report.error_kind}, {"message", report.error_message}};
+  return out.dump(2) + "\n";
+}
+
+std::string prometheus_text(const RunReport& report) {
+  std::string out;
+  const auto metric = [&out](const char* name, const char* type, const char* help, const std::string& samples) {
+    out += fmt::format("# HELP connectware_backup_{} {}\n# TYPE connectware_backup_{} {}\n{}", name, help, name, type,
+                       samples);
+  };
+  metric("success", "gauge", "1 if the last backup run succeeded, 0 if it failed.",
+         fmt::format("connectware_backup_success {}\n", report.success ? 1 : 0));
+  metric("exit_code", "gauge", "Exit code of the last backup run (see docs/exit-codes.md).",
+         fmt::format("connectware_backup_exit_code {}\n", report.exit_code));
+  metric("last_run_timestamp_seconds", "gauge", "Unix time the last backup run finished.",
+         fmt::format("connectware_backup_last_run_timestamp_seconds {}\n", report.finished_unix));
+  if (report.last_success_unix) {
+    metric("last_success_timestamp_seconds", "gauge", "Unix time of the last successful backup.",
+           fmt::format("connectware_backup_last_success_timestamp_seconds {}\n", *report.last_success_unix));
+  }
+  std::string stages;
+  for (const auto& [stage, seconds] : report.stage_seconds) {
+    stages += fmt::format("connectware_backup_stage_duration_seconds{{stage=\"{}\"}} {:.3f}\n", stage, seconds);
+  }
+  if (!stages.empty()) metric("stage_duration_seconds", "gauge", "Duration of each stage of the last run.", stages);
+  metric("quiesce_window_seconds", "gauge", "How long configuration changes were held in the last run.",
+         fmt::format("connectware_backup_quiesce_window_seconds {:.3f}\n", report.quiesce_window_seconds));
+  metric("bytes", "gauge", "Bytes handled by the last run.",
+         fmt::format("connectware_backup_bytes{{kind=\"database\"}} {}\nconnectware_backup_bytes{{kind=\"volumes\"}} "
+                     "{}\nconnectware_backup_bytes{{kind=\"restic_data_added\"}} {}\n",
+                     report.database_bytes, report.volume_bytes, report.restic_data_added));
+  return out;
+}
+
+std::optional<std::pair<std::int64_t, std::string>> read_last_success(const std::filesystem::path& status_file) {
+  auto text = util::read_file(status_file);
+  if (!text) return std::nullopt;
+  const json previous = json::parse(*text, nullptr, false);
+  if (previous.is_discarded() || !previous.is_object()) return std::nullopt;
+  const auto unix_time = previous.find("last_success_unix");
+  if (unix_time == previous.end() || !unix_time->is_number_integer()) return std::nullopt;
+  const auto iso = previous.find("last_success");
+  return std::make_pair(unix_time->get<std::int64_t>(),
+                        iso != previous.end() && iso->is_string() ? iso->get<std::string>() : "");
+}
+
+Result<> write_run_report(RunReport report, const std::filesystem::path& status_file,
+                          const std::filesystem::path& metrics_file) {
+  if (report.success) {
+    report.last_success_unix = report.finished_unix;
+    report.last_success = report.finished;
+  } else if (auto previous = read_last_success(status_file)) {
+    report.last_success_unix = previous->first;
+    report.last_success = previous->second;
+  }
+  if (!status_file.parent_path().empty()) CWB_TRY(util::ensure_directories(status_file.parent_path()));
+  CWB_TRY(util::write_file_atomic(status_file, status_json(report), 0644));
+  if (!metrics_file.empty()) {
+    if (!metrics_file.parent_path().empty()) CWB_TRY(util::ensure_directories(metrics_file.parent_path()));
+    // node_exporter reads *.prom files; an atomic rename keeps it from reading half a file.
+    CWB_TRY(util::write_file_atomic(metrics_file, prometheus_text(report), 0644));
+  }
+  return {};
+}
+
+} // namespace cwb::snapshot

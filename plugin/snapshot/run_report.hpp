@@ -1,0 +1,52 @@
+#pragma once
+// The outcome of one backup run, as the post-backup hook records it: a status JSON for people and
+// monitoring scripts, and a Prometheus textfile (node_exporter's textfile collector) for alerting.
+// Both are written on success and on failure alike; the last success is carried over from the previous
+// status file so that "time since the last good backup" survives failed runs.
+
+#include "core/error.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+
+namespace cwb::snapshot {
+
+struct RunReport {
+  bool success = false;
+  std::string error_kind; // empty on success
+  std::string error_message;
+  int exit_code = 0;
+  std::string started;  // ISO 8601 UTC
+  std::string finished; // ISO 8601 UTC
+  std::int64_t finished_unix = 0;
+  std::optional<std::int64_t> last_success_unix; // carried over when this run failed
+  std::optional<std::string> last_success;       // ISO 8601 UTC
+  std::map<std::string, double> stage_seconds;   // "export", "stage_volumes", "restic", ...
+  double quiesce_window_seconds = 0;
+  std::string quiesce_mode;
+  std::uint64_t database_bytes = 0;
+  std::uint64_t volume_bytes = 0;
+  std::uint64_t restic_data_added = 0;
+  std::string snapshot_id;
+  std::string connectware_version;
+};
+
+/// Returns the status JSON text of a report.
+std::string status_json(const RunReport& report);
+
+/// Returns the Prometheus text exposition of a report (metric prefix connectware_backup_).
+std::string prometheus_text(const RunReport& report);
+
+/// Reads the last success time from a previous status file; nullopt when there is none or it is unreadable.
+std::optional<std::pair<std::int64_t, std::string>> read_last_success(const std::filesystem::path& status_file);
+
+/// Writes the status JSON and (when `metrics_file` is not empty) the Prometheus textfile atomically,
+/// carrying the last success over from the previous status file when this run failed.
+/// Errors: staging_io.
+Result<> write_run_report(RunReport report, const std::filesystem::path& status_file,
+                          const std::filesystem::path& metrics_file);
+
+} // namespace cwb::snapshot

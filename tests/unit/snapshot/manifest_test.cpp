@@ -1,0 +1,104 @@
+#include "snapshot/manifest.hpp"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace cwb::snapshot {
+namespace {
+
+Manifest sample() {
+  Manifest manifest;
+  manifest.plugin_version = "0.1.0";
+  manifest.connectware_url = "https://connectware.local";
+  manifest.connectware_version = "1.10.2";
+  manifest.host = "edge-1";
+  manifest.started = "2026-11-25T15:00:00.000Z";
+  manifest.finished = "2026-11-25T15:00:05.000Z";
+  manifest.quiesce = {"pause", 1.5, 1, {"abc123"}};
+  manifest.database = DatabaseRecord{"db/connectware-db.tgz", "1.10.2_2026-11-25T15:00:01.000Z", 1234, "ff00"};
+  VolumeRecord volume{"service-manager", "connectware_service-manager", "volumes/service-manager", {}};
+  volume.entries.push_back({"services", EntryType::directory, 0, 0755, 0, 0, 10, "", ""});
+  volume.entries.push_back({"services/a.yml", EntryType::file, 42, 0644, 1000, 1000, 20, "abcd", ""});
+  volume.entries.push_back({"current", EntryType::symlink, 0, 0777, 0, 0, 30, "", "services/a.yml"});
+  manifest.volumes.push_back(volume);
+  manifest.tags = {"connectware", "connectware-1.10.2"};
+  return manifest;
+}
+
+TEST(Manifest, RoundTripsThroughJson) {
+  const auto original = sample();
+  auto parsed = parse_manifest(to_json_text(original));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->connectware_version, "1.10.2");
+  ASSERT_TRUE(parsed->database);
+  EXPECT_EQ(parsed->database->sha256, "ff00");
+  EXPECT_EQ(parsed->database->bytes, 1234u);
+  ASSERT_EQ(parsed->volumes.size(), 1u);
+  const auto& entries = parsed->volumes[0].entries;
+  ASSERT_EQ(entries.size(), 3u);
+  EXPECT_EQ(entries[1].sha256, "abcd");
+  EXPECT_EQ(entries[1].uid, 1000u);
+  EXPECT_EQ(entries[1].mtime_ns, 20);
+  EXPECT_EQ(entries[2].type, EntryType::symlink);
+  EXPECT_EQ(entries[2].link_target, "services/a.yml");
+  EXPECT_EQ(parsed->quiesce.paused_containers, std::vector<std::string>{"abc123"});
+  EXPECT_EQ(parsed->tags, original.tags);
+}
+
+TEST(Manifest, RejectsAnEntryThatEscapesItsVolume) {
+  auto manifest = sample();
+  manifest.volumes[0].entries[1].path = "../../etc/passwd";
+  auto parsed = parse_manifest(to_json_text(manifest));
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_NE(parsed.error().message.find("../../etc/passwd"), std::string::npos);
+}
+
+TEST(Manifest, RejectsAnAbsoluteDatabasePath) {
+  auto manifest = sample();
+  manifest.database->file = "/etc/shadow";
+  auto parsed = parse_manifest(to_json_text(manifest));
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().kind, ErrorKind::snapshot_invalid);
+}
+
+TEST(Manifest, RejectsANewerFormat) {
+  auto manifest = sample();
+  manifest.format = manifest_format_version + 1;
+  auto parsed = parse_manifest(to_json_text(manifest));
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("newer"), std::string::npos);
+}
+
+TEST(Manifest, MalformedJsonIsAnErrorNotAnException) {
+  auto parsed = parse_manifest("{\"format\": 1, ");
+  ASSERT_FALSE(parsed);
+  EXPECT_EQ(parsed.error().kind, ErrorKind::snapshot_invalid);
+}
+
+TEST(Manifest, UnknownFieldsAreIgnored) {
+  auto text = to_json_text(sample());
+  text.insert(1, "\"added_by_a_newer_plugin\": {\"x\": 1},");
+  EXPECT_TRUE(parse_manifest(text));
+}
+
+TEST(SafeRelativePath, AcceptsNestedAndRejectsTraversal) {
+  EXPECT_TRUE(is_safe_relative_path("a/b/c.yml"));
+  EXPECT_TRUE(is_safe_relative_path("..hidden"));
+  EXPECT_FALSE(is_safe_relative_path(""));
+  EXPECT_FALSE(is_safe_relative_path("/abs"));
+  EXPECT_FALSE(is_safe_relative_path("a/../b"));
+  EXPECT_FALSE(is_safe_relative_path("a//b"));
+  EXPECT_FALSE(is_safe_relative_path("./a"));
+  EXPECT_FALSE(is_safe_relative_path(".."));
+}
+
+TEST(Iso8601, FormatsMillisecondsAndZ) {
+  const auto time = std::chrono::sys_days{std::chrono::year{2022} / 2 / 16} + std::chrono::hours{15} +
+                    std::chrono::minutes{37} + std::chrono::seconds{19} + std::chrono::milliseconds{242};
+  EXPECT_EQ(iso8601_utc(time), "2022-02-16T15:37:19.242Z");
+}
+
+} // namespace
+} // namespace cwb::snapshot

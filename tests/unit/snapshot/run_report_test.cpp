@@ -1,0 +1,82 @@
+#include "snapshot/run_report.hpp"
+
+#include "util/file_system.hpp"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+namespace cwb::snapshot {
+namespace {
+
+RunReport successful_run() {
+  RunReport report;
+  report.success = true;
+  report.started = "2026-11-25T15:00:00.000Z";
+  report.finished = "2026-11-25T15:00:10.000Z";
+  report.finished_unix = 1795000010;
+  report.stage_seconds = {{"export", 2.5}, {"restic", 4.0}};
+  report.quiesce_mode = "pause";
+  report.quiesce_window_seconds = 1.25;
+  report.database_bytes = 1000;
+  report.snapshot_id = "abcd1234";
+  return report;
+}
+
+TEST(RunReport, SuccessRecordsItselfAsTheLastSuccess) {
+  auto dir = util::TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  ASSERT_TRUE(write_run_report(successful_run(), dir->path() / "status.json", dir->path() / "m.prom"));
+  const auto status = nlohmann::json::parse(util::read_file(dir->path() / "status.json").value());
+  EXPECT_TRUE(status["success"].get<bool>());
+  EXPECT_EQ(status["last_success_unix"].get<std::int64_t>(), 1795000010);
+  EXPECT_EQ(status["snapshot_id"], "abcd1234");
+  EXPECT_EQ(status["stage_seconds"]["export"].get<double>(), 2.5);
+}
+
+TEST(RunReport, FailureKeepsThePreviousLastSuccessAndRecordsTheError) {
+  auto dir = util::TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  const auto status_file = dir->path() / "status.json";
+  ASSERT_TRUE(write_run_report(successful_run(), status_file, {}));
+  RunReport failed;
+  failed.success = false;
+  failed.exit_code = 5;
+  failed.error_kind = "export_failed";
+  failed.error_message = "export failed: disk full on the server";
+  failed.finished_unix = 1795090000;
+  ASSERT_TRUE(write_run_report(failed, status_file, dir->path() / "m.prom"));
+  const auto status = nlohmann::json::parse(util::read_file(status_file).value());
+  EXPECT_FALSE(status["success"].get<bool>());
+  EXPECT_EQ(status["last_success_unix"].get<std::int64_t>(), 1795000010);
+  EXPECT_EQ(status["error"]["kind"], "export_failed");
+  const auto metrics = util::read_file(dir->path() / "m.prom").value();
+  EXPECT_NE(metrics.find("connectware_backup_success 0\n"), std::string::npos);
+  EXPECT_NE(metrics.find("connectware_backup_exit_code 5\n"), std::string::npos);
+  EXPECT_NE(metrics.find("connectware_backup_last_success_timestamp_seconds 1795000010\n"), std::string::npos);
+}
+
+TEST(RunReport, PrometheusTextHasHelpAndTypeForEveryMetricAndLabelsStages) {
+  const auto text = prometheus_text(successful_run());
+  EXPECT_NE(text.find("# TYPE connectware_backup_success gauge"), std::string::npos);
+  EXPECT_NE(text.find("connectware_backup_stage_duration_seconds{stage=\"export\"} 2.500"), std::string::npos);
+  EXPECT_NE(text.find("connectware_backup_quiesce_window_seconds 1.250"), std::string::npos);
+  EXPECT_NE(text.find("connectware_backup_bytes{kind=\"database\"} 1000"), std::string::npos);
+  // Every sample line belongs to a metric that has a TYPE line.
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const auto name = line.substr(0, line.find_first_of("{ "));
+    EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << line;
+  }
+}
+
+TEST(RunReport, AMissingPreviousStatusMeansNoLastSuccess) {
+  auto dir = util::TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  EXPECT_FALSE(read_last_success(dir->path() / "absent.json"));
+  ASSERT_TRUE(util::write_file_atomic(dir->path() / "garbage.json", "not json"));
+  EXPECT_FALSE(read_last_success(dir->path() / "garbage.json"));
+}
+
+} // namespace
+} // namespace cwb::snapshot
