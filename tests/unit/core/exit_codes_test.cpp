@@ -11,12 +11,24 @@ namespace cwb {
 namespace {
 
 constexpr ErrorKind all_kinds[] = {
-    ErrorKind::internal,         ErrorKind::usage,           ErrorKind::unreachable,
-    ErrorKind::authentication,   ErrorKind::export_failed,   ErrorKind::export_invalid,
-    ErrorKind::quiesce_failed,   ErrorKind::staging_io,      ErrorKind::restic,
-    ErrorKind::locked,           ErrorKind::interrupted,     ErrorKind::snapshot_invalid,
-    ErrorKind::incompatible_version, ErrorKind::restore_rolled_back, ErrorKind::rollback_failed,
-    ErrorKind::not_found,        ErrorKind::http,            ErrorKind::container_runtime,
+    ErrorKind::internal,
+    ErrorKind::usage,
+    ErrorKind::unreachable,
+    ErrorKind::authentication,
+    ErrorKind::export_failed,
+    ErrorKind::export_invalid,
+    ErrorKind::quiesce_failed,
+    ErrorKind::staging_io,
+    ErrorKind::restic,
+    ErrorKind::locked,
+    ErrorKind::interrupted,
+    ErrorKind::snapshot_invalid,
+    ErrorKind::incompatible_version,
+    ErrorKind::restore_rolled_back,
+    ErrorKind::rollback_failed,
+    ErrorKind::not_found,
+    ErrorKind::http,
+    ErrorKind::container_runtime,
 };
 
 // Reads "| code | name | ..." rows of docs/exit-codes.md.
@@ -54,12 +66,13 @@ TEST(ExitCodes, DocumentedNamesMatchTheKindsOfTheSameCode) {
 }
 
 TEST(ExitCodes, FailureClassesOfTheBackupHaveDistinctCodes) {
-  const ErrorKind classes[] = {ErrorKind::usage,          ErrorKind::unreachable,    ErrorKind::authentication,
-                               ErrorKind::export_failed,  ErrorKind::export_invalid, ErrorKind::quiesce_failed,
-                               ErrorKind::staging_io,     ErrorKind::restic,         ErrorKind::locked,
+  const ErrorKind classes[] = {ErrorKind::usage,         ErrorKind::unreachable,    ErrorKind::authentication,
+                               ErrorKind::export_failed, ErrorKind::export_invalid, ErrorKind::quiesce_failed,
+                               ErrorKind::staging_io,    ErrorKind::restic,         ErrorKind::locked,
                                ErrorKind::interrupted};
   std::set<int> codes;
-  for (const auto kind : classes) codes.insert(to_int(exit_code_for(kind)));
+  for (const auto kind : classes)
+    codes.insert(to_int(exit_code_for(kind)));
   EXPECT_EQ(codes.size(), std::size(classes));
   EXPECT_FALSE(codes.contains(0));
 }
