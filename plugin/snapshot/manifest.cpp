@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -62,6 +63,44 @@ std::string iso8601_utc(std::chrono::system_clock::time_point time) {
   std::snprintf(text, sizeof text, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900, utc.tm_mon + 1,
                 utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, static_cast<int>(since_epoch % 1000));
   return text;
+}
+
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  int consumed = 0;
+  const std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &year, &month, &day, &hour, &minute, &second, &consumed) !=
+      6) {
+    return std::nullopt;
+  }
+  std::size_t position = static_cast<std::size_t>(consumed);
+  std::int64_t millis = 0;
+  if (position < copy.size() && copy[position] == '.') {
+    ++position;
+    int digits = 0;
+    while (position < copy.size() && std::isdigit(static_cast<unsigned char>(copy[position]))) {
+      if (digits < 3) millis = millis * 10 + (copy[position] - '0');
+      ++digits;
+      ++position;
+    }
+    for (; digits < 3; ++digits)
+      millis *= 10;
+  }
+  std::int64_t offset_minutes = 0;
+  if (position < copy.size() && (copy[position] == '+' || copy[position] == '-')) {
+    int offset_hours = 0, offset_mins = 0;
+    if (std::sscanf(copy.c_str() + position + 1, "%2d:%2d", &offset_hours, &offset_mins) != 2) return std::nullopt;
+    offset_minutes = (copy[position] == '-' ? -1 : 1) * (offset_hours * 60 + offset_mins);
+  } else if (position >= copy.size() || (copy[position] != 'Z' && copy[position] != 'z')) {
+    return std::nullopt;
+  }
+  const auto date =
+      std::chrono::year_month_day{std::chrono::year{year}, std::chrono::month{static_cast<unsigned>(month)},
+                                  std::chrono::day{static_cast<unsigned>(day)}};
+  if (!date.ok()) return std::nullopt;
+  const std::int64_t days = std::chrono::sys_days{date}.time_since_epoch().count();
+  const std::int64_t seconds = days * 86400 + hour * 3600 + minute * 60 + second - offset_minutes * 60;
+  return seconds * 1000 + millis;
 }
 
 std::string to_json_text(const Manifest& manifest) {

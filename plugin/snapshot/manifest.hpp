@@ -76,4 +76,8 @@ bool is_safe_relative_path(const std::string& relative);
 /// Returns the ISO 8601 UTC text ("2026-11-25T15:37:19.242Z") of a system-clock time.
 std::string iso8601_utc(std::chrono::system_clock::time_point time);
 
+/// Parses an RFC 3339 time ("2026-11-25T15:40:00.123456789+01:00", "...Z") as restic and the manifest
+/// write it. Returns milliseconds since the epoch, or nullopt when the text is not such a time.
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text);
+
 } // namespace cwb::snapshot

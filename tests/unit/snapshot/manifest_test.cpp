@@ -100,5 +100,24 @@ TEST(Iso8601, FormatsMillisecondsAndZ) {
   EXPECT_EQ(iso8601_utc(time), "2022-02-16T15:37:19.242Z");
 }
 
+TEST(Rfc3339, ParsesResticTimesWithNanosecondsAndOffsets) {
+  EXPECT_EQ(parse_rfc3339_ms("1970-01-01T00:00:01Z"), 1000);
+  EXPECT_EQ(parse_rfc3339_ms("2022-02-16T15:37:19.242Z"), 1645025839242);
+  EXPECT_EQ(parse_rfc3339_ms("2022-02-16T16:37:19.242999999+01:00"), 1645025839242);
+  EXPECT_EQ(parse_rfc3339_ms("2022-02-16T10:37:19.2-05:00"), 1645025839200);
+}
+
+TEST(Rfc3339, RejectsTextThatIsNotATime) {
+  EXPECT_FALSE(parse_rfc3339_ms("yesterday"));
+  EXPECT_FALSE(parse_rfc3339_ms("2022-02-16T15:37:19"));
+  EXPECT_FALSE(parse_rfc3339_ms("2022-13-45T15:37:19Z"));
+}
+
+TEST(Rfc3339, ReadsBackWhatIso8601UtcWrites) {
+  const auto now = std::chrono::system_clock::now();
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+  EXPECT_EQ(parse_rfc3339_ms(iso8601_utc(now)), millis);
+}
+
 } // namespace
 } // namespace cwb::snapshot

@@ -1,0 +1,33 @@
+// connectware-backup: a whole backup in one command, for cron and backup routines without resticprofile:
+// pre-backup stage, restic backup, post-backup stage. Exits with the first failure's code. See
+// backup/backup_job.hpp.
+
+#include "app/clients.hpp"
+#include "app/hook_runner.hpp"
+#include "backup/backup_job.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+int main(int argc, char** argv) {
+  using namespace cwb;
+  return app::run_hook(
+      {"connectware-backup",
+       "Back up Connectware (database and service-manager volume) into a restic repository, consistently"},
+      argc, argv, {}, [](const app::HookInput& input) -> Result<> {
+        auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
+        if (!clients) return fail(clients.error());
+        const auto self = util::identify_process(getpid());
+        backup::BackupContext context{input.config,
+                                      *(*clients)->connectware,
+                                      (*clients)->containers.get(),
+                                      *(*clients)->restic,
+                                      (*clients)->clock,
+                                      self.value_or(util::ProcessIdentity{}),
+                                      app::make_progress(input.config.progress(), "downloading database archive")};
+        auto done = backup::run_backup_job(context);
+        if (!done) return fail(done.error());
+        spdlog::info("backup complete: snapshot {}", done->snapshot_id.substr(0, 8));
+        return {};
+      });
+}

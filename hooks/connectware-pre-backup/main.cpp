@@ -1,0 +1,34 @@
+// connectware-pre-backup: run before `restic backup` of the staging folder (resticprofile run-before, or an
+// enterprise routine's pre script). See backup/pre_backup.hpp.
+
+#include "app/clients.hpp"
+#include "app/hook_runner.hpp"
+#include "backup/pre_backup.hpp"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+int main(int argc, char** argv) {
+  using namespace cwb;
+  return app::run_hook(
+      {"connectware-pre-backup", "Hold Connectware's configuration still, export its database and stage it with the "
+                                 "service-manager volume for restic"},
+      argc, argv, {}, [](const app::HookInput& input) -> Result<> {
+        auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::no);
+        if (!clients) return fail(clients.error());
+        // The run lasts until the post hook: its owner is whoever runs both (resticprofile, a script).
+        const auto owner = util::identify_process(getppid());
+        backup::BackupContext context{input.config,
+                                      *(*clients)->connectware,
+                                      (*clients)->containers.get(),
+                                      *(*clients)->restic,
+                                      (*clients)->clock,
+                                      owner.value_or(util::ProcessIdentity{}),
+                                      app::make_progress(input.config.progress(), "downloading database archive")};
+        auto staged = backup::run_pre_backup(context);
+        if (!staged) return fail(staged.error());
+        spdlog::info("ready for restic: {} (tags: {})", input.config.staging_dir().string(),
+                     fmt::join(staged->restic_tags, ","));
+        return {};
+      });
+}

@@ -1,0 +1,115 @@
+#include "app/clients.hpp"
+
+#include "container/docker_engine_runtime.hpp"
+#include "http/curl_transport.hpp"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace cwb::app {
+namespace {
+
+Result<std::unique_ptr<container::ContainerRuntime>> make_container_runtime(const std::string& docker_host) {
+  if (docker_host.empty()) return std::unique_ptr<container::ContainerRuntime>{};
+  constexpr std::string_view unix_scheme = "unix://";
+  if (docker_host.starts_with(unix_scheme)) {
+    const std::filesystem::path socket = docker_host.substr(unix_scheme.size());
+    return std::unique_ptr<container::ContainerRuntime>(container::DockerEngineRuntime::over_socket(socket));
+  }
+  std::string base = docker_host;
+  if (base.starts_with("tcp://")) base = "http://" + base.substr(6);
+  container::DockerEndpoint endpoint;
+  endpoint.base_url = base;
+  endpoint.description = docker_host;
+  return std::unique_ptr<container::ContainerRuntime>(
+      std::make_unique<container::DockerEngineRuntime>(std::make_unique<http::CurlTransport>(), endpoint));
+}
+
+std::string mebibytes(std::uint64_t bytes) {
+  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / 1048576.0);
+}
+
+} // namespace
+
+Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, const util::Environment& environment,
+                                              NeedsRepository needs_repository) {
+  CWB_TRY(config.require_connectware_credentials());
+  if (needs_repository == NeedsRepository::yes) {
+    if (config.repository().empty()) {
+      return fail(ErrorKind::usage, "no restic repository: set repository (RESTIC_REPOSITORY)");
+    }
+    if (config.restic_password().empty()) {
+      return fail(ErrorKind::usage,
+                  "no restic password: set restic-password-file (RESTIC_PASSWORD_FILE) or RESTIC_PASSWORD");
+    }
+  }
+  auto clients = std::make_unique<Clients>();
+
+  connectware::ClientOptions options;
+  options.base_url = config.connectware_url();
+  if (config.authentication() == config::Authentication::token) {
+    options.credentials = connectware::TokenCredentials{connectware::Secret{config.connectware_token().reveal()}};
+  } else {
+    options.credentials = connectware::PasswordCredentials{config.connectware_username(),
+                                                           connectware::Secret{config.connectware_password().reveal()}};
+  }
+  options.tls.ca_file = config.ca_file();
+  options.tls.verification = config.insecure() ? http::TlsVerification::insecure : http::TlsVerification::verify;
+  options.status_path = config.status_path();
+  options.backup_path = config.backup_path();
+  options.restore_path = config.restore_path();
+  options.timeouts.api.connect = config.connect_timeout();
+  options.timeouts.api.total = config.request_timeout();
+  options.timeouts.transfer.connect = config.connect_timeout();
+  options.retry.max_attempts = config.retries() + 1;
+  clients->connectware_transport = connectware::make_transport(options);
+  clients->connectware = std::make_unique<connectware::ConnectwareClient>(
+      std::move(options), *clients->connectware_transport, clients->sleeper, clients->clock);
+
+  auto runtime = make_container_runtime(config.docker_host());
+  if (!runtime) return fail(runtime.error());
+  clients->containers = std::move(*runtime);
+
+  restic::ResticOptions restic_options;
+  restic_options.binary = config.restic_binary();
+  restic_options.repository = config.repository();
+  if (config.restic_password_file()) {
+    restic_options.password_file = *config.restic_password_file();
+  } else {
+    restic_options.password = config.restic_password().reveal();
+  }
+  if (config.restic_cacert()) restic_options.cacert = *config.restic_cacert();
+  clients->restic = std::make_unique<restic::Restic>(std::move(restic_options), clients->process_runner, environment);
+  return clients;
+}
+
+http::ProgressCallback make_progress(config::Progress progress, std::string label) {
+  const bool show = progress == config::Progress::always || (progress == config::Progress::automatic && isatty(2));
+  if (!show) return {};
+  struct State {
+    std::chrono::steady_clock::time_point last;
+    bool finished = false;
+  };
+  auto state = std::make_shared<State>();
+  return [state, label = std::move(label)](std::uint64_t done, std::uint64_t total) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool complete = total > 0 && done >= total;
+    if (state->finished || (!complete && now - state->last < std::chrono::milliseconds(250))) return;
+    state->last = now;
+    if (total > 0) {
+      std::fprintf(stderr, "\r%s: %s / %s (%3.0f%%)", label.c_str(), mebibytes(done).c_str(), mebibytes(total).c_str(),
+                   100.0 * static_cast<double>(done) / static_cast<double>(total));
+    } else {
+      std::fprintf(stderr, "\r%s: %s", label.c_str(), mebibytes(done).c_str());
+    }
+    if (complete) {
+      std::fputc('\n', stderr);
+      state->finished = true;
+    }
+    std::fflush(stderr);
+  };
+}
+
+} // namespace cwb::app

@@ -1,0 +1,40 @@
+#pragma once
+// The real parties a hook talks to, built from the configuration: Connectware over libcurl, the Docker
+// engine over its socket, restic as a subprocess. Owned together, so that the references the pipelines
+// keep stay valid for the whole run.
+
+#include "config/config.hpp"
+#include "connectware/client.hpp"
+#include "container/container_runtime.hpp"
+#include "http/clock.hpp"
+#include "http/transport.hpp"
+#include "restic/restic.hpp"
+#include "util/subprocess.hpp"
+
+#include <memory>
+
+namespace cwb::app {
+
+struct Clients {
+  http::SystemClock clock;
+  http::SystemSleeper sleeper;
+  util::SystemProcessRunner process_runner;
+  std::unique_ptr<http::Transport> connectware_transport;
+  std::unique_ptr<connectware::ConnectwareClient> connectware;
+  /// nullptr when docker-host is empty.
+  std::unique_ptr<container::ContainerRuntime> containers;
+  std::unique_ptr<restic::Restic> restic;
+};
+
+enum class NeedsRepository { yes, no };
+
+/// Builds the clients. Errors: usage when Connectware credentials are missing, docker-host cannot be used,
+/// or (with NeedsRepository::yes) no restic repository or password is configured.
+Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, const util::Environment& environment,
+                                              NeedsRepository needs_repository);
+
+/// Returns a progress printer for transfers labelled `label`: a single updating line on stderr when
+/// progress is `always`, or `auto` and stderr is a terminal; an empty callback otherwise.
+http::ProgressCallback make_progress(config::Progress progress, std::string label);
+
+} // namespace cwb::app

@@ -1,0 +1,31 @@
+#pragma once
+// Everything a backup hook works with, built once by the hook's main() (hooks/common) from the Config
+// and handed to the pipelines, so that tests can build it from fakes instead.
+
+#include "config/config.hpp"
+#include "connectware/client.hpp"
+#include "container/container_runtime.hpp"
+#include "http/clock.hpp"
+#include "restic/restic.hpp"
+#include "util/process_identity.hpp"
+#include "util/subprocess.hpp"
+
+#include <functional>
+
+namespace cwb::backup {
+
+struct BackupContext {
+  const config::Config& config;
+  connectware::ConnectwareClient& connectware;
+  /// The container runtime, or nullptr when none is configured or reachable (quiesce then cannot pause).
+  container::ContainerRuntime* containers = nullptr;
+  restic::Restic& restic;
+  http::Clock& clock;
+  /// The process whose life bounds this run (see run_state.hpp): the pre hook's parent, or the
+  /// connectware-backup process itself.
+  util::ProcessIdentity run_owner;
+  /// Progress of long transfers (the DB download); empty when not printing progress.
+  http::ProgressCallback progress;
+};
+
+} // namespace cwb::backup

@@ -1,0 +1,141 @@
+#include "backup/post_backup.hpp"
+
+#include "backup/quiesce.hpp"
+#include "backup/run_state.hpp"
+#include "core/exit_codes.hpp"
+#include "snapshot/layout.hpp"
+#include "snapshot/manifest.hpp"
+#include "snapshot/run_report.hpp"
+#include "util/file_lock.hpp"
+#include "util/file_system.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <thread>
+
+namespace cwb::backup {
+namespace {
+
+/// The post hook follows the pre hook of the same run; a lock still held means a hook of this run is
+/// finishing (or another run's pre hook is deciding): wait a little instead of failing at once.
+Result<util::FileLock> acquire_lock(const StatePaths& paths) {
+  for (int attempt = 0;; ++attempt) {
+    auto lock = util::FileLock::try_acquire(paths.lock());
+    if (lock || lock.error().kind != ErrorKind::locked || attempt >= 300) return lock;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
+
+/// Finds the snapshot this run made: the one restic reported, or else the newest snapshot of the staging
+/// folder from this host with our tags that is not older than the run.
+Result<std::string> confirm_snapshot(BackupContext& context, const RunMarker& marker, const std::string& reported) {
+  if (!reported.empty()) {
+    auto snapshot = context.restic.find_snapshot(reported);
+    if (!snapshot) return fail(snapshot.error().with_context("confirming snapshot " + reported));
+    return snapshot->id;
+  }
+  auto snapshots = context.restic.snapshots(context.config.tags(), context.config.host());
+  if (!snapshots) return fail(snapshots.error().with_context("confirming the snapshot"));
+  const auto staging = context.config.staging_dir().string();
+  for (auto it = snapshots->rbegin(); it != snapshots->rend(); ++it) {
+    const auto time = snapshot::parse_rfc3339_ms(it->time);
+    // restic stamps the snapshot when its backup starts, after the pre hook began.
+    if (!time || *time < marker.started_unix_ms) continue;
+    if (std::find(it->paths.begin(), it->paths.end(), staging) == it->paths.end()) continue;
+    return it->id;
+  }
+  return fail(ErrorKind::restic, "no snapshot of " + staging + " from host " + context.config.host() + " newer than " +
+                                     marker.started + " is in the repository");
+}
+
+} // namespace
+
+Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBackupRequest& request) {
+  const auto& config = context.config;
+  const StatePaths paths{config.state_dir()};
+  const snapshot::Layout layout{config.staging_dir()};
+  CWB_TRY(util::create_private_directory(paths.state_dir));
+  auto lock = acquire_lock(paths);
+  if (!lock) return fail(lock.error());
+
+  std::optional<Error> problem; // the first thing that went wrong here
+  const auto note = [&problem](Error error) {
+    spdlog::error("{}", error.message);
+    if (!problem) problem = std::move(error);
+  };
+
+  // Release first: whatever else fails, Connectware must be writable again.
+  if (context.containers != nullptr) {
+    auto released = release_leftover_pause(*context.containers, paths);
+    if (!released) {
+      note(released.error());
+    } else if (!released->empty()) {
+      spdlog::warn("unpaused {} container(s) left paused by the pre-backup stage", released->size());
+    }
+  }
+
+  auto marker_read = read_run_marker(paths);
+  std::optional<RunMarker> marker;
+  if (!marker_read) {
+    note(marker_read.error());
+  } else {
+    marker = std::move(*marker_read);
+  }
+
+  PostBackupResult result;
+  const bool succeeded = request.outcome == RunOutcome::succeeded;
+  if (succeeded) {
+    if (!marker || !marker->staged) {
+      note(Error{ErrorKind::usage, "no completed pre-backup stage to finish: connectware-pre-backup did not run or "
+                                   "failed (see " +
+                                       config.status_file().string() + ")"});
+    } else {
+      auto snapshot = confirm_snapshot(context, *marker, request.snapshot_id);
+      if (!snapshot) {
+        note(snapshot.error());
+      } else {
+        result.snapshot_id = *snapshot;
+        spdlog::info("snapshot {} confirmed", snapshot->substr(0, 8));
+      }
+    }
+  }
+  // The archive is in the repository now (or this run failed): it must not linger on disk. The volume
+  // mirror stays, so that the next run copies only what changed.
+  if (auto removed = util::remove_tree(layout.database_archive()); !removed) note(removed.error());
+
+  snapshot::RunReport report;
+  const auto now = context.clock.wall_now();
+  report.finished = snapshot::iso8601_utc(now);
+  report.finished_unix = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  if (marker) {
+    report.started = marker->started;
+    report.connectware_version = marker->connectware_version;
+    report.quiesce_mode = marker->quiesce_mode;
+    report.quiesce_window_seconds = marker->quiesce_window_seconds;
+    report.database_bytes = marker->database_bytes;
+    report.volume_bytes = marker->volume_bytes;
+    for (const auto& [stage, seconds] : marker->stage_seconds)
+      report.stage_seconds[stage] = seconds;
+  }
+  if (request.restic_seconds > 0) report.stage_seconds["restic"] = request.restic_seconds;
+  if (request.summary) report.restic_data_added = request.summary->data_added;
+  report.snapshot_id = result.snapshot_id;
+  report.success = succeeded && !problem;
+  if (!report.success) {
+    const Error failure =
+        succeeded ? *problem : request.failure.value_or(Error{ErrorKind::internal, "the backup run failed"});
+    report.error_kind = to_string(failure.kind);
+    report.error_message = failure.message;
+    report.exit_code =
+        !succeeded && request.failure_exit_code != 0 ? request.failure_exit_code : to_int(exit_code_for(failure.kind));
+  }
+  const std::filesystem::path metrics = config.metrics_file().value_or(std::filesystem::path{});
+  if (auto written = snapshot::write_run_report(report, config.status_file(), metrics); !written) note(written.error());
+
+  if (auto removed = remove_run_marker(paths); !removed) note(removed.error());
+  if (problem) return fail(*problem);
+  return result;
+}
+
+} // namespace cwb::backup

@@ -1,0 +1,92 @@
+#include "backup/run_state.hpp"
+
+#include "util/file_system.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <system_error>
+
+namespace cwb::backup {
+
+using nlohmann::json;
+
+namespace {
+
+bool file_exists(const std::filesystem::path& path) {
+  std::error_code error;
+  return std::filesystem::exists(path, error);
+}
+
+} // namespace
+
+Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker) {
+  json stages = json::array();
+  for (const auto& [stage, seconds] : marker.stage_seconds)
+    stages.push_back({{"stage", stage}, {"seconds", seconds}});
+  const json out = {{"run_id", marker.run_id},
+                    {"started", marker.started},
+                    {"started_unix_ms", marker.started_unix_ms},
+                    {"owner_pid", marker.owner.pid},
+                    {"owner_start_ticks", marker.owner.start_ticks},
+                    {"connectware_version", marker.connectware_version},
+                    {"quiesce_mode", marker.quiesce_mode},
+                    {"quiesce_window_seconds", marker.quiesce_window_seconds},
+                    {"database_bytes", marker.database_bytes},
+                    {"volume_bytes", marker.volume_bytes},
+                    {"tags", marker.tags},
+                    {"stage_seconds", stages},
+                    {"staged", marker.staged}};
+  CWB_TRY(util::create_private_directory(paths.state_dir));
+  return util::write_file_atomic(paths.run_marker(), out.dump(2) + "\n");
+}
+
+Result<std::optional<RunMarker>> read_run_marker(const StatePaths& paths) {
+  if (!file_exists(paths.run_marker())) return std::optional<RunMarker>{};
+  auto text = util::read_file(paths.run_marker());
+  if (!text) return fail(text.error());
+  const json in = json::parse(*text, nullptr, false);
+  if (in.is_discarded() || !in.is_object()) return std::optional<RunMarker>{};
+  RunMarker marker;
+  marker.run_id = in.value("run_id", "");
+  marker.started = in.value("started", "");
+  marker.started_unix_ms = in.value("started_unix_ms", std::int64_t{0});
+  marker.owner.pid = in.value("owner_pid", 0);
+  marker.owner.start_ticks = in.value("owner_start_ticks", std::uint64_t{0});
+  marker.connectware_version = in.value("connectware_version", "");
+  marker.quiesce_mode = in.value("quiesce_mode", "");
+  marker.quiesce_window_seconds = in.value("quiesce_window_seconds", 0.0);
+  marker.database_bytes = in.value("database_bytes", std::uint64_t{0});
+  marker.volume_bytes = in.value("volume_bytes", std::uint64_t{0});
+  marker.tags = in.value("tags", std::vector<std::string>{});
+  if (const auto stages = in.find("stage_seconds"); stages != in.end() && stages->is_array()) {
+    for (const auto& stage : *stages) {
+      marker.stage_seconds.emplace_back(stage.value("stage", ""), stage.value("seconds", 0.0));
+    }
+  }
+  marker.staged = in.value("staged", false);
+  return std::optional<RunMarker>{std::move(marker)};
+}
+
+Result<> remove_run_marker(const StatePaths& paths) {
+  return util::remove_tree(paths.run_marker());
+}
+
+Result<> write_pause_marker(const StatePaths& paths, const std::vector<std::string>& container_ids) {
+  CWB_TRY(util::create_private_directory(paths.state_dir));
+  return util::write_file_atomic(paths.pause_marker(), json{{"paused", container_ids}}.dump() + "\n");
+}
+
+Result<std::vector<std::string>> read_pause_marker(const StatePaths& paths) {
+  if (!file_exists(paths.pause_marker())) return std::vector<std::string>{};
+  auto text = util::read_file(paths.pause_marker());
+  if (!text) return fail(text.error());
+  const json in = json::parse(*text, nullptr, false);
+  if (in.is_discarded() || !in.is_object()) return std::vector<std::string>{};
+  return in.value("paused", std::vector<std::string>{});
+}
+
+Result<> remove_pause_marker(const StatePaths& paths) {
+  return util::remove_tree(paths.pause_marker());
+}
+
+} // namespace cwb::backup

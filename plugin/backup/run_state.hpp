@@ -1,0 +1,67 @@
+#pragma once
+// State that must outlive one hook process, kept in the state folder:
+//
+// - The *run marker* ties a pre-backup hook to the post-backup hook of the same run. resticprofile and
+//   enterprise routines start pre, restic and post as separate processes, so a flock held by one process
+//   cannot span the run. The marker names the process that started the run (the pre hook's parent:
+//   resticprofile, cron's shell, connectware-backup itself) by PID and start time; a second run is refused
+//   while that process lives, and a marker whose owner died is recovered (its leftovers released) instead
+//   of blocking backups forever.
+// - The *pause marker* lists the containers a run paused. It is written before pausing, so a run killed
+//   with SIGKILL while they were paused leaves enough behind for the post hook or the next run to unpause
+//   them.
+
+#include "core/error.hpp"
+#include "util/process_identity.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace cwb::backup {
+
+struct RunMarker {
+  std::string run_id;  // ISO start time + pid, unique enough to tell runs apart in logs
+  std::string started; // ISO 8601 UTC
+  std::int64_t started_unix_ms = 0;
+  util::ProcessIdentity owner; // the process whose life bounds the run
+  std::string connectware_version;
+  std::string quiesce_mode;
+  double quiesce_window_seconds = 0;
+  std::uint64_t database_bytes = 0;
+  std::uint64_t volume_bytes = 0;
+  std::vector<std::string> tags;
+  std::vector<std::pair<std::string, double>> stage_seconds;
+  bool staged = false; // the pre hook finished: the staging folder is complete
+};
+
+struct StatePaths {
+  std::filesystem::path state_dir;
+
+  [[nodiscard]] std::filesystem::path lock() const { return state_dir / "backup.lock"; }
+  [[nodiscard]] std::filesystem::path run_marker() const { return state_dir / "run.json"; }
+  [[nodiscard]] std::filesystem::path pause_marker() const { return state_dir / "paused-containers.json"; }
+};
+
+/// Writes the run marker atomically. Errors: staging_io.
+Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker);
+
+/// Returns the run marker, or nullopt when there is none. Errors: staging_io when it exists but cannot be
+/// read; a marker that is not valid JSON is treated as absent (a crash while writing cannot happen: it is
+/// renamed into place), so it never blocks backups.
+Result<std::optional<RunMarker>> read_run_marker(const StatePaths& paths);
+
+/// Removes the run marker; succeeds when there is none.
+Result<> remove_run_marker(const StatePaths& paths);
+
+/// Writes the list of paused container ids (before pausing them). Errors: staging_io.
+Result<> write_pause_marker(const StatePaths& paths, const std::vector<std::string>& container_ids);
+
+/// Returns the container ids a run recorded as paused (empty when there is no marker).
+Result<std::vector<std::string>> read_pause_marker(const StatePaths& paths);
+
+/// Removes the pause marker; succeeds when there is none.
+Result<> remove_pause_marker(const StatePaths& paths);
+
+} // namespace cwb::backup

@@ -1,0 +1,108 @@
+#include "backup/volume_staging.hpp"
+
+#include "staging/mirror.hpp"
+#include "staging/tree.hpp"
+#include "util/file_system.hpp"
+#include "util/sha256.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+#include <system_error>
+
+namespace cwb::backup {
+namespace {
+
+std::optional<snapshot::EntryType> manifest_type(staging::EntryType type) {
+  switch (type) {
+  case staging::EntryType::file: return snapshot::EntryType::file;
+  case staging::EntryType::directory: return snapshot::EntryType::directory;
+  case staging::EntryType::symlink: return snapshot::EntryType::symlink;
+  case staging::EntryType::other: return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+} // namespace
+
+Result<std::vector<VolumeSource>> resolve_volume_sources(const config::Config& config,
+                                                         container::ContainerRuntime* runtime) {
+  std::vector<VolumeSource> sources;
+  for (const auto& name : config.volumes()) {
+    VolumeSource source{name, config.compose_project() + "_" + name, {}};
+    if (name == "service-manager" && config.volume_path()) {
+      source.source = config.volume_path()->string();
+      source.path = *config.volume_path();
+    } else if (runtime != nullptr) {
+      auto mountpoint = runtime->volume_mountpoint(source.source);
+      if (!mountpoint) return fail(mountpoint.error().with_context("locating volume " + source.source));
+      source.path = *mountpoint;
+    } else {
+      return fail(ErrorKind::usage, "cannot locate volume " + source.source +
+                                        " without a container runtime: set volume-path or docker-host");
+    }
+    std::error_code error;
+    if (!std::filesystem::is_directory(source.path, error)) {
+      return fail(ErrorKind::staging_io,
+                  "volume " + source.source + " is not a readable folder at " + source.path.string());
+    }
+    sources.push_back(std::move(source));
+  }
+  return sources;
+}
+
+Result<StagedVolumes> stage_volumes(const std::vector<VolumeSource>& sources, const snapshot::Layout& layout) {
+  StagedVolumes staged;
+  CWB_TRY(util::create_private_directory(layout.volumes_dir()));
+  CWB_TRY(util::create_private_directory(layout.mirror_index("x").parent_path()));
+  std::set<std::string> configured;
+  for (const auto& source : sources) {
+    configured.insert(source.name);
+    auto report = staging::mirror_tree(source.path, layout.volume(source.name),
+                                       staging::MirrorOptions{layout.mirror_index(source.name)});
+    if (!report) return fail(report.error().with_context("staging volume " + source.source));
+    snapshot::VolumeRecord record;
+    record.name = source.name;
+    record.source = source.source;
+    record.staged_path = std::filesystem::relative(layout.volume(source.name), layout.root).generic_string();
+    for (const auto& entry : report->entries) {
+      if (!entry.warning.empty()) spdlog::warn("volume {}: {}: {}", source.source, entry.path, entry.warning);
+      const auto type = manifest_type(entry.type);
+      if (!type || entry.action == staging::MirrorAction::skipped) continue;
+      const auto& meta = entry.metadata;
+      record.entries.push_back(snapshot::VolumeEntry{
+          entry.path, *type, entry.size, static_cast<std::uint32_t>(meta.mode), static_cast<std::uint32_t>(meta.uid),
+          static_cast<std::uint32_t>(meta.gid), meta.mtime_ns, entry.sha256, meta.link_target});
+      if (*type == snapshot::EntryType::file) staged.bytes += entry.size;
+    }
+    staged.bytes_copied += report->bytes_copied;
+    staged.files_copied += report->files_copied;
+    spdlog::info("volume {}: {} file(s) copied ({} bytes), {} unchanged, {} removed", source.source,
+                 report->files_copied, report->bytes_copied, report->files_unchanged, report->files_removed);
+    staged.records.push_back(std::move(record));
+  }
+  // A volume dropped from the configuration must not linger in later snapshots.
+  std::error_code error;
+  for (const auto& dir : std::filesystem::directory_iterator(layout.volumes_dir(), error)) {
+    const auto name = dir.path().filename().string();
+    if (!configured.contains(name)) {
+      CWB_TRY(util::remove_tree(dir.path()));
+      CWB_TRY(util::remove_tree(layout.mirror_index(name)));
+    }
+  }
+  if (error)
+    return fail(ErrorKind::staging_io, "cannot list " + layout.volumes_dir().string() + ": " + error.message());
+  return staged;
+}
+
+Result<std::string> fingerprint_volumes(const std::vector<VolumeSource>& sources) {
+  util::Sha256 combined;
+  for (const auto& source : sources) {
+    auto entries = staging::scan_tree(source.path);
+    if (!entries) return fail(entries.error().with_context("scanning volume " + source.source));
+    combined.update(source.name + "=" + staging::tree_fingerprint(*entries) + "\n");
+  }
+  return combined.finish_hex();
+}
+
+} // namespace cwb::backup

@@ -1,0 +1,209 @@
+#pragma once
+// One configuration for every hook (connectware-pre-backup, -post-backup, -backup, -restore), resolved as
+//   command-line flags > environment (CONNECTWARE_*, RESTIC_*, DOCKER_HOST) > config file > defaults,
+// with the origin of every value kept for --show-config and for error messages. The key table in
+// config.cpp is the single place that ties a key to its flag, environment variable, type, help text and
+// validator; the defaults are the in-class initialisers below.
+//
+// Decisions worth knowing:
+// - Secrets (connectware-password, connectware-token, restic-password) come from the environment only, or
+//   from a *-file key, so they never appear in argv, in a config file or in --show-config.
+// - A secret and its *-file both set is a usage error (which one was meant is a guess).
+// - A token beats a password: with a token set the password settings are ignored (with a warning) and the
+//   password file is not read.
+// - insecure together with ca-file is a warning, not an error: insecure wins.
+// - Empty environment variables count as unset. An empty value in a file or flag unsets an optional key.
+
+#include "config/command_line.hpp"
+#include "config/secret.hpp"
+#include "config/values.hpp"
+#include "core/error.hpp"
+#include "util/subprocess.hpp"
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace cwb::config {
+
+/// Where a value came from.
+struct Origin {
+  enum class Source { default_value, config_file, environment, command_line, secret_file };
+  Source source = Source::default_value;
+  std::string where; // "FILE:LINE", "VAR", "--flag" or the secret file's path; empty for defaults
+
+  /// Returns "default", "config file /etc/cwb.conf:3", "environment CONNECTWARE_URL",
+  /// "command line --connectware-url" or "file /run/secrets/pw".
+  [[nodiscard]] std::string describe() const;
+};
+
+enum class ValueType { string, path, boolean, integer, duration, enumeration, list };
+enum class Sensitivity { plain, secret };
+/// Where a key may be set: secrets only through the environment, never as a flag or in a config file.
+enum class Exposure { everywhere, environment_only };
+
+/// What the key table says about one key: for --help, docs and tests.
+struct KeyInfo {
+  std::string_view name;    // config-file key and long flag without "--": "connectware-url"
+  std::string_view env_var; // "CONNECTWARE_URL"
+  ValueType type = ValueType::string;
+  Sensitivity sensitivity = Sensitivity::plain;
+  Exposure exposure = Exposure::everywhere;
+  std::string_view help;
+  std::string default_text; // the default as --show-config prints it
+};
+
+/// Which credentials the Connectware client should use.
+enum class Authentication { none, token, password };
+
+class Config {
+public:
+  /// Returns every key, in the order --help and --show-config list them.
+  static const std::vector<KeyInfo>& keys();
+  /// Returns the key called `name`, or nullptr.
+  static const KeyInfo* find_key(std::string_view name);
+
+  /// Builds the configuration from the parsed flags and the environment: reads the config file (from
+  /// --config or CONNECTWARE_CONFIG), applies the layers, validates every value, derives status-file and
+  /// reads the secret files. Errors (all usage): unreadable or malformed config file, unknown or
+  /// environment-only key in it, invalid value ('invalid value "fast" for quiesce (from environment
+  /// CONNECTWARE_QUIESCE): expected pause, verify, none or auto'), conflicting settings, missing,
+  /// unreadable or empty secret file.
+  static Result<Config> resolve(const CommandLine& command_line, const util::Environment& environment);
+
+  /// Returns where `key` got its value (a default origin for keys never set or unknown).
+  [[nodiscard]] Origin origin(std::string_view key) const;
+  /// Returns the config file that was read, if any, and where its name came from.
+  [[nodiscard]] const std::optional<std::filesystem::path>& config_file() const { return config_file_; }
+  [[nodiscard]] const Origin& config_file_origin() const { return config_file_origin_; }
+  /// Returns non-fatal findings of resolve() (e.g. insecure with ca-file), for the hook to log once
+  /// logging is set up.
+  [[nodiscard]] const std::vector<std::string>& warnings() const { return warnings_; }
+  /// Returns the secrets that are set, for redact() (config/logging.hpp).
+  [[nodiscard]] std::vector<const Secret*> secrets() const;
+
+  // Connectware API
+  [[nodiscard]] const std::string& connectware_url() const { return connectware_url_; } // no trailing '/'
+  [[nodiscard]] const std::string& connectware_username() const { return connectware_username_; }
+  [[nodiscard]] const Secret& connectware_password() const { return connectware_password_; } // maybe empty
+  [[nodiscard]] const Secret& connectware_token() const { return connectware_token_; }       // maybe empty
+  /// Returns token when a token is set, else password when a password is set, else none.
+  [[nodiscard]] Authentication authentication() const;
+  /// Returns success when authentication() is not none. Errors: usage, naming the ways to set one.
+  [[nodiscard]] Result<> require_connectware_credentials() const;
+  [[nodiscard]] const std::optional<std::filesystem::path>& ca_file() const { return ca_file_; }
+  [[nodiscard]] bool insecure() const { return insecure_; }
+  [[nodiscard]] std::chrono::seconds connect_timeout() const { return connect_timeout_; }
+  [[nodiscard]] std::chrono::seconds request_timeout() const { return request_timeout_; }
+  [[nodiscard]] int retries() const { return retries_; }
+  [[nodiscard]] const std::string& status_path() const { return status_path_; }
+  [[nodiscard]] const std::string& backup_path() const { return backup_path_; }
+  [[nodiscard]] const std::string& restore_path() const { return restore_path_; }
+  [[nodiscard]] std::chrono::seconds export_timeout() const { return export_timeout_; }
+  [[nodiscard]] std::chrono::seconds poll_interval() const { return poll_interval_; }
+  [[nodiscard]] std::chrono::seconds poll_max_interval() const { return poll_max_interval_; }
+
+  // Holding the configuration still
+  [[nodiscard]] Quiesce quiesce() const { return quiesce_; } // `automatic` is resolved by the pipeline
+  [[nodiscard]] int verify_attempts() const { return verify_attempts_; }
+  [[nodiscard]] const std::string& docker_host() const { return docker_host_; }
+  [[nodiscard]] const std::string& compose_project() const { return compose_project_; }
+  [[nodiscard]] const std::vector<std::string>& pause_services() const { return pause_services_; }
+  /// Returns the volume names as configured ("service-manager"); volume_names() adds the project.
+  [[nodiscard]] const std::vector<std::string>& volumes() const { return volumes_; }
+  /// Returns the Docker volume names: "<compose-project>_<volume>".
+  [[nodiscard]] std::vector<std::string> volume_names() const;
+  [[nodiscard]] const std::optional<std::filesystem::path>& volume_path() const { return volume_path_; }
+
+  // Local files
+  [[nodiscard]] const std::filesystem::path& staging_dir() const { return staging_dir_; }
+  [[nodiscard]] const std::filesystem::path& state_dir() const { return state_dir_; }
+  /// Returns status-file, or <state-dir>/status.json when it was not set.
+  [[nodiscard]] const std::filesystem::path& status_file() const { return status_file_; }
+  [[nodiscard]] const std::optional<std::filesystem::path>& metrics_file() const { return metrics_file_; }
+
+  // restic
+  [[nodiscard]] const std::string& restic_binary() const { return restic_binary_; }
+  [[nodiscard]] const std::string& repository() const { return repository_; } // empty: unset
+  [[nodiscard]] const std::optional<std::filesystem::path>& restic_password_file() const {
+    return restic_password_file_;
+  }
+  [[nodiscard]] const Secret& restic_password() const { return restic_password_; } // maybe empty
+  [[nodiscard]] const std::optional<std::filesystem::path>& restic_cacert() const { return restic_cacert_; }
+  [[nodiscard]] const std::string& host() const { return host_; }
+  [[nodiscard]] const std::vector<std::string>& tags() const { return tags_; }
+
+  // Output
+  [[nodiscard]] LogLevel log_level() const { return log_level_; }
+  [[nodiscard]] Progress progress() const { return progress_; }
+
+private:
+  struct Binding; // a KeyInfo plus how to assign and print the value (config.cpp)
+  static const std::vector<Binding>& bindings();
+  friend std::string show_config(const Config& config);
+
+  Result<> assign(const Binding& binding, std::string_view raw, Origin origin);
+  Result<> apply_config_file(const std::filesystem::path& file);
+  Result<> apply_environment(const util::Environment& environment);
+  Result<> apply_command_line(const CommandLine& command_line);
+  Result<> finish(); // derived defaults, cross-key checks, secret files
+
+  std::string connectware_url_ = "https://localhost";
+  std::string connectware_username_ = "admin";
+  std::optional<std::filesystem::path> connectware_password_file_;
+  Secret connectware_password_;
+  std::optional<std::filesystem::path> connectware_token_file_;
+  Secret connectware_token_;
+  std::optional<std::filesystem::path> ca_file_;
+  bool insecure_ = false;
+  std::chrono::seconds connect_timeout_{10};
+  std::chrono::seconds request_timeout_{300};
+  int retries_ = 4;
+  std::string status_path_ = "/api/maintenance/db";
+  std::string backup_path_ = "/api/maintenance/db/backup";
+  std::string restore_path_ = "/api/maintenance/db/restore";
+  std::chrono::seconds export_timeout_{3600};
+  std::chrono::seconds poll_interval_{1};
+  std::chrono::seconds poll_max_interval_{15};
+
+  Quiesce quiesce_ = Quiesce::automatic;
+  int verify_attempts_ = 3;
+  std::string docker_host_ = "unix:///var/run/docker.sock";
+  std::string compose_project_ = "connectware";
+  std::vector<std::string> pause_services_{"service-manager"};
+  std::vector<std::string> volumes_{"service-manager"};
+  std::optional<std::filesystem::path> volume_path_;
+
+  std::filesystem::path staging_dir_ = "/var/lib/connectware-backup/staging";
+  std::filesystem::path state_dir_ = "/var/lib/connectware-backup";
+  std::filesystem::path status_file_; // empty until finish() derives it from state-dir
+  std::optional<std::filesystem::path> metrics_file_;
+
+  std::string restic_binary_ = "restic";
+  std::string repository_;
+  std::optional<std::filesystem::path> restic_password_file_;
+  Secret restic_password_;
+  std::optional<std::filesystem::path> restic_cacert_;
+  std::string host_; // the machine's hostname unless set
+  std::vector<std::string> tags_{"connectware"};
+
+  LogLevel log_level_ = LogLevel::info;
+  Progress progress_ = Progress::automatic;
+
+  std::map<std::string, Origin, std::less<>> origins_;
+  std::optional<std::filesystem::path> config_file_;
+  Origin config_file_origin_;
+  std::vector<std::string> warnings_;
+};
+
+/// Returns one line per key, "key = value  (origin)", secrets as "********", preceded by a comment line
+/// naming the config file: the output of --show-config.
+std::string show_config(const Config& config);
+
+} // namespace cwb::config

@@ -1,0 +1,53 @@
+#include "config/logging.hpp"
+
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+namespace cwb::config {
+namespace {
+
+spdlog::level::level_enum to_spdlog(LogLevel level) {
+  switch (level) {
+  case LogLevel::trace: return spdlog::level::trace;
+  case LogLevel::debug: return spdlog::level::debug;
+  case LogLevel::info: return spdlog::level::info;
+  case LogLevel::warn: return spdlog::level::warn;
+  case LogLevel::error: return spdlog::level::err;
+  case LogLevel::off: return spdlog::level::off;
+  }
+  return spdlog::level::info;
+}
+
+} // namespace
+
+void setup_logging(LogLevel level, std::string_view hook_name) {
+  setup_logging(level, hook_name, std::make_shared<spdlog::sinks::stderr_sink_mt>());
+}
+
+void setup_logging(LogLevel level, std::string_view hook_name, spdlog::sink_ptr sink) {
+  auto logger = std::make_shared<spdlog::logger>(std::string{hook_name}, std::move(sink));
+  // %n is the logger's name, so the hook name needs no escaping in the pattern.
+  logger->set_pattern("%n: %Y-%m-%dT%H:%M:%S%z %l: %v");
+  logger->set_level(to_spdlog(level));
+  logger->flush_on(spdlog::level::trace); // a hook may be killed; every line should already be out
+  spdlog::set_default_logger(std::move(logger));
+}
+
+std::string redact(std::string_view text, const std::vector<const Secret*>& secrets) {
+  std::string result{text};
+  // Longest first, so a secret that contains another one is masked whole.
+  std::vector<const Secret*> ordered = secrets;
+  std::ranges::sort(ordered, std::greater<>{}, [](const Secret* s) { return s ? s->reveal().size() : 0; });
+  for (const Secret* secret : ordered) {
+    if (secret == nullptr || secret->empty()) continue;
+    const std::string& value = secret->reveal();
+    for (auto position = result.find(value); position != std::string::npos;
+         position = result.find(value, position + Secret::mask.size()))
+      result.replace(position, value.size(), Secret::mask);
+  }
+  return result;
+}
+
+} // namespace cwb::config

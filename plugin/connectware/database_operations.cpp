@@ -1,0 +1,210 @@
+#include "connectware/database_operations.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <regex>
+
+namespace cwb::connectware {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string seconds_text(std::chrono::seconds seconds) {
+  return std::to_string(seconds.count()) + " s";
+}
+
+// Exponential polling that never sleeps past the deadline.
+class Poller {
+public:
+  Poller(ConnectwareClient& client, std::chrono::milliseconds initial, std::chrono::milliseconds maximum,
+         std::chrono::seconds timeout)
+      : client_(client), delay_(std::max(initial, std::chrono::milliseconds(1))), maximum_(maximum),
+        deadline_(client.clock().now() + timeout) {}
+
+  [[nodiscard]] bool expired() const { return client_.clock().now() >= deadline_; }
+
+  Result<> wait() {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - client_.clock().now());
+    CWB_TRY(client_.sleeper().sleep_for(std::clamp(left, std::chrono::milliseconds(0), delay_)));
+    delay_ = std::min(delay_ * 2, std::max(maximum_, delay_));
+    return {};
+  }
+
+private:
+  ConnectwareClient& client_;
+  std::chrono::milliseconds delay_;
+  std::chrono::milliseconds maximum_;
+  Clock::time_point deadline_;
+};
+
+// Waits until no maintenance operation runs; returns the status seen then.
+Result<MaintenanceStatus> wait_until_idle(ConnectwareClient& client, std::chrono::milliseconds poll_initial,
+                                          std::chrono::milliseconds poll_max, std::chrono::seconds timeout,
+                                          ErrorKind kind) {
+  Poller poller(client, poll_initial, poll_max, timeout);
+  while (true) {
+    auto status = client.status();
+    if (!status) return fail(status.error());
+    if (!status->running) return status;
+    if (poller.expired()) {
+      return fail(kind, "another database operation is still running after " + seconds_text(timeout) +
+                            "; not starting a new one");
+    }
+    CWB_TRY(poller.wait());
+  }
+}
+
+bool contains_word_version(std::string_view text) {
+  std::string lowered(text);
+  std::ranges::transform(lowered, lowered.begin(), [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return lowered.find("version") != std::string::npos;
+}
+
+} // namespace
+
+Result<PendingExport> start_export(ConnectwareClient& client, const ExportOptions& options) {
+  auto idle =
+      wait_until_idle(client, options.poll_initial, options.poll_max, options.wait_for_idle, ErrorKind::export_failed);
+  if (!idle) return fail(idle.error().with_context("exporting the database"));
+  // Only a backup with another id than this one is ours.
+  PendingExport pending;
+  pending.previous_id = idle->backup ? idle->backup->id : std::string();
+  pending.started = client.clock().wall_now();
+  if (auto started = client.start_backup(); !started)
+    return fail(started.error().with_context("exporting the database"));
+  return pending;
+}
+
+Result<std::string> await_export(ConnectwareClient& client, const PendingExport& pending,
+                                 const ExportOptions& options) {
+  Poller poller(client, options.poll_initial, options.poll_max, options.timeout);
+  while (true) {
+    CWB_TRY(poller.wait());
+    auto status = client.status();
+    if (!status) return fail(status.error().with_context("exporting the database: waiting for the backup"));
+    if (!status->running && status->backup && status->backup->id != pending.previous_id) {
+      const auto& backup = *status->backup;
+      if (backup.succeeded == true) return backup.id;
+      if (backup.succeeded == false) {
+        return fail(ErrorKind::export_failed,
+                    "exporting the database: Connectware reports backup " + backup.id +
+                        " failed: " + (backup.message.empty() ? "(no message)" : backup.message));
+      }
+      return fail(ErrorKind::export_failed, "exporting the database: backup " + backup.id +
+                                                " finished but the status does not say whether it succeeded");
+    }
+    if (poller.expired()) {
+      if (status->running) {
+        return fail(ErrorKind::export_failed,
+                    "exporting the database: the backup is still running after " + seconds_text(options.timeout));
+      }
+      return fail(ErrorKind::export_failed, "exporting the database: no new backup appeared within " +
+                                                seconds_text(options.timeout) + " (the last id is still \"" +
+                                                pending.previous_id + "\")");
+    }
+  }
+}
+
+Result<ExportResult> export_database(ConnectwareClient& client, const std::filesystem::path& target,
+                                     const ExportOptions& options) {
+  auto pending = start_export(client, options);
+  if (!pending) return fail(pending.error());
+  ExportResult result;
+  result.started = pending->started;
+  auto id = await_export(client, *pending, options);
+  if (!id) return fail(id.error());
+  result.id = *id;
+  result.finished = client.clock().wall_now();
+
+  auto archive = client.download_backup(target, options.progress);
+  if (!archive) return fail(archive.error().with_context("exporting the database"));
+  result.bytes = archive->bytes;
+  result.sha256 = archive->sha256;
+  return result;
+}
+
+std::optional<std::string> version_named_in(std::string_view message) {
+  static const std::regex after_word(R"(version[^0-9]{0,40}?v?(\d+\.\d+\.\d+))", std::regex::icase);
+  static const std::regex any_number(R"((?:^|[^0-9.])v?(\d+\.\d+\.\d+)(?![0-9]))", std::regex::icase);
+  const std::string text(message);
+  std::smatch match;
+  if (std::regex_search(text, match, after_word)) return match[1].str();
+  if (contains_word_version(text) && std::regex_search(text, match, any_number)) return match[1].str();
+  return std::nullopt;
+}
+
+Result<RestoreResult> restore_database(ConnectwareClient& client, const std::filesystem::path& archive,
+                                       const RestoreOptions& options) {
+  auto idle = wait_until_idle(client, options.poll_initial, options.poll_max, options.wait_for_idle, ErrorKind::http);
+  if (!idle) return fail(idle.error().with_context("restoring the database"));
+  const std::optional<OperationStatus> before = idle->restore;
+
+  if (auto uploaded = client.upload_restore(archive, options.progress); !uploaded) {
+    return fail(uploaded.error().with_context("restoring the database"));
+  }
+
+  Poller poller(client, options.poll_initial, options.poll_max, options.timeout);
+  bool seen_running = false;
+  while (true) {
+    CWB_TRY(poller.wait());
+    auto status = client.status();
+    if (!status) return fail(status.error().with_context("restoring the database: waiting for the restore"));
+    if (status->running) {
+      seen_running = true;
+    } else {
+      const auto& restore = status->restore;
+      const bool changed = restore && (!before || restore->raw != before->raw);
+      if (restore && (seen_running || changed)) {
+        if (restore->succeeded == true) return RestoreResult{restore->message};
+        const std::string message = restore->message.empty() ? "(no message)" : restore->message;
+        if (const auto version = version_named_in(restore->message)) {
+          return fail(ErrorKind::incompatible_version,
+                      "restoring the database: Connectware refused the archive because of its version: " + message +
+                          " (last Connectware version that can restore it: " + *version + ")");
+        }
+        if (restore->succeeded == false) {
+          return fail(ErrorKind::http, "restoring the database: Connectware reports the restore failed: " + message);
+        }
+        return fail(ErrorKind::http, "restoring the database: the restore finished but the status does not say "
+                                     "whether it succeeded: " +
+                                         message);
+      }
+      // A server that reports no restore object at all: the end of `running` is all we can go by.
+      if (!restore && seen_running) return RestoreResult{};
+    }
+    if (poller.expired()) {
+      return fail(ErrorKind::http,
+                  "restoring the database: the restore is still running after " + seconds_text(options.timeout));
+    }
+  }
+}
+
+Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::seconds timeout,
+                            std::chrono::milliseconds poll_interval) {
+  Poller poller(client, poll_interval, poll_interval, timeout);
+  std::string last_problem = "no answer yet";
+  while (true) {
+    auto health = client.health();
+    if (health) {
+      std::string not_running;
+      for (const auto& service : *health) {
+        if (service.status != "running")
+          not_running += (not_running.empty() ? "" : ", ") + service.name + "=" + service.status;
+      }
+      if (!health->empty() && not_running.empty()) return {};
+      last_problem = health->empty() ? "no services listed" : "not running: " + not_running;
+    } else if (health.error().kind == ErrorKind::authentication || health.error().kind == ErrorKind::interrupted) {
+      return fail(health.error());
+    } else {
+      last_problem = health.error().message;
+    }
+    if (poller.expired()) {
+      return fail(ErrorKind::unreachable,
+                  "Connectware is not healthy after " + seconds_text(timeout) + ": " + last_problem);
+    }
+    CWB_TRY(poller.wait());
+  }
+}
+
+} // namespace cwb::connectware

@@ -1,0 +1,96 @@
+#pragma once
+// The asynchronous database export and restore as Connectware runs them: start, poll the maintenance status
+// with backoff (through the client's Sleeper and Clock, so tests take no wall time), then download or
+// report. And waiting for Connectware to be healthy again after a restart.
+
+#include "connectware/client.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace cwb::connectware {
+
+struct ExportOptions {
+  std::chrono::milliseconds poll_initial{1000};
+  std::chrono::milliseconds poll_max{10'000};
+  /// How long the backup may run on the server.
+  std::chrono::seconds timeout{1800};
+  /// How long to wait for an operation that was already running to finish before starting ours.
+  std::chrono::seconds wait_for_idle{300};
+  http::ProgressCallback progress; // download progress
+};
+
+struct ExportResult {
+  std::string id;
+  std::uint64_t bytes = 0;
+  std::string sha256;
+  std::chrono::system_clock::time_point started;  // when the backup was requested
+  std::chrono::system_clock::time_point finished; // when the status first reported it done
+};
+
+/// A backup this client started and has not yet seen finish.
+struct PendingExport {
+  std::string previous_id; // the last backup id before ours: a finished backup with another id is ours
+  std::chrono::system_clock::time_point started;
+};
+
+/// Starts a database backup on the server: waits (bounded) until no operation is running, notes the last
+/// backup id and POSTs. Returns at once; the server exports asynchronously (the pre-backup stage stages
+/// the volumes meanwhile). Errors: export_failed when another operation is still running after
+/// wait_for_idle or the start is refused; the client's common errors.
+Result<PendingExport> start_export(ConnectwareClient& client, const ExportOptions& options);
+
+/// Polls until `pending` finished: `running` false and a backup with a new id that succeeded. Returns
+/// that id. Errors: export_failed when the server reports a failure (with its message), or when it is
+/// still running (or no new backup appeared) after `timeout`; the client's common errors.
+Result<std::string> await_export(ConnectwareClient& client, const PendingExport& pending, const ExportOptions& options);
+
+/// Exports Connectware's database into `target` (start_export, await_export, then the download): waits (bounded) until
+/// no operation is running, notes the last backup id, starts a backup, polls until `running` is false and a backup with
+/// a NEW id reports success, then downloads the archive. Errors: export_failed when another operation is still running
+/// after wait_for_idle, when the start is refused (409 or other), when the server reports the backup failed (with its
+/// message), when it is still running (or no new backup appeared) after `timeout`, or when there is nothing to
+/// download; export_invalid when the download is cut short or empty; and the client's common errors.
+Result<ExportResult> export_database(ConnectwareClient& client, const std::filesystem::path& target,
+                                     const ExportOptions& options);
+
+struct RestoreOptions {
+  std::chrono::milliseconds poll_initial{1000};
+  std::chrono::milliseconds poll_max{10'000};
+  std::chrono::seconds timeout{3600};
+  std::chrono::seconds wait_for_idle{300};
+  http::ProgressCallback progress; // upload progress
+};
+
+struct RestoreResult {
+  std::string message; // the server's message about the finished restore (may be empty)
+};
+
+/// Restores `archive` into Connectware: waits (bounded) until no operation is running, uploads the
+/// archive, and polls until the restore is over. The restore counts as over once `running` is false after
+/// it was seen true, or when the `restore` object differs from the one before the upload.
+/// Errors: incompatible_version when the server refuses the archive with a message naming a Connectware
+/// version (the whole message is kept: it names the last version that can restore the file); http when
+/// the restore failed otherwise (the server's message), when an operation is still running after
+/// wait_for_idle, when the upload is refused, or when the restore is still running after `timeout`
+/// (the restore pipeline decides what that means for rollback); staging_io when the archive cannot be
+/// read; and the client's common errors.
+Result<RestoreResult> restore_database(ConnectwareClient& client, const std::filesystem::path& archive,
+                                       const RestoreOptions& options);
+
+/// Returns the Connectware version a refusal message names ("... last version 1.4.1 ...", "v1.4.1"), or
+/// nullopt. Tolerant: a number after the word "version" wins; otherwise, if the message mentions a version
+/// at all, its first X.Y.Z number.
+std::optional<std::string> version_named_in(std::string_view message);
+
+/// Polls /api/system/health until it lists at least one service and all are "running". Unreachable or
+/// failing answers in between are expected (Connectware restarting) and polled through.
+/// Errors: unreachable after `timeout` (the message lists the services not running, or the last error);
+/// authentication at once; interrupted.
+Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::seconds timeout,
+                            std::chrono::milliseconds poll_interval = std::chrono::seconds(2));
+
+} // namespace cwb::connectware

@@ -1,0 +1,220 @@
+#include "connectware/database_operations.hpp"
+
+#include "fake_connectware.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+namespace cwb::connectware {
+namespace {
+
+using namespace std::chrono_literals;
+using test::FakeConnectware;
+using test::restore_status_json;
+using test::status_json;
+
+struct Harness {
+  explicit Harness(FakeConnectware& server) : client(server.options(), transport, sleeper, clock) {
+    auto dir = util::TemporaryDirectory::create({}, "cwb-export-test-");
+    EXPECT_TRUE(dir);
+    directory = std::move(*dir);
+  }
+  http::CurlTransport transport;
+  test::FakeClock clock;
+  test::FakeSleeper sleeper{&clock};
+  ConnectwareClient client;
+  util::TemporaryDirectory directory;
+};
+
+ExportOptions export_options() {
+  ExportOptions options;
+  options.poll_initial = 1s;
+  options.poll_max = 4s;
+  options.timeout = 60s;
+  options.wait_for_idle = 30s;
+  return options;
+}
+
+RestoreOptions restore_options() {
+  RestoreOptions options;
+  options.poll_initial = 1s;
+  options.poll_max = 4s;
+  options.timeout = 60s;
+  options.wait_for_idle = 30s;
+  return options;
+}
+
+TEST(ExportDatabase, StartsPollsAndDownloadsTheNewBackup) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "1.10.2_old", true), status_json(true, "1.10.2_old", true),
+                     status_json(true, "1.10.2_old", true), status_json(false, "1.10.2_new", true)};
+  server.archive = std::string(500'000, 'a');
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->id, "1.10.2_new");
+  EXPECT_EQ(result->bytes, server.archive.size());
+  EXPECT_EQ(result->sha256, util::sha256_hex(server.archive));
+  EXPECT_EQ(util::sha256_file(setup.directory.path() / "db.tgz").value_or(""), result->sha256);
+  EXPECT_EQ(server.backup_posts, 1);
+  EXPECT_EQ(setup.sleeper.sleeps, (std::vector<std::chrono::milliseconds>{1s, 2s, 4s}));
+  EXPECT_EQ(result->finished - result->started, 7s);
+}
+
+TEST(ExportDatabase, ReportsTheServerMessageWhenTheBackupFails) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true), status_json(false, "new", false, "pg_dump: out of disk space")};
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(result.error().message.find("pg_dump: out of disk space"), std::string::npos);
+  EXPECT_EQ(server.downloads, 0);
+}
+
+TEST(ExportDatabase, GivesUpWhenTheBackupIsStillRunningAfterTheTimeout) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true), status_json(true, "old", true)};
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(result.error().message.find("still running after 60 s"), std::string::npos) << result.error().message;
+  // Backoff capped at poll_max, and never sleeping past the deadline.
+  EXPECT_EQ(std::ranges::max(setup.sleeper.sleeps), 4s);
+  std::chrono::milliseconds slept{0};
+  for (const auto sleep : setup.sleeper.sleeps)
+    slept += sleep;
+  EXPECT_EQ(slept, 60s);
+  EXPECT_EQ(server.downloads, 0);
+}
+
+TEST(ExportDatabase, KeepsPollingWhileTheIdIsUnchanged) {
+  FakeConnectware server;
+  // Not running and an old successful backup: that is not ours yet.
+  server.statuses = {status_json(false, "old", true), status_json(false, "old", true), status_json(false, "old", true),
+                     status_json(false, "new", true)};
+  server.archive = "archive";
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->id, "new");
+  EXPECT_EQ(server.status_gets, 4);
+}
+
+TEST(ExportDatabase, ReportsWhenNoNewBackupEverAppears) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true)};
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(result.error().message.find("no new backup"), std::string::npos);
+}
+
+TEST(ExportDatabase, ConflictOnStartIsExportFailed) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true)};
+  server.backup_post_status = 409;
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(result.error().message.find("already running"), std::string::npos);
+}
+
+TEST(ExportDatabase, DoesNotStartWhileAnotherOperationRuns) {
+  FakeConnectware server;
+  server.statuses = {status_json(true, "old", true)};
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(result.error().message.find("still running after 30 s"), std::string::npos) << result.error().message;
+  EXPECT_EQ(server.backup_posts, 0);
+}
+
+TEST(ExportDatabase, WaitsForARunningOperationToClearFirst) {
+  FakeConnectware server;
+  server.statuses = {status_json(true, "other", true), status_json(false, "other", true),
+                     status_json(false, "mine", true)};
+  server.archive = "x";
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->id, "mine");
+  EXPECT_EQ(server.backup_posts, 1);
+}
+
+class RestoreDatabase : public ::testing::Test {
+protected:
+  void SetUp() override { ASSERT_TRUE(util::write_file_atomic(setup.directory.path() / "db.tgz", "archive")); }
+  FakeConnectware server;
+  Harness setup{server};
+  std::filesystem::path archive() const { return setup.directory.path() / "db.tgz"; }
+};
+
+TEST_F(RestoreDatabase, RefusalNamingAVersionIsIncompatibleVersionWithTheWholeMessage) {
+  const std::string message =
+      "Restore rejected: the database structure changed. The last Connectware version that can restore this "
+      "backup file is version 1.4.1.";
+  server.statuses = {restore_status_json(false, true, "earlier restore"), restore_status_json(true, std::nullopt, ""),
+                     restore_status_json(false, false, message)};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::incompatible_version);
+  EXPECT_NE(result.error().message.find(message), std::string::npos);
+  EXPECT_NE(result.error().message.find("1.4.1)"), std::string::npos);
+  EXPECT_EQ(server.uploaded_sha256, util::sha256_hex("archive"));
+}
+
+TEST_F(RestoreDatabase, OtherFailuresAreHttpErrorsWithTheServerMessage) {
+  server.statuses = {restore_status_json(false, true, "earlier"),
+                     restore_status_json(false, false, "pg_restore: boom")};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::http);
+  EXPECT_NE(result.error().message.find("pg_restore: boom"), std::string::npos);
+}
+
+TEST_F(RestoreDatabase, SucceedsOnceTheRunningRestoreEndsWell) {
+  server.statuses = {restore_status_json(false, true, "earlier"), restore_status_json(true, std::nullopt, ""),
+                     restore_status_json(false, true, "earlier")};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->message, "earlier");
+  EXPECT_EQ(server.restore_posts, 1);
+}
+
+TEST_F(RestoreDatabase, TimesOutWhenTheRestoreNeverEnds) {
+  server.statuses = {restore_status_json(false, true, "earlier"), restore_status_json(true, std::nullopt, "")};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::http);
+  EXPECT_NE(result.error().message.find("still running after 60 s"), std::string::npos);
+}
+
+TEST(WaitUntilHealthy, PollsUntilEveryServiceRuns) {
+  FakeConnectware server;
+  server.healths = {
+      R"({"system":{"status":[{"name":"broker","status":"starting"}]}})",
+      R"({"system":{"status":[{"name":"broker","status":"running"},{"name":"db","status":"restarting"}]}})",
+      R"({"system":{"status":[{"name":"broker","status":"running"},{"name":"db","status":"running"}]}})"};
+  Harness setup(server);
+  ASSERT_TRUE(wait_until_healthy(setup.client, 60s, 2s));
+  EXPECT_EQ(setup.sleeper.sleeps.size(), 2u);
+}
+
+TEST(WaitUntilHealthy, TimesOutNamingTheServicesNotRunning) {
+  FakeConnectware server;
+  server.healths = {R"({"system":{"status":[{"name":"broker","status":"running"},{"name":"db","status":"exited"}]}})"};
+  Harness setup(server);
+  auto result = wait_until_healthy(setup.client, 10s, 2s);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::unreachable);
+  EXPECT_NE(result.error().message.find("db=exited"), std::string::npos);
+}
+
+} // namespace
+} // namespace cwb::connectware

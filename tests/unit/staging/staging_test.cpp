@@ -1,0 +1,250 @@
+#include "staging/mirror.hpp"
+#include "staging/tree.hpp"
+#include "util/file_system.hpp"
+#include "util/sha256.hpp"
+
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace cwb::staging {
+namespace {
+
+namespace fs = std::filesystem;
+
+void set_mtime(const fs::path& path, std::int64_t seconds, long nanoseconds) {
+  const timespec times[2] = {{seconds, nanoseconds}, {seconds, nanoseconds}};
+  ASSERT_EQ(utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW), 0) << path;
+}
+
+void write(const fs::path& path, std::string_view content, mode_t mode = 0644) {
+  ASSERT_TRUE(util::write_file_atomic(path, content, mode));
+}
+
+class Staging : public testing::Test {
+protected:
+  void SetUp() override {
+    auto directory = util::TemporaryDirectory::create({}, "cwb-staging-test");
+    ASSERT_TRUE(directory) << directory.error().message;
+    dir_ = std::move(*directory);
+    source_ = dir_.path() / "source";
+    target_ = dir_.path() / "target";
+    index_ = dir_.path() / "index.json";
+    ASSERT_TRUE(util::ensure_directories(source_ / "nested/deeper"));
+    ASSERT_TRUE(util::ensure_directories(source_ / "empty-dir"));
+    write(source_ / "a.txt", "alpha\n", 0640);
+    write(source_ / "empty.txt", "", 0600);
+    write(source_ / "script.sh", "#!/bin/sh\n", 0755);
+    write(source_ / "nested/deeper/data.bin", std::string(3'000'000, 'x'), 0644);
+    ASSERT_EQ(symlink("a.txt", (source_ / "rel-link").c_str()), 0);
+    ASSERT_EQ(symlink("does/not/exist", (source_ / "dangling").c_str()), 0);
+    ASSERT_EQ(symlink("/etc/hostname", (source_ / "abs-link").c_str()), 0);
+    ASSERT_EQ(chown((source_ / "a.txt").c_str(), 1234, 5678), 0);
+    set_mtime(source_ / "a.txt", 1'600'000'000, 123'456'789);
+    set_mtime(source_ / "rel-link", 1'500'000'000, 987'654'321);
+    set_mtime(source_ / "nested/deeper", 1'400'000'000, 111'111'111);
+    set_mtime(source_ / "nested", 1'400'000'001, 222'222'222);
+  }
+
+  std::vector<TreeEntry> scan(const fs::path& root) {
+    auto entries = scan_tree(root);
+    EXPECT_TRUE(entries) << entries.error().message;
+    return entries ? *entries : std::vector<TreeEntry>{};
+  }
+
+  Result<MirrorReport> mirror() { return mirror_tree(source_, target_, MirrorOptions{index_}); }
+
+  util::TemporaryDirectory dir_;
+  fs::path source_, target_, index_;
+};
+
+TEST_F(Staging, ScanListsEverythingSortedWithoutFollowingLinks) {
+  const auto entries = scan(source_);
+  std::vector<std::string> paths;
+  for (const auto& entry : entries)
+    paths.push_back(entry.path);
+  EXPECT_EQ(paths, (std::vector<std::string>{"a.txt", "abs-link", "dangling", "empty-dir", "empty.txt", "nested",
+                                             "nested/deeper", "nested/deeper/data.bin", "rel-link", "script.sh"}));
+  EXPECT_EQ(entries[0].mtime_ns, 1'600'000'000'123'456'789);
+  EXPECT_EQ(entries[0].uid, 1234u);
+  EXPECT_EQ(entries[0].mode, 0640u);
+  EXPECT_EQ(entries[1].type, EntryType::symlink);
+  EXPECT_EQ(entries[1].link_target, "/etc/hostname");
+  EXPECT_EQ(entries[2].link_target, "does/not/exist");
+  EXPECT_EQ(entries[3].type, EntryType::directory);
+  EXPECT_EQ(entries[7].size, 3'000'000u);
+}
+
+TEST_F(Staging, MirrorMakesAnIdenticalTree) {
+  auto report = mirror();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(scan(target_), scan(source_)); // contents aside: paths, types, sizes, modes, owners, ns mtimes, links
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "alpha\n");
+  EXPECT_EQ(*util::read_file(target_ / "nested/deeper/data.bin"), std::string(3'000'000, 'x'));
+  EXPECT_EQ(report->files_copied, 4u); // a.txt, empty.txt, script.sh, data.bin
+  EXPECT_EQ(report->bytes_copied, 6u + 10u + 3'000'000u);
+  struct stat root_source {
+  }, root_target{};
+  ASSERT_EQ(lstat(source_.c_str(), &root_source), 0);
+  ASSERT_EQ(lstat(target_.c_str(), &root_target), 0);
+  EXPECT_EQ(root_target.st_mtim.tv_nsec, root_source.st_mtim.tv_nsec);
+  EXPECT_EQ(tree_fingerprint(scan(target_)), tree_fingerprint(scan(source_)));
+}
+
+TEST_F(Staging, ReportsCorrectSha256OfEveryFile) {
+  auto report = mirror();
+  ASSERT_TRUE(report) << report.error().message;
+  int files = 0;
+  for (const auto& entry : report->entries) {
+    if (entry.type != EntryType::file) {
+      EXPECT_TRUE(entry.sha256.empty()) << entry.path;
+      continue;
+    }
+    ++files;
+    auto expected = util::sha256_file(source_ / entry.path);
+    ASSERT_TRUE(expected);
+    EXPECT_EQ(entry.sha256, *expected) << entry.path;
+  }
+  EXPECT_EQ(files, 4);
+  EXPECT_EQ(util::sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST_F(Staging, SecondRunCopiesOnlyTheChangedFileAndRemovesADeletedOne) {
+  ASSERT_TRUE(mirror());
+  write(source_ / "a.txt", "alpha changed\n", 0640);
+  ASSERT_EQ(unlink((source_ / "script.sh").c_str()), 0);
+  auto report = mirror();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->files_copied, 1u);
+  EXPECT_EQ(report->files_removed, 1u);
+  EXPECT_EQ(report->files_unchanged, 2u);
+  EXPECT_EQ(report->bytes_copied, 14u);
+  EXPECT_EQ(report->files_rehashed, 0u); // the index knew the unchanged files
+  EXPECT_FALSE(fs::exists(fs::symlink_status(target_ / "script.sh")));
+  EXPECT_EQ(scan(target_), scan(source_));
+}
+
+TEST_F(Staging, TheIndexSavesReadingUnchangedFiles) {
+  ASSERT_TRUE(mirror());
+  auto second = mirror();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->files_copied, 0u);
+  EXPECT_EQ(second->files_unchanged, 4u);
+  EXPECT_EQ(second->files_rehashed, 0u);
+
+  ASSERT_TRUE(util::remove_tree(index_));
+  auto without_index = mirror();
+  ASSERT_TRUE(without_index);
+  EXPECT_EQ(without_index->files_copied, 0u);
+  EXPECT_EQ(without_index->files_rehashed, 4u); // hashed from the mirror's copies instead
+  for (std::size_t i = 0; i < second->entries.size(); ++i)
+    EXPECT_EQ(without_index->entries[i].sha256, second->entries[i].sha256) << second->entries[i].path;
+}
+
+TEST_F(Staging, AStaleIndexEntryIsNotTrusted) {
+  ASSERT_TRUE(mirror());
+  // Someone rewrites the mirror's copy behind our back, keeping size but not mtime: the index entry no
+  // longer matches; the source differs from the mirror, so the file is copied again.
+  write(target_ / "a.txt", "ALPHA!\n", 0640);
+  auto report = mirror();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->files_copied, 1u);
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "alpha\n");
+}
+
+TEST_F(Staging, AFileReplacedByADirectoryAndBack) {
+  ASSERT_TRUE(mirror());
+  ASSERT_EQ(unlink((source_ / "a.txt").c_str()), 0);
+  ASSERT_TRUE(util::ensure_directories(source_ / "a.txt/inside"));
+  write(source_ / "a.txt/inside/f", "f");
+  ASSERT_TRUE(util::remove_tree(source_ / "nested"));
+  write(source_ / "nested", "now a file");
+  auto report = mirror();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(scan(target_), scan(source_));
+  EXPECT_EQ(*util::read_file(target_ / "nested"), "now a file");
+  EXPECT_EQ(report->files_removed, 4u); // a.txt, nested, nested/deeper, nested/deeper/data.bin
+}
+
+TEST_F(Staging, ASymlinkReplacedByAFileAndAChangedLinkTarget) {
+  ASSERT_TRUE(mirror());
+  ASSERT_EQ(unlink((source_ / "rel-link").c_str()), 0);
+  write(source_ / "rel-link", "plain");
+  ASSERT_EQ(unlink((source_ / "dangling").c_str()), 0);
+  ASSERT_EQ(symlink("elsewhere", (source_ / "dangling").c_str()), 0);
+  ASSERT_TRUE(mirror());
+  EXPECT_EQ(scan(target_), scan(source_));
+  EXPECT_EQ(fs::read_symlink(target_ / "dangling"), "elsewhere");
+}
+
+TEST_F(Staging, FifosAreSkippedWithAWarning) {
+  ASSERT_EQ(mkfifo((source_ / "pipe").c_str(), 0600), 0);
+  auto report = mirror();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_FALSE(fs::exists(fs::symlink_status(target_ / "pipe")));
+  bool warned = false;
+  for (const auto& entry : report->entries)
+    if (entry.path == "pipe") warned = entry.action == MirrorAction::skipped && !entry.warning.empty();
+  EXPECT_TRUE(warned);
+}
+
+TEST_F(Staging, OverlappingSourceAndTargetAreRefused) {
+  auto report = mirror_tree(source_, source_ / "nested/mirror", {});
+  ASSERT_FALSE(report);
+  EXPECT_EQ(report.error().kind, ErrorKind::usage);
+}
+
+TEST_F(Staging, TheFingerprintChangesWithAnyVisibleChange) {
+  const auto before = tree_fingerprint(scan(source_));
+  EXPECT_EQ(tree_fingerprint(scan(source_)), before);
+  set_mtime(source_ / "a.txt", 1'600'000'000, 123'456'790); // one nanosecond
+  const auto after_mtime = tree_fingerprint(scan(source_));
+  EXPECT_NE(after_mtime, before);
+  ASSERT_EQ(chmod((source_ / "a.txt").c_str(), 0600), 0);
+  EXPECT_NE(tree_fingerprint(scan(source_)), after_mtime);
+}
+
+// Root reads everything, so the unreadable case runs in a child that became `nobody`.
+TEST_F(Staging, AnUnreadableSourceFileIsAStagingIoErrorNamingIt) {
+  const fs::path shared = fs::path("/tmp") / ("cwb-staging-unreadable-" + std::to_string(getpid()));
+  ASSERT_TRUE(util::ensure_directories(shared / "source"));
+  write(shared / "source/ok.txt", "ok");
+  write(shared / "source/secret.txt", "secret", 0000);
+  constexpr uid_t nobody = 65534;
+  ASSERT_EQ(chown(shared.c_str(), nobody, nobody), 0);
+  ASSERT_EQ(chown((shared / "source").c_str(), nobody, nobody), 0);
+  ASSERT_EQ(chown((shared / "source/ok.txt").c_str(), nobody, nobody), 0);
+  ASSERT_EQ(chown((shared / "source/secret.txt").c_str(), 0, 0), 0);
+  int pipe_fds[2];
+  ASSERT_EQ(pipe(pipe_fds), 0);
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    close(pipe_fds[0]);
+    if (setgid(nobody) != 0 || setuid(nobody) != 0) _exit(2);
+    auto report = mirror_tree(shared / "source", shared / "target", {});
+    const std::string message =
+        report ? std::string("no error") : std::string(to_string(report.error().kind)) + "|" + report.error().message;
+    const auto written = ::write(pipe_fds[1], message.data(), message.size());
+    _exit(written < 0 ? 3 : 0);
+  }
+  close(pipe_fds[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t count; (count = read(pipe_fds[0], buffer, sizeof buffer)) > 0;)
+    message.append(buffer, static_cast<std::size_t>(count));
+  close(pipe_fds[0]);
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(util::remove_tree(shared));
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  EXPECT_TRUE(message.starts_with("staging_io|")) << message;
+  EXPECT_NE(message.find("secret.txt"), std::string::npos) << message;
+  EXPECT_NE(message.find("Permission denied"), std::string::npos) << message;
+}
+
+} // namespace
+} // namespace cwb::staging
