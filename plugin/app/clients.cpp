@@ -50,10 +50,10 @@ Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, cons
   connectware::ClientOptions options;
   options.base_url = config.connectware_url();
   if (config.authentication() == config::Authentication::token) {
-    options.credentials = connectware::TokenCredentials{connectware::Secret{config.connectware_token().reveal()}};
+    options.credentials = connectware::TokenCredentials{config.connectware_token()};
   } else {
     options.credentials = connectware::PasswordCredentials{config.connectware_username(),
-                                                           connectware::Secret{config.connectware_password().reveal()}};
+                                                           config.connectware_password()};
   }
   options.tls.ca_file = config.ca_file();
   options.tls.verification = config.insecure() ? http::TlsVerification::insecure : http::TlsVerification::verify;

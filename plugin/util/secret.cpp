@@ -1,8 +1,8 @@
-#include "config/secret.hpp"
+#include "util/secret.hpp"
 
 #include <string.h>
 
-namespace cwb::config {
+namespace cwb::util {
 
 Secret::Secret(Secret&& other) noexcept : value_(std::move(other.value_)) {
   other.wipe();
@@ -27,4 +27,4 @@ void Secret::wipe() noexcept {
   value_.clear();
 }
 
-} // namespace cwb::config
+} // namespace cwb::util
