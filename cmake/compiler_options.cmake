@@ -1,6 +1,6 @@
 # Warnings for every target of ours (third-party headers come in as system includes).
 add_compile_options(-Wall -Wextra -Wpedantic -Wshadow -Wconversion -Wno-sign-conversion -Wnon-virtual-dtor
-                    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wnull-dereference -Wformat=2)
+                    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wformat=2)
 if(CWB_WARNINGS_AS_ERRORS)
   add_compile_options(-Werror)
 endif()

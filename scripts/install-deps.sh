@@ -9,7 +9,7 @@ root="$(cd "$here/.." && pwd)"
 apt_packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates
   libcurl4-openssl-dev nlohmann-json3-dev libarchive-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
-  libssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev
+  libssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   restic postgresql openssl docker.io busybox-static rclone
   nodejs npm clang-format procps psmisc util-linux curl
 )

@@ -8,6 +8,7 @@
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 namespace {
 
@@ -57,7 +58,9 @@ int main(int argc, char** argv) {
                                       (*clients)->containers.get(),
                                       *(*clients)->restic,
                                       (*clients)->clock,
-                                      util::ProcessIdentity{},
+                                      // The run's owner as the pre hook recorded it: both hooks belong to the
+                                      // same job (process group), e.g. resticprofile.
+                                      util::identify_process(getpgrp()).value_or(util::ProcessIdentity{}),
                                       {}};
         auto done = backup::run_post_backup(context, request);
         if (!done) return fail(done.error());

@@ -16,8 +16,9 @@ int main(int argc, char** argv) {
       argc, argv, {}, [](const app::HookInput& input) -> Result<> {
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::no);
         if (!clients) return fail(clients.error());
-        // The run lasts until the post hook: its owner is whoever runs both (resticprofile, a script).
-        const auto owner = util::identify_process(getppid());
+        // The run lasts until the post hook: its owner is the job that runs both, i.e. our process group
+        // (resticprofile, which starts its hooks through `sh -c`; a cron job's shell; a backup agent).
+        const auto owner = util::identify_process(getpgrp());
         backup::BackupContext context{input.config,
                                       *(*clients)->connectware,
                                       (*clients)->containers.get(),

@@ -52,8 +52,8 @@ Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, cons
   if (config.authentication() == config::Authentication::token) {
     options.credentials = connectware::TokenCredentials{config.connectware_token()};
   } else {
-    options.credentials = connectware::PasswordCredentials{config.connectware_username(),
-                                                           config.connectware_password()};
+    options.credentials =
+        connectware::PasswordCredentials{config.connectware_username(), config.connectware_password()};
   }
   options.tls.ca_file = config.ca_file();
   options.tls.verification = config.insecure() ? http::TlsVerification::insecure : http::TlsVerification::verify;

@@ -20,6 +20,9 @@ Result<BackupJobResult> run_backup_job(BackupContext& context) {
   };
 
   auto pre = run_pre_backup(context);
+  // Refused because another run is in progress: the run marker, the staged archive and the status belong
+  // to that run, and the post stage would take them away from it.
+  if (!pre && pre.error().kind == ErrorKind::locked) return fail(pre.error());
   if (!pre) {
     record_failure(pre.error());
     return fail(pre.error());

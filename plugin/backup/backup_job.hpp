@@ -13,7 +13,8 @@ struct BackupJobResult {
 };
 
 /// Runs the three stages. The first failure is returned (after the post stage recorded it and released
-/// everything); a failing post stage after a good restic run is returned too.
+/// everything); a failing post stage after a good restic run is returned too. A run refused with locked
+/// records nothing: the state belongs to the run in progress.
 /// Errors: those of run_pre_backup, restic, and those of run_post_backup.
 Result<BackupJobResult> run_backup_job(BackupContext& context);
 

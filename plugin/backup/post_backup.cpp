@@ -29,11 +29,15 @@ Result<util::FileLock> acquire_lock(const StatePaths& paths) {
 
 /// Finds the snapshot this run made: the one restic reported, or else the newest snapshot of the staging
 /// folder from this host with our tags that is not older than the run.
-Result<std::string> confirm_snapshot(BackupContext& context, const RunMarker& marker, const std::string& reported) {
+Result<restic::Snapshot> confirm_snapshot(BackupContext& context, const RunMarker& marker,
+                                          const std::string& reported) {
   if (!reported.empty()) {
     auto snapshot = context.restic.find_snapshot(reported);
-    if (!snapshot) return fail(snapshot.error().with_context("confirming snapshot " + reported));
-    return snapshot->id;
+    if (!snapshot) {
+      // The repository not having the snapshot restic just reported is restic's failure, not a lookup miss.
+      return fail(ErrorKind::restic, "confirming snapshot " + reported + ": " + snapshot.error().message);
+    }
+    return *snapshot;
   }
   auto snapshots = context.restic.snapshots(context.config.tags(), context.config.host());
   if (!snapshots) return fail(snapshots.error().with_context("confirming the snapshot"));
@@ -43,10 +47,30 @@ Result<std::string> confirm_snapshot(BackupContext& context, const RunMarker& ma
     // restic stamps the snapshot when its backup starts, after the pre hook began.
     if (!time || *time < marker.started_unix_ms) continue;
     if (std::find(it->paths.begin(), it->paths.end(), staging) == it->paths.end()) continue;
-    return it->id;
+    return *it;
   }
   return fail(ErrorKind::restic, "no snapshot of " + staging + " from host " + context.config.host() + " newer than " +
                                      marker.started + " is in the repository");
+}
+
+/// Gives the snapshot the tags the manifest names (connectware-<version> among them) when restic was run
+/// without them, as resticprofile's static `tag` list does. Returns the snapshot's id, which changes when
+/// tags are added.
+Result<std::string> complete_tags(BackupContext& context, const RunMarker& marker, const restic::Snapshot& snapshot) {
+  std::vector<std::string> missing;
+  for (const auto& tag : marker.tags) {
+    if (std::find(snapshot.tags.begin(), snapshot.tags.end(), tag) == snapshot.tags.end()) missing.push_back(tag);
+  }
+  if (missing.empty()) return snapshot.id;
+  CWB_TRY(context.restic.add_tags(snapshot.id, missing));
+  auto tagged = context.restic.snapshots(marker.tags, context.config.host());
+  if (!tagged) {
+    return fail(tagged.error().with_context("finding snapshot " + snapshot.short_id + " after tagging it"));
+  }
+  for (auto it = tagged->rbegin(); it != tagged->rend(); ++it) {
+    if (it->time == snapshot.time && it->paths == snapshot.paths) return it->id;
+  }
+  return fail(ErrorKind::restic, "snapshot " + snapshot.short_id + " is gone after adding its tags");
 }
 
 } // namespace
@@ -65,6 +89,20 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
     if (!problem) problem = std::move(error);
   };
 
+  auto marker_read = read_run_marker(paths);
+  std::optional<RunMarker> marker;
+  if (!marker_read) {
+    note(marker_read.error());
+  } else {
+    marker = std::move(*marker_read);
+  }
+  // A run that is still alive and is not ours (our pre hook was refused while it ran, and resticprofile
+  // calls us on that failure path): its marker, archive and paused containers are its own to release.
+  if (marker && util::is_alive(marker->owner) && !(marker->owner == context.run_owner)) {
+    return fail(ErrorKind::locked, "another backup run is in progress (started " + marker->started + " by pid " +
+                                       std::to_string(marker->owner.pid) + "); leaving its state alone");
+  }
+
   // Release first: whatever else fails, Connectware must be writable again.
   if (context.containers != nullptr) {
     auto released = release_leftover_pause(*context.containers, paths);
@@ -75,14 +113,6 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
     }
   }
 
-  auto marker_read = read_run_marker(paths);
-  std::optional<RunMarker> marker;
-  if (!marker_read) {
-    note(marker_read.error());
-  } else {
-    marker = std::move(*marker_read);
-  }
-
   PostBackupResult result;
   const bool succeeded = request.outcome == RunOutcome::succeeded;
   if (succeeded) {
@@ -91,7 +121,9 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
                                    "failed (see " +
                                        config.status_file().string() + ")"});
     } else {
-      auto snapshot = confirm_snapshot(context, *marker, request.snapshot_id);
+      auto confirmed = confirm_snapshot(context, *marker, request.snapshot_id);
+      auto snapshot =
+          confirmed ? complete_tags(context, *marker, *confirmed) : Result<std::string>(fail(confirmed.error()));
       if (!snapshot) {
         note(snapshot.error());
       } else {

@@ -52,7 +52,12 @@ Result<> claim_run(BackupContext& context, const StatePaths& paths, RunMarker& m
   if (!previous) return fail(previous.error());
   if (*previous) {
     const auto& other = **previous;
-    if (util::is_alive(other.owner) && !(other.owner == context.run_owner)) {
+    // A run whose owner lives is in progress, unless it is ours (the same job ran pre twice) or so old
+    // that its owner cannot still be running it (a backup agent that never calls the post hook).
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(context.clock.wall_now().time_since_epoch()).count();
+    const bool too_old = now_ms - other.started_unix_ms > std::chrono::milliseconds(stale_run_age).count();
+    if (util::is_alive(other.owner) && !(other.owner == context.run_owner) && !too_old) {
       return fail(ErrorKind::locked, "another backup run is in progress (started " + other.started + " by pid " +
                                          std::to_string(other.owner.pid) + ")");
     }

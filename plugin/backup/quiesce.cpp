@@ -1,5 +1,7 @@
 #include "backup/quiesce.hpp"
 
+#include "util/cancellation.hpp"
+
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -16,6 +18,8 @@ std::string join(const std::vector<std::string>& items) {
 
 /// Unpauses `ids`; returns those that stay paused.
 std::vector<std::string> unpause_all(container::ContainerRuntime& runtime, const std::vector<std::string>& ids) {
+  // Unpausing is the release path of an interrupted run: it must not be aborted by the same signal.
+  const util::CancellationShield shield;
   std::vector<std::string> still_paused;
   for (const auto& id : ids) {
     auto unpaused = runtime.unpause(id);

@@ -347,6 +347,21 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("metrics-file", "CONNECTWARE_METRICS_FILE", ValueType::path,
         "Prometheus textfile to write metrics to (none when unset)",
         accessors(&Config::metrics_file_, parse_optional_path, print_optional_path));
+    add("restore-dir", "CONNECTWARE_RESTORE_DIR", ValueType::path,
+        "Where connectware-restore fetches and checks a snapshot (owner-only)",
+        accessors(&Config::restore_dir_, parse_path, print_path), Sensitivity::plain, "<state-dir>/restore");
+    add("rollback-dir", "CONNECTWARE_ROLLBACK_DIR", ValueType::path,
+        "Where connectware-restore keeps the safety copy of the live database and volumes (owner-only)",
+        accessors(&Config::rollback_dir_, parse_path, print_path), Sensitivity::plain, "<state-dir>/rollback");
+
+    // Restarting Connectware after a restore
+    add("restart-command", "CONNECTWARE_RESTART_COMMAND", ValueType::string,
+        "Command that restarts Connectware after a restore, split on spaces and run without a shell (e.g. "
+        "\"systemctl restart connectware\"); unset: restart its containers through the Docker engine",
+        accessors(&Config::restart_command_, parse_optional_text, print_text));
+    add("health-timeout", "CONNECTWARE_HEALTH_TIMEOUT", ValueType::duration,
+        "Seconds to wait for every Connectware container to report running after a restart",
+        accessors(&Config::health_timeout_, parse_duration, print_duration));
 
     // restic
     add("restic-binary", "CONNECTWARE_RESTIC_BINARY", ValueType::string, "restic executable (looked up in PATH)",
@@ -482,6 +497,8 @@ Result<Secret> read_secret_file(const fs::path& file, const std::string& key_wit
 
 Result<> Config::finish() {
   if (status_file_.empty()) status_file_ = state_dir_ / "status.json";
+  if (restore_dir_.empty()) restore_dir_ = state_dir_ / "restore";
+  if (rollback_dir_.empty()) rollback_dir_ = state_dir_ / "rollback";
 
   if (poll_interval_ > poll_max_interval_)
     return fail(ErrorKind::usage, describe_key("poll-interval", *this) + " is " + print_duration(poll_interval_) +
@@ -571,6 +588,17 @@ std::vector<const Secret*> Config::secrets() const {
   for (const Secret* secret : {&connectware_password_, &connectware_token_, &restic_password_})
     if (!secret->empty()) result.push_back(secret);
   return result;
+}
+
+std::vector<std::string> Config::restart_command() const {
+  std::vector<std::string> argv;
+  std::size_t start = 0;
+  while (start < restart_command_.size()) {
+    const auto end = std::min(restart_command_.find(' ', start), restart_command_.size());
+    if (end > start) argv.push_back(restart_command_.substr(start, end - start));
+    start = end + 1;
+  }
+  return argv;
 }
 
 std::vector<std::string> Config::volume_names() const {

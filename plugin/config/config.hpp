@@ -127,6 +127,18 @@ public:
   /// Returns status-file, or <state-dir>/status.json when it was not set.
   [[nodiscard]] const std::filesystem::path& status_file() const { return status_file_; }
   [[nodiscard]] const std::optional<std::filesystem::path>& metrics_file() const { return metrics_file_; }
+  /// Returns restore-dir, or <state-dir>/restore when it was not set: where connectware-restore fetches a
+  /// snapshot to check it.
+  [[nodiscard]] const std::filesystem::path& restore_dir() const { return restore_dir_; }
+  /// Returns rollback-dir, or <state-dir>/rollback when it was not set: where connectware-restore keeps the
+  /// safety copy of the live state.
+  [[nodiscard]] const std::filesystem::path& rollback_dir() const { return rollback_dir_; }
+
+  // Restarting Connectware after a restore
+  /// Returns restart-command split on spaces (run without a shell), empty when unset: then the container
+  /// runtime restarts Connectware's containers.
+  [[nodiscard]] std::vector<std::string> restart_command() const;
+  [[nodiscard]] std::chrono::seconds health_timeout() const { return health_timeout_; }
 
   // restic
   [[nodiscard]] const std::string& restic_binary() const { return restic_binary_; }
@@ -170,7 +182,9 @@ private:
   std::string restore_path_ = "/api/maintenance/db/restore";
   std::chrono::seconds export_timeout_{3600};
   std::chrono::seconds poll_interval_{1};
-  std::chrono::seconds poll_max_interval_{15};
+  // Short: while the export runs the configuration is held still, and every second of backoff past the
+  // export's end is a second longer pause. A status poll costs Connectware next to nothing.
+  std::chrono::seconds poll_max_interval_{2};
 
   Quiesce quiesce_ = Quiesce::automatic;
   int verify_attempts_ = 3;
@@ -184,6 +198,10 @@ private:
   std::filesystem::path state_dir_ = "/var/lib/connectware-backup";
   std::filesystem::path status_file_; // empty until finish() derives it from state-dir
   std::optional<std::filesystem::path> metrics_file_;
+  std::filesystem::path restore_dir_;  // empty until finish() derives it from state-dir
+  std::filesystem::path rollback_dir_; // empty until finish() derives it from state-dir
+  std::string restart_command_;
+  std::chrono::seconds health_timeout_{300};
 
   std::string restic_binary_ = "restic";
   std::string repository_;

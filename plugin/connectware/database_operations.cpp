@@ -125,10 +125,14 @@ Result<ExportResult> export_database(ConnectwareClient& client, const std::files
 }
 
 std::optional<std::string> version_named_in(std::string_view message) {
+  // "The last Connectware version that can restore this backup file is 1.4.9": the number after "last" is the
+  // answer even when the message names the archive's own version first.
+  static const std::regex after_last(R"(last[^0-9]{0,80}?v?(\d+\.\d+\.\d+))", std::regex::icase);
   static const std::regex after_word(R"(version[^0-9]{0,40}?v?(\d+\.\d+\.\d+))", std::regex::icase);
   static const std::regex any_number(R"((?:^|[^0-9.])v?(\d+\.\d+\.\d+)(?![0-9]))", std::regex::icase);
   const std::string text(message);
   std::smatch match;
+  if (std::regex_search(text, match, after_last)) return match[1].str();
   if (std::regex_search(text, match, after_word)) return match[1].str();
   if (contains_word_version(text) && std::regex_search(text, match, any_number)) return match[1].str();
   return std::nullopt;

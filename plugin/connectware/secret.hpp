@@ -8,5 +8,7 @@ namespace cwb::connectware {
 using util::Secret;
 
 /// Returns "********" whatever the secret is.
-inline std::string to_string(const Secret&) { return "********"; }
+inline std::string to_string(const Secret&) {
+  return "********";
+}
 } // namespace cwb::connectware

@@ -202,4 +202,17 @@ Result<> Restic::check(const std::string& read_data_subset) {
   return {};
 }
 
+Result<> Restic::add_tags(const std::string& snapshot, const std::vector<std::string>& tags) {
+  if (tags.empty()) return {};
+  std::vector<std::string> arguments{"tag"};
+  add_lock_flags(arguments, options_, features());
+  for (const auto& tag : tags) {
+    arguments.push_back("--add");
+    arguments.push_back(tag);
+  }
+  arguments.push_back(snapshot);
+  CWB_TRY(run("tag", std::move(arguments)));
+  return {};
+}
+
 } // namespace cwb::restic

@@ -74,6 +74,10 @@ public:
   Result<> restore(const std::string& snapshot, const std::filesystem::path& target,
                    const std::vector<std::string>& includes = {}, Verify verify = Verify::yes);
 
+  /// Adds `tags` to `snapshot` (`restic tag --add`). restic rewrites the snapshot, so its id changes: look
+  /// it up again afterwards. Errors: restic.
+  Result<> add_tags(const std::string& snapshot, const std::vector<std::string>& tags);
+
   /// Returns `stats --mode raw-data`. Errors: restic.
   Result<RawDataStats> stats_raw_data();
 

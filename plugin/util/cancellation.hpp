@@ -23,4 +23,24 @@ void request_cancellation(int signal) noexcept;
 /// Clears the request (tests only).
 void reset_cancellation() noexcept;
 
+/// Sets a cancellation request aside while it lives and restores it afterwards, for release and rollback
+/// paths that must run to the end *because* of a signal: HTTP transfers and child processes abort while
+/// cancellation is requested, so without a shield a SIGTERM would leave Connectware paused or half-restored.
+/// A signal that arrives while shielded is kept and takes effect when the shield ends.
+class CancellationShield {
+public:
+  CancellationShield() : signal_(cancellation_signal()) {
+    if (signal_ != 0) reset_cancellation();
+  }
+  ~CancellationShield() {
+    const int arrived = cancellation_signal();
+    if (signal_ != 0 || arrived != 0) request_cancellation(signal_ != 0 ? signal_ : arrived);
+  }
+  CancellationShield(const CancellationShield&) = delete;
+  CancellationShield& operator=(const CancellationShield&) = delete;
+
+private:
+  int signal_;
+};
+
 } // namespace cwb::util

@@ -194,6 +194,8 @@ INSTANTIATE_TEST_SUITE_P(
                                  "expected a positive number of seconds up to a year, like 30, 30s, 5m or 2h"},
                     InvalidValue{"export-timeout", "ten",
                                  "expected a positive number of seconds up to a year, like 30, 30s, 5m or 2h"},
+                    InvalidValue{"health-timeout", "0",
+                                 "expected a positive number of seconds up to a year, like 30, 30s, 5m or 2h"},
                     InvalidValue{"connectware-url", "ftp://host",
                                  "expected an http:// or https:// URL with a host, like https://connectware.local"},
                     InvalidValue{"connectware-url", "https://",
@@ -261,6 +263,31 @@ TEST_F(ConfigTest, EmptyListInConfigFileMeansNothing) {
   auto config = resolve({"--config", file.string()});
   ASSERT_TRUE(config) << config.error().message;
   EXPECT_TRUE(config->pause_services().empty());
+}
+
+TEST_F(ConfigTest, RestoreFoldersDefaultBelowStateDirUnlessSet) {
+  auto derived = resolve({"--state-dir", "/srv/cwb"});
+  ASSERT_TRUE(derived) << derived.error().message;
+  EXPECT_EQ(derived->restore_dir(), fs::path{"/srv/cwb/restore"});
+  EXPECT_EQ(derived->rollback_dir(), fs::path{"/srv/cwb/rollback"});
+  EXPECT_EQ(derived->health_timeout(), seconds{300});
+  EXPECT_TRUE(derived->restart_command().empty());
+
+  const util::Environment environment{{"CONNECTWARE_ROLLBACK_DIR", "/mnt/safety"}};
+  auto explicit_dirs = resolve({"--restore-dir", "/tmp/fetch", "--health-timeout", "2m"}, environment);
+  ASSERT_TRUE(explicit_dirs) << explicit_dirs.error().message;
+  EXPECT_EQ(explicit_dirs->restore_dir(), fs::path{"/tmp/fetch"});
+  EXPECT_EQ(explicit_dirs->rollback_dir(), fs::path{"/mnt/safety"});
+  EXPECT_EQ(explicit_dirs->origin("rollback-dir").describe(), "environment CONNECTWARE_ROLLBACK_DIR");
+  EXPECT_EQ(explicit_dirs->health_timeout(), seconds{120});
+}
+
+TEST_F(ConfigTest, RestartCommandIsSplitOnSpacesWithoutAShell) {
+  const auto file = write("restore.conf", "restart-command = \"systemctl  restart connectware; rm -rf /\"\n");
+  auto config = resolve({"--config", file.string()});
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->restart_command(),
+            (std::vector<std::string>{"systemctl", "restart", "connectware;", "rm", "-rf", "/"}));
 }
 
 TEST_F(ConfigTest, UrlLosesTrailingSlash) {

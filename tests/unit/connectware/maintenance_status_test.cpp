@@ -69,6 +69,10 @@ TEST(MaintenanceStatus, MissingOrMistypedRunningIsAnError) {
 TEST(VersionNamedIn, FindsTheVersionAfterTheWordVersion) {
   EXPECT_EQ(version_named_in("Restore refused: this backup can be restored up to version 1.4.1 only"), "1.4.1");
   EXPECT_EQ(version_named_in("The last Connectware Version that can restore this file is v1.7.12."), "1.7.12");
+  EXPECT_EQ(
+      version_named_in("Restore refused: the database structure changed after version 1.10.2 of this backup file. "
+                       "The last Connectware version that can restore this backup file is 1.4.9."),
+      "1.4.9");
 }
 
 TEST(VersionNamedIn, FallsBackToAnyNumberWhenTheMessageTalksAboutVersions) {

@@ -98,3 +98,39 @@ TEST(ChildProcess, StopTerminatesARunningDaemon) {
 
 } // namespace
 } // namespace cwb::util
+
+namespace cwb::util {
+namespace {
+
+TEST(CancellationShield, SetsARequestAsideAndRestoresItAfterwards) {
+  reset_cancellation();
+  request_cancellation(SIGTERM);
+  {
+    const CancellationShield shield;
+    EXPECT_FALSE(cancellation_requested());
+    // A child started on a release path runs to completion instead of being interrupted.
+    ProcessOptions options;
+    options.argv = {"/bin/sh", "-c", "sleep 0.2; echo done"};
+    options.env = {{"PATH", "/usr/bin:/bin"}};
+    auto result = run_process(options);
+    ASSERT_TRUE(result) << result.error().message;
+    EXPECT_EQ(result->stdout_text, "done\n");
+  }
+  EXPECT_TRUE(cancellation_requested());
+  EXPECT_EQ(cancellation_signal(), SIGTERM);
+  reset_cancellation();
+}
+
+TEST(CancellationShield, ASignalArrivingWhileShieldedTakesEffectAfterwards) {
+  reset_cancellation();
+  {
+    const CancellationShield shield;
+    request_cancellation(SIGINT);
+  }
+  EXPECT_TRUE(cancellation_requested());
+  EXPECT_EQ(cancellation_signal(), SIGINT);
+  reset_cancellation();
+}
+
+} // namespace
+} // namespace cwb::util

@@ -1,0 +1,93 @@
+// connectware-restore: put a connectware-backup snapshot back into Connectware (database and volumes),
+// checked first, with a safety copy and a rollback. See restore/restore.hpp and docs/restore.md.
+
+#include "app/clients.hpp"
+#include "app/hook_runner.hpp"
+#include "restore/restore.hpp"
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <iostream>
+#include <string>
+
+namespace {
+
+struct RestoreFlags {
+  std::string snapshot;
+  bool list = false;
+  bool db_only = false;
+  bool volume_only = false;
+  bool dry_run = false;
+  bool yes = false;
+};
+
+// Asks on the terminal; anything but "yes" keeps everything as it is.
+cwb::Result<> ask_operator(const std::string& plan) {
+  std::cout << plan << "This replaces the live state of Connectware. Type \"yes\" to continue: " << std::flush;
+  std::string answer;
+  if (!std::getline(std::cin, answer) || answer != "yes")
+    return cwb::fail(cwb::ErrorKind::usage, "restore not confirmed; nothing was changed");
+  return {};
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  using namespace cwb;
+  RestoreFlags flags;
+  return app::run_hook(
+      {"connectware-restore", "Restore Connectware (database and service-manager volume) from a restic snapshot"}, argc,
+      argv,
+      [&flags](CLI::App& cli) {
+        cli.add_option("--snapshot", flags.snapshot,
+                       "Snapshot to restore (id or unique prefix); default: the latest with our tags for this host")
+            ->type_name("ID");
+        cli.add_flag("--list", flags.list, "List the snapshots that can be restored and exit");
+        auto* db_only = cli.add_flag("--db-only", flags.db_only, "Restore only the database");
+        auto* volume_only = cli.add_flag("--volume-only", flags.volume_only, "Restore only the volumes");
+        db_only->excludes(volume_only);
+        cli.add_flag("--dry-run", flags.dry_run,
+                     "Fetch and check the snapshot, then print what a restore would do; change nothing");
+        cli.add_flag("--yes", flags.yes, "Do not ask for confirmation (required without a terminal)");
+      },
+      [&flags](const app::HookInput& input) -> Result<> {
+        const bool changes_things = !flags.list && !flags.dry_run;
+        if (changes_things && !flags.yes && isatty(STDIN_FILENO) == 0)
+          return fail(ErrorKind::usage, "refusing to restore without a terminal to confirm on: pass --yes");
+        auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
+        if (!clients) return fail(clients.error());
+        restore::RestoreContext context{input.config,
+                                        *(*clients)->connectware,
+                                        (*clients)->containers.get(),
+                                        *(*clients)->restic,
+                                        (*clients)->process_runner,
+                                        input.environment,
+                                        std::cout,
+                                        app::make_progress(input.config.progress(), "database archive")};
+        if (flags.list) {
+          auto snapshots = restore::list_snapshots(context);
+          if (!snapshots) return fail(snapshots.error());
+          if (snapshots->empty()) std::cout << "no snapshots with tags of this configuration for this host\n";
+          for (const auto& snapshot : *snapshots) {
+            std::string tags;
+            for (const auto& tag : snapshot.tags)
+              tags += (tags.empty() ? "" : ",") + tag;
+            std::cout << snapshot.short_id << "  " << snapshot.time << "  " << snapshot.hostname << "  " << tags
+                      << "\n";
+          }
+          return {};
+        }
+        restore::RestoreRequest request;
+        request.snapshot = flags.snapshot;
+        request.parts = flags.db_only       ? restore::Parts::database_only
+                        : flags.volume_only ? restore::Parts::volumes_only
+                                            : restore::Parts::all;
+        request.mode = flags.dry_run ? restore::Mode::dry_run : restore::Mode::apply;
+        if (!flags.yes) request.confirm = ask_operator;
+        auto done = restore::run_restore(context, request);
+        if (!done) return fail(done.error());
+        return {};
+      });
+}

@@ -1,0 +1,58 @@
+#pragma once
+// connectware-restore: put a snapshot back into the running Connectware, or leave it as it was.
+//   1 fetch   `restic restore --verify` into restore-dir (only the parts needed)
+//   2 check   every file against the manifest, nothing escaping its volume, Connectware reachable, the
+//             backup's version not newer than the running one, room for the safety copy
+//   3 safety  export the live database and copy the live volumes into rollback-dir
+//   4 DB      upload the archive, wait for Connectware to finish (a version refusal stops here)
+//   5 volume  stop the containers using it, make it equal to the snapshot's copy
+//   6 restart Connectware, wait until healthy
+//   7 any failure after 3: put the safety copy back, restart, check health (exit 14; 15 when that fails)
+// See docs/restore.md.
+
+#include "restic/messages.hpp"
+#include "restore/restore_context.hpp"
+#include "restore/snapshot_check.hpp"
+
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace cwb::restore {
+
+enum class Mode { apply, dry_run };
+
+struct RestoreRequest {
+  std::string snapshot; // empty: the latest snapshot with our tags for this host
+  Parts parts = Parts::all;
+  Mode mode = Mode::apply;
+  /// Asked once the snapshot passed its checks, with the plan; an error stops the restore before anything
+  /// changed (usage when the operator says no). Empty: no question (--yes).
+  std::function<Result<>(const std::string& plan)> confirm;
+};
+
+struct RestoreOutcome {
+  std::string snapshot_id;
+  std::string plan;                   // what steps 3 to 6 do (or would do)
+  std::filesystem::path rollback_dir; // the safety copy; empty in a dry run
+};
+
+/// Runs the restore. Errors: usage (bad request, refused confirmation, no way to restart), locked (a backup
+/// or restore runs), restic (fetching), not_found (no such snapshot), snapshot_invalid (step 2),
+/// incompatible_version (a backup from a newer Connectware, or Connectware refused the archive: nothing
+/// changed), unreachable/authentication (step 2), staging_io (no room for the safety copy, or it failed:
+/// nothing changed), export_failed/export_invalid (the safety export: nothing changed),
+/// restore_rolled_back (a later step failed and the previous state is back), rollback_failed (putting it
+/// back failed too: the message says what state things are in and where the safety copies are),
+/// interrupted.
+Result<RestoreOutcome> run_restore(RestoreContext& context, const RestoreRequest& request);
+
+/// Returns our snapshots (all configured tags, this host), oldest first. Errors: restic.
+Result<std::vector<restic::Snapshot>> list_snapshots(RestoreContext& context);
+
+/// Returns the text an operator reads after Connectware refused an archive for its version: the server's
+/// message and Connectware's documented downgrade path.
+std::string downgrade_guidance(const std::string& refusal);
+
+} // namespace cwb::restore

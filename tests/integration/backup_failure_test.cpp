@@ -1,0 +1,219 @@
+// How `connectware-backup` fails: with the documented exit code (docs/exit-codes.md), one "error:" line,
+// Connectware writable again, the run released (the next run works), the failure recorded in status.json
+// and no snapshot stored.
+
+#include "integration/support/backup_fixture.hpp"
+
+#include "backup/run_state.hpp"
+#include "harness/support.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <csignal>
+
+namespace cwb::integration {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using ::testing::StartsWith;
+
+constexpr const char* backup_hook = "connectware-backup";
+constexpr const char* service_manager = test::EmulatorContainers::service_manager_container;
+
+class BackupFailureTest : public BackupTest {
+protected:
+  void SetUp() override {
+    BackupTest::SetUp();
+    if (HasFatalFailure()) return;
+    snapshots_before_ = snapshot_count();
+  }
+
+  /// Everything a failed run must leave behind, then proof that the next run is not blocked.
+  void expect_clean_failure(const HookOutcome& outcome, int code) {
+    SCOPED_TRACE(outcome.log());
+    EXPECT_EQ(outcome.exit_code, code) << outcome.log();
+    const auto lines = outcome.error_lines(backup_hook);
+    EXPECT_EQ(lines.size(), 1U) << outcome.stderr_text;
+    EXPECT_TRUE(outcome.stdout_text.find("error:") == std::string::npos) << outcome.stdout_text;
+    EXPECT_EQ(world().container_state(service_manager), "running");
+    const auto recorded = status();
+    EXPECT_EQ(recorded.value("success", true), false) << recorded.dump();
+    EXPECT_EQ(recorded.value("exit_code", 0), code) << recorded.dump();
+    EXPECT_EQ(snapshot_count(), snapshots_before_) << "a failed run stored a snapshot";
+    EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tgz"));
+    EXPECT_FALSE(fs::exists(state_dir() / "run.json"));
+  }
+
+  void expect_next_run_succeeds() {
+    set_faults({});
+    const auto next = run_hook(backup_hook);
+    EXPECT_EQ(next.exit_code, 0) << "the run after the failure is blocked:\n" << next.log();
+    EXPECT_EQ(status().value("success", false), true);
+  }
+
+  bool wait_until_no_export_runs() {
+    auto& connectware = world().connectware();
+    return test::poll_until(
+        [&] {
+          auto status = maintenance_status(connectware.base_url(), connectware.ca_file());
+          return status && !status->value("running", true);
+        },
+        30s, [] { return false; });
+  }
+
+  std::size_t snapshots_before_ = 0;
+};
+
+TEST_F(BackupFailureTest, ConnectwareDownEndsWithUnreachable) {
+  auto& docker = world().docker();
+  ASSERT_TRUE(docker.docker_checked({"stop", "-t", "2", test::EmulatorContainers::front_container}));
+  const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_RETRIES", "1"}});
+  ASSERT_TRUE(docker.docker_checked({"start", test::EmulatorContainers::front_container}));
+  auto& connectware = world().connectware();
+  ASSERT_TRUE(test::poll_until(
+      [&] { return test::https_answers(connectware.port(), "/api/system/info", connectware.ca_file()); }, 20s,
+      [] { return false; }));
+  expect_clean_failure(outcome, 3);
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, WrongConnectwarePasswordEndsWithAuthentication) {
+  const auto wrong = test_dir() / "wrong-password";
+  ASSERT_TRUE(util::write_file_atomic(wrong, "not-the-password\n"));
+  const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_PASSWORD_FILE", wrong.string()}});
+  expect_clean_failure(outcome, 4);
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, FailedExportEndsWithExportFailedAndUnpausesTheServiceManager) {
+  set_faults({{"fail_export", ""}});
+  const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  expect_clean_failure(outcome, 5);
+  EXPECT_THAT(outcome.error_lines(backup_hook).front(), HasSubstr("fail_export"));
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, StuckExportEndsWithExportFailedAfterTheExportTimeout) {
+  set_faults({{"stuck_running", ""}});
+  const auto started = std::chrono::steady_clock::now();
+  const auto outcome =
+      run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}, {"CONNECTWARE_EXPORT_TIMEOUT", "3"}});
+  const auto took = std::chrono::steady_clock::now() - started;
+  expect_clean_failure(outcome, 5);
+  EXPECT_LT(took, 30s);
+  set_faults({});
+  ASSERT_TRUE(wait_until_no_export_runs());
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, TruncatedDownloadEndsWithExportInvalid) {
+  set_faults({{"truncate_download", ""}});
+  const auto outcome = run_hook(backup_hook);
+  expect_clean_failure(outcome, 6);
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, CorruptArchiveEndsWithExportInvalid) {
+  set_faults({{"corrupt_download", ""}});
+  const auto outcome = run_hook(backup_hook);
+  expect_clean_failure(outcome, 6);
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, UnreachableDockerEngineInPauseModeEndsWithContainerRuntime) {
+  const auto outcome = run_hook(
+      backup_hook, {},
+      {{"DOCKER_HOST", "unix://" + (test_dir() / "no-such-docker.sock").string()}, {"CONNECTWARE_QUIESCE", "pause"}});
+  expect_clean_failure(outcome, 16);
+  EXPECT_THAT(outcome.error_lines(backup_hook).front(), HasSubstr("no-such-docker.sock"));
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, WrongResticPasswordEndsWithRestic) {
+  const auto wrong = test_dir() / "wrong-restic-password";
+  ASSERT_TRUE(util::write_file_atomic(wrong, "not-the-restic-password\n"));
+  const auto outcome = run_hook(backup_hook, {}, {{"RESTIC_PASSWORD_FILE", wrong.string()}});
+  expect_clean_failure(outcome, 9);
+  EXPECT_THAT(outcome.error_lines(backup_hook).front(), HasSubstr("password"));
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, UnreachableRepositoryEndsWithRestic) {
+  auto closed = test::free_loopback_port();
+  ASSERT_TRUE(closed);
+  const auto outcome = run_hook(
+      backup_hook, {}, {{"RESTIC_REPOSITORY", "s3:https://127.0.0.1:" + std::to_string(*closed) + "/cwb-backups/x"}});
+  expect_clean_failure(outcome, 9);
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, SigtermDuringTheExportEndsWithInterruptedAndUnpauses) {
+  set_faults({{"slow_export", "4"}});
+  auto running = start_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_TRUE(wait_for_export_running(20s));
+  ASSERT_TRUE(wait_for_container_state(service_manager, "paused", 10s));
+  std::this_thread::sleep_for(500ms); // well inside the export's 4 s
+  ASSERT_EQ(::kill(running.process.pid(), SIGTERM), 0);
+  const auto signalled = std::chrono::steady_clock::now();
+  const auto outcome = finish_hook(running, 30s);
+  EXPECT_LT(std::chrono::steady_clock::now() - signalled, 3s) << "the hook did not stop promptly";
+  expect_clean_failure(outcome, 11);
+  ASSERT_TRUE(wait_until_no_export_runs());
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, SecondConcurrentRunEndsWithLockedAndLeavesTheFirstRunAlone) {
+  set_faults({{"slow_export", "3"}});
+  auto first = start_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_TRUE(wait_for_container_state(service_manager, "paused", 20s));
+  const auto second = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  // The first run is still in its window: the refused run did not unpause it.
+  EXPECT_EQ(world().container_state(service_manager), "paused");
+  const auto first_outcome = finish_hook(first);
+
+  EXPECT_EQ(second.exit_code, 10) << second.log();
+  EXPECT_EQ(second.error_lines(backup_hook).size(), 1U) << second.stderr_text;
+  EXPECT_EQ(first_outcome.exit_code, 0) << "the second run disturbed the first:\n" << first_outcome.log();
+  auto snapshots = world().snapshots();
+  ASSERT_TRUE(snapshots);
+  ASSERT_EQ(snapshots->size(), snapshots_before_ + 1);
+  // The first run's snapshot is whole: the second run did not take its database archive away.
+  const fs::path restored = restore_snapshot(snapshots->back().id);
+  EXPECT_TRUE(fs::exists(restored / "db" / "connectware-db.tgz")) << first_outcome.log() << second.log();
+  EXPECT_EQ(status().value("success", false), true) << status().dump();
+  EXPECT_EQ(world().container_state(service_manager), "running");
+  expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, StaleRunMarkerOfADeadOwnerIsRecoveredAndItsPausedContainerReleased) {
+  // A run whose owner died (SIGKILL) with the service-manager paused.
+  util::ProcessOptions short_lived;
+  short_lived.argv = {"true"};
+  short_lived.env = test::base_environment();
+  auto child = util::ChildProcess::start(short_lived);
+  ASSERT_TRUE(child);
+  ASSERT_TRUE(child->wait_for(10s));
+  backup::RunMarker marker;
+  marker.run_id = "2020-01-01T00:00:00Z-" + std::to_string(child->pid());
+  marker.started = "2020-01-01T00:00:00Z";
+  marker.started_unix_ms = 1'577'836'800'000;
+  marker.owner = util::ProcessIdentity{child->pid(), 12345};
+  const backup::StatePaths paths{state_dir()};
+  ASSERT_TRUE(util::create_private_directory(state_dir()));
+  ASSERT_TRUE(backup::write_run_marker(paths, marker));
+  const auto& manager_id = world().connectware().service_manager_id();
+  ASSERT_TRUE(backup::write_pause_marker(paths, {manager_id}));
+  ASSERT_TRUE(world().docker().docker_checked({"pause", service_manager}));
+
+  const auto outcome = run_hook(backup_hook);
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.log();
+  EXPECT_THAT(outcome.log(), HasSubstr("recovering from an unfinished run started 2020-01-01T00:00:00Z"));
+  EXPECT_EQ(world().container_state(service_manager), "running");
+  EXPECT_EQ(snapshot_count(), snapshots_before_ + 1);
+  EXPECT_FALSE(fs::exists(paths.pause_marker()));
+}
+
+} // namespace
+} // namespace cwb::integration

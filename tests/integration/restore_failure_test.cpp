@@ -1,0 +1,153 @@
+// connectware-restore end to end, the failure paths: a tampered snapshot is refused before anything
+// changes (12); an archive Connectware refuses for its version stops before the volume (13); failures
+// after the safety copy (server-side restore failure, a full disk under the volume, Connectware not coming
+// back healthy) put the previous state back (14). The volume is edited rather than emptied before these
+// restores: Connectware's restart during the rollback recreates the services folder in an empty volume.
+
+#include "harness/emulator.hpp"
+#include "integration/support/restore_fixture.hpp"
+#include "snapshot/layout.hpp"
+#include "util/file_system.hpp"
+
+#include <gmock/gmock.h>
+#include <nlohmann/json.hpp>
+
+#include <unistd.h>
+
+namespace cwb::integration {
+namespace {
+
+using testing::HasSubstr;
+using Containers = test::EmulatorContainers;
+
+class RestoreFailure : public RestoreTest {};
+
+TEST_F(RestoreFailure, FileNotMatchingTheManifestIsRefusedBeforeAnythingChanges) {
+  const auto snapshot = back_up();
+  const auto tampered = tampered_snapshot(snapshot, [](const fs::path& staging) {
+    const auto services = snapshot::Layout{staging}.volume("service-manager") / "services";
+    std::error_code error;
+    for (const auto& file : fs::directory_iterator(services, error)) {
+      ASSERT_TRUE(util::write_file_atomic(file.path(), "tampered: true\n", 0644));
+      break;
+    }
+    ASSERT_FALSE(error) << error.message();
+  });
+  change_everything(VolumeChange::edit);
+  const auto before = live_state();
+
+  const auto outcome = run_restore({"--snapshot", tampered, "--yes"});
+  EXPECT_EQ(outcome.exit_code, 12) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("the snapshot fails its check: volume service-manager: services/"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_FALSE(fs::exists(state_dir() / "rollback"));
+}
+
+TEST_F(RestoreFailure, EntryEscapingTheVolumeIsRefusedBeforeAnythingChanges) {
+  const auto snapshot = back_up();
+  const auto tampered = tampered_snapshot(snapshot, [](const fs::path& staging) {
+    const snapshot::Layout layout{staging};
+    ASSERT_EQ(symlink("../../../../../etc/shadow", (layout.volume("service-manager") / "escape").c_str()), 0);
+    auto text = util::read_file(layout.manifest());
+    ASSERT_TRUE(text);
+    auto manifest = nlohmann::json::parse(*text);
+    manifest["volumes"][0]["entries"].push_back({{"path", "escape"},
+                                                 {"type", "symlink"},
+                                                 {"mode", 0777},
+                                                 {"uid", 0},
+                                                 {"gid", 0},
+                                                 {"mtime_ns", 0},
+                                                 {"link_target", "../../../../../etc/shadow"}});
+    ASSERT_TRUE(util::write_file_atomic(layout.manifest(), manifest.dump(2)));
+  });
+  const auto before = live_state();
+
+  const auto outcome = run_restore({"--snapshot", tampered, "--yes"});
+  EXPECT_EQ(outcome.exit_code, 12) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("points outside the volume"));
+  EXPECT_EQ(live_state(), before);
+}
+
+TEST_F(RestoreFailure, ArchiveRefusedForItsVersionStopsBeforeTheVolume) {
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  const auto before = live_state();
+  const auto manager_started = started_at(Containers::service_manager_container);
+  set_faults({{"refuse_restore", "1.4.9"}});
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"});
+  EXPECT_EQ(outcome.exit_code, 13) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("1.4.9"));
+  EXPECT_THAT(outcome.stdout_text, HasSubstr("downgrade Connectware to 1.4.9"));
+  EXPECT_THAT(outcome.stdout_text, HasSubstr("remove the volumes postgresql and service-manager"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_EQ(started_at(Containers::service_manager_container), manager_started);
+}
+
+TEST_F(RestoreFailure, ServerSideRestoreFailureIsRolledBack) {
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  const auto before = live_state();
+  set_faults({{"fail_restore", "1"}});
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"});
+  EXPECT_EQ(outcome.exit_code, 14) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("step 4 (database)"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+}
+
+TEST_F(RestoreFailure, HealthNeverReachedIsRolledBack) {
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  const auto before = live_state();
+  // Connectware does not come back the first time: the restart leaves the service-manager stopped.
+  // The rollback's restarts bring everything up.
+  const auto marker = test_dir() / "restarted-once";
+  const auto script = test_dir() / "restart-connectware";
+  ASSERT_TRUE(util::write_file_atomic(script,
+                                      "#!/bin/sh\nset -e\nif [ ! -e " + marker.string() + " ]; then\n  touch " +
+                                          marker.string() + "\n  docker restart " + Containers::front_container +
+                                          " >/dev/null\n  docker stop " + Containers::service_manager_container +
+                                          " >/dev/null\nelse\n  docker restart " + Containers::front_container + " " +
+                                          Containers::service_manager_container + " >/dev/null\nfi\n",
+                                      0755));
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"}, {{"CONNECTWARE_RESTART_COMMAND", script.string()},
+                                                                       {"CONNECTWARE_HEALTH_TIMEOUT", "15"}});
+  EXPECT_EQ(outcome.exit_code, 14) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("not healthy"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+}
+
+TEST_F(RestoreFailure, FullDiskWhileReplacingTheVolumeIsRolledBack) {
+  // State A holds a file bigger than the small file system the volume lives on later.
+  ASSERT_TRUE(util::write_file_atomic(volume_mountpoint() / "big.bin", std::string(512 * 1024, 'x'), 0644));
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  ASSERT_TRUE(util::remove_tree(volume_mountpoint() / "big.bin"));
+  // The volume now lives on a 256 KiB tmpfs holding its current (small) contents.
+  const auto holding = test_dir() / "volume-contents";
+  ASSERT_EQ(std::system(("cp -a " + volume_mountpoint().string() + " " + holding.string() +
+                         " && mount -t tmpfs -o "
+                         "size=256k cwb-restore-full " +
+                         volume_mountpoint().string() + " && cp -a " + holding.string() + "/. " +
+                         volume_mountpoint().string())
+                            .c_str()),
+            0);
+  struct Unmount {
+    fs::path path;
+    ~Unmount() { (void)std::system(("umount -l " + path.string()).c_str()); }
+  } unmount{volume_mountpoint()};
+  const auto before = live_state();
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"});
+  EXPECT_EQ(outcome.exit_code, 14) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("step 5 (volume)"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+}
+
+} // namespace
+} // namespace cwb::integration

@@ -1,0 +1,118 @@
+// connectware-restore end to end, the successful paths: a backup made by hooks/connectware-backup is put
+// back over a changed installation (database through the emulator's API, the real Docker volume, the real
+// containers restarted), in whole or in part; --dry-run and --list change nothing.
+
+#include "harness/emulator.hpp"
+#include "integration/support/restore_fixture.hpp"
+
+#include <gmock/gmock.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace cwb::integration {
+namespace {
+
+using testing::HasSubstr;
+using Containers = test::EmulatorContainers;
+
+class RestoreRoundTrip : public RestoreTest {
+protected:
+  /// State A: one more service, a file with its own mode, a symlink.
+  void seed_state_a() {
+    auto installed = install_service(world().connectware().base_url(), world().connectware().ca_file(),
+                                     "state-a-" + std::to_string(getpid()) + "-" + std::to_string(++changes_));
+    ASSERT_TRUE(installed) << installed.error().message;
+    ASSERT_TRUE(util::ensure_directories(volume_mountpoint() / "extra"));
+    ASSERT_TRUE(util::write_file_atomic(volume_mountpoint() / "extra" / "private.txt", "only the owner\n", 0640));
+    std::error_code ignored;
+    fs::remove(volume_mountpoint() / "current", ignored);
+    ASSERT_EQ(symlink("extra/private.txt", (volume_mountpoint() / "current").c_str()), 0);
+  }
+};
+
+TEST_F(RestoreRoundTrip, BringsBackDatabaseAndVolumeAndRestartsConnectware) {
+  seed_state_a();
+  const auto state_a = live_state();
+  const auto snapshot = back_up();
+  change_everything();
+  ASSERT_NE(live_state(), state_a);
+  const auto front_started = started_at(Containers::front_container);
+  const auto manager_started = started_at(Containers::service_manager_container);
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.log();
+
+  const auto restored = live_state();
+  EXPECT_EQ(restored.database, state_a.database);
+  EXPECT_EQ(restored.volume, state_a.volume);
+  EXPECT_EQ(restored.hashes, state_a.hashes);
+  EXPECT_NE(started_at(Containers::front_container), front_started);
+  EXPECT_NE(started_at(Containers::service_manager_container), manager_started);
+  EXPECT_EQ(world().container_state(Containers::front_container), "running");
+  EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+  EXPECT_THAT(outcome.stdout_text, HasSubstr("healthy"));
+  EXPECT_THAT(outcome.stdout_text, HasSubstr("Admin-UI browser sessions"));
+  EXPECT_THAT(outcome.stdout_text, HasSubstr((state_dir() / "rollback").string()));
+}
+
+TEST_F(RestoreRoundTrip, DatabaseOnlyLeavesTheVolumeAsItIs) {
+  seed_state_a();
+  const auto state_a = live_state();
+  const auto snapshot = back_up();
+  // Edited, not emptied: a restarted service-manager recreates its services folder in an empty volume.
+  change_everything(VolumeChange::edit);
+  const auto changed = live_state();
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--db-only", "--yes"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.log();
+  const auto after = live_state();
+  EXPECT_EQ(after.database, state_a.database);
+  EXPECT_EQ(after.volume, changed.volume);
+}
+
+TEST_F(RestoreRoundTrip, VolumeOnlyLeavesTheDatabaseAsItIs) {
+  seed_state_a();
+  const auto state_a = live_state();
+  const auto snapshot = back_up();
+  change_everything();
+  const auto changed = live_state();
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--volume-only", "--yes"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.log();
+  const auto after = live_state();
+  EXPECT_EQ(after.database, changed.database);
+  EXPECT_EQ(after.volume, state_a.volume);
+  EXPECT_EQ(after.hashes, state_a.hashes);
+}
+
+TEST_F(RestoreRoundTrip, DryRunChecksThenChangesNothing) {
+  const auto snapshot = back_up();
+  change_everything();
+  const auto changed = live_state();
+  const auto manager_started = started_at(Containers::service_manager_container);
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--dry-run"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.log();
+  EXPECT_THAT(outcome.stdout_text, HasSubstr("dry run"));
+  EXPECT_THAT(outcome.stdout_text, HasSubstr("passed its checks"));
+  EXPECT_THAT(outcome.stdout_text, HasSubstr("connectware_service-manager"));
+  EXPECT_EQ(live_state(), changed);
+  EXPECT_EQ(started_at(Containers::service_manager_container), manager_started);
+  EXPECT_FALSE(fs::exists(state_dir() / "rollback"));
+}
+
+TEST_F(RestoreRoundTrip, ListShowsOurSnapshotsAndWithoutYesOrTerminalNothingRuns) {
+  const auto snapshot = back_up();
+  const auto listed = run_restore({"--list"});
+  ASSERT_EQ(listed.exit_code, 0) << listed.log();
+  EXPECT_THAT(listed.stdout_text, HasSubstr(snapshot.substr(0, 8)));
+  EXPECT_THAT(listed.stdout_text, HasSubstr("cwb-integration"));
+
+  const auto refused = run_restore({"--snapshot", snapshot});
+  EXPECT_EQ(refused.exit_code, 2) << refused.log();
+  EXPECT_THAT(refused.stderr_text, HasSubstr("--yes"));
+}
+
+} // namespace
+} // namespace cwb::integration

@@ -1,0 +1,309 @@
+// The pre-backup stage against a scripted Connectware, a fake container runtime and a fake clock.
+#include "backup/pre_backup.hpp"
+#include "backup/quiesce.hpp"
+#include "backup/run_state.hpp"
+#include "util/file_lock.hpp"
+
+#include "backup_fakes.hpp"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <csignal>
+
+namespace cwb::backup {
+namespace {
+
+using test::BackupRig;
+using test::exists_at;
+
+bool contains(const std::vector<std::string>& items, const std::string& item) {
+  return std::find(items.begin(), items.end(), item) != items.end();
+}
+
+/// Nothing of a failed run may be left: containers running, no markers, no archive (partial or whole).
+void expect_everything_released(BackupRig& rig) {
+  EXPECT_EQ(rig.containers.state_of("sm1"), "running");
+  EXPECT_FALSE(exists_at(rig.state().pause_marker()));
+  EXPECT_FALSE(exists_at(rig.state().run_marker()));
+  EXPECT_FALSE(exists_at(rig.layout().database_archive()));
+  EXPECT_FALSE(exists_at(rig.layout().database_archive().string() + ".part"));
+}
+
+TEST(PreBackup, StagesTheArchiveTheVolumeAndTheManifestWithTheContainersPausedMeanwhile) {
+  BackupRig rig;
+  std::vector<std::string> state_during_export;
+  rig.server.on_request = [&](const std::string& call) {
+    if (call == "POST /api/maintenance/db/backup") state_during_export.push_back(rig.containers.state_of("sm1"));
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+
+  EXPECT_EQ(state_during_export, (std::vector<std::string>{"paused"}));
+  EXPECT_EQ(rig.containers.state_of("sm1"), "running");
+  EXPECT_FALSE(exists_at(rig.state().pause_marker()));
+  EXPECT_TRUE(exists_at(rig.layout().database_archive()));
+  EXPECT_FALSE(exists_at(rig.layout().database_archive().string() + ".part"));
+  EXPECT_TRUE(exists_at(rig.layout().volume("service-manager") / "services" / "svc1.yml"));
+  EXPECT_TRUE(exists_at(rig.layout().manifest()));
+
+  EXPECT_EQ(staged->manifest.connectware_version, "1.10.2");
+  ASSERT_TRUE(staged->manifest.database);
+  EXPECT_EQ(staged->manifest.database->backup_id, "1.10.2-export-1");
+  EXPECT_EQ(staged->manifest.quiesce.mode, "pause");
+  EXPECT_TRUE(contains(staged->restic_tags, "connectware"));
+  EXPECT_TRUE(contains(staged->restic_tags, "connectware-1.10.2"));
+
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && marker->has_value());
+  EXPECT_TRUE((*marker)->staged);
+  EXPECT_EQ((*marker)->owner, rig.owner);
+  EXPECT_EQ((*marker)->quiesce_mode, "pause");
+}
+
+TEST(PreBackup, RefusesWithLockedWhileALiveOwnerHoldsTheRun) {
+  BackupRig rig;
+  RunMarker other;
+  other.started = "2023-11-14T22:13:00.000Z";
+  other.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              (rig.clock.wall_now() - std::chrono::minutes(1)).time_since_epoch())
+                              .count();
+  other.owner = util::identify_process(getppid()).value_or(util::ProcessIdentity{});
+  ASSERT_TRUE(util::is_alive(other.owner));
+  ASSERT_NE(other.owner, rig.owner);
+  ASSERT_TRUE(write_run_marker(rig.state(), other));
+  ASSERT_TRUE(write_pause_marker(rig.state(), {"sm1"})); // the other run's pause must not be touched
+  ASSERT_TRUE(rig.containers.pause("sm1"));
+
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::locked);
+  EXPECT_NE(staged.error().message.find(std::to_string(other.owner.pid)), std::string::npos);
+
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && marker->has_value());
+  EXPECT_EQ((*marker)->owner, other.owner);
+  EXPECT_EQ(rig.containers.state_of("sm1"), "paused");
+  EXPECT_TRUE(exists_at(rig.state().pause_marker()));
+  EXPECT_EQ(rig.server.exports_started, 0);
+}
+
+TEST(PreBackup, RecoversARunOlderThanADayEvenWhenItsOwnerLives) {
+  BackupRig rig;
+  RunMarker forgotten;
+  forgotten.started = "2023-11-13T22:00:00.000Z";
+  forgotten.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  (rig.clock.wall_now() - stale_run_age - std::chrono::minutes(1)).time_since_epoch())
+                                  .count();
+  // A backup agent that ran the pre hook, never the post hook, and lives on.
+  forgotten.owner = util::identify_process(getppid()).value_or(util::ProcessIdentity{});
+  ASSERT_TRUE(util::is_alive(forgotten.owner));
+  ASSERT_TRUE(write_run_marker(rig.state(), forgotten));
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && *marker);
+  EXPECT_EQ((*marker)->owner, rig.owner);
+}
+
+TEST(PreBackup, RecoversTheMarkerAndThePausedContainersOfADeadOwner) {
+  BackupRig rig;
+  RunMarker dead;
+  dead.started = "2024-01-01T00:00:00Z";
+  // Our own PID with another start time: the process that wrote it is gone, the PID was reused.
+  dead.owner = util::ProcessIdentity{rig.owner.pid, rig.owner.start_ticks + 1};
+  ASSERT_FALSE(util::is_alive(dead.owner));
+  ASSERT_TRUE(write_run_marker(rig.state(), dead));
+  ASSERT_TRUE(rig.containers.pause("sm1"));
+  ASSERT_TRUE(write_pause_marker(rig.state(), {"sm1"}));
+
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(rig.containers.state_of("sm1"), "running");
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && marker->has_value());
+  EXPECT_EQ((*marker)->owner, rig.owner);
+  EXPECT_TRUE((*marker)->staged);
+}
+
+TEST(PreBackup, RefusesWhileAnotherProcessHoldsTheLock) {
+  BackupRig rig;
+  ASSERT_TRUE(util::ensure_directories(rig.state().state_dir));
+  auto held = util::FileLock::try_acquire(rig.state().lock());
+  ASSERT_TRUE(held);
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::locked);
+  EXPECT_EQ(rig.server.exports_started, 0);
+}
+
+TEST(PreBackup, VerifyModeStagesAgainWhenTheConfigurationChangedAndSucceedsOnceItHoldsStill) {
+  BackupRig rig({{"quiesce", "verify"}, {"verify-attempts", "3"}});
+  int exports_seen = 0;
+  rig.server.on_request = [&](const std::string& call) {
+    // Someone edits a service file during the first export only.
+    if (call == "POST /api/maintenance/db/backup" && ++exports_seen == 1) {
+      ASSERT_TRUE(util::write_file_atomic(rig.volume_dir() / "services" / "svc2.yml", "description: two\n"));
+    }
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(rig.server.exports_started, 2);
+  EXPECT_EQ(staged->manifest.quiesce.mode, "verify");
+  EXPECT_EQ(staged->manifest.quiesce.attempts, 2);
+  ASSERT_TRUE(staged->manifest.database);
+  EXPECT_EQ(staged->manifest.database->backup_id, "1.10.2-export-2");
+  EXPECT_TRUE(exists_at(rig.layout().volume("service-manager") / "services" / "svc2.yml"));
+  EXPECT_TRUE(rig.containers.calls.empty() ||
+              std::none_of(rig.containers.calls.begin(), rig.containers.calls.end(),
+                           [](const std::string& call) { return call.starts_with("pause"); }));
+}
+
+TEST(PreBackup, VerifyModeFailsWithQuiesceFailedWhenTheConfigurationKeepsChanging) {
+  BackupRig rig({{"quiesce", "verify"}, {"verify-attempts", "2"}});
+  int edits = 0;
+  rig.server.on_request = [&](const std::string& call) {
+    if (call == "POST /api/maintenance/db/backup") {
+      ASSERT_TRUE(
+          util::write_file_atomic(rig.volume_dir() / "services" / ("edit" + std::to_string(++edits) + ".yml"), "x\n"));
+    }
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::quiesce_failed);
+  EXPECT_NE(staged.error().message.find("2 attempts"), std::string::npos);
+  EXPECT_EQ(rig.server.exports_started, 2);
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, VerifyModeNoticesAChangedServiceListToo) {
+  BackupRig rig({{"quiesce", "verify"}, {"verify-attempts", "1"}});
+  rig.server.on_request = [&](const std::string& call) {
+    if (call == "POST /api/maintenance/db/backup") rig.server.services = R"([{"id":"svc1"},{"id":"new"}])";
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::quiesce_failed);
+}
+
+TEST(PreBackup, PauseModeFailsCleanlyWhenTheExportFails) {
+  BackupRig rig;
+  rig.server.export_succeeds = false;
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(staged.error().message.find("disk full"), std::string::npos);
+  expect_everything_released(rig);
+  EXPECT_EQ(std::count(rig.server.requests.begin(), rig.server.requests.end(), "GET /api/maintenance/db/backup"), 0);
+}
+
+TEST(PreBackup, PauseModeFailsCleanlyWhenTheDownloadIsMissing) {
+  BackupRig rig;
+  rig.server.archive.clear(); // 404 on the download
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::export_failed);
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, ACorruptArchiveIsExportInvalidAndRemoved) {
+  BackupRig rig;
+  rig.server.archive = std::string(4096, 'x');
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::export_invalid);
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, PauseModeWithAFailingPauseIsQuiesceFailedAndStartsNoExport) {
+  BackupRig rig;
+  rig.containers.fail_next("pause", "sm1", Error{ErrorKind::container_runtime, "engine hiccup"});
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::quiesce_failed);
+  EXPECT_EQ(rig.server.exports_started, 0);
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, PauseModeWithoutARuntimeIsAUsageError) {
+  BackupRig rig;
+  auto context = rig.context(/*with_runtime=*/false);
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::usage);
+  EXPECT_FALSE(exists_at(rig.state().run_marker()));
+}
+
+TEST(PreBackup, AutoModeFallsBackToVerifyWithoutARuntime) {
+  BackupRig rig(test::Settings{{"quiesce", "auto"}});
+  auto context = rig.context(/*with_runtime=*/false);
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(staged->manifest.quiesce.mode, "verify");
+}
+
+TEST(PreBackup, CancellationDuringTheExportEndsInterruptedWithEverythingReleased) {
+  BackupRig rig;
+  rig.server.polls_until_done = 5;
+  int polls = 0;
+  rig.server.on_request = [&](const std::string& call) {
+    // SIGTERM arrives while we poll for the export (after the first poll of the running export).
+    if (call == "GET /api/maintenance/db" && rig.server.exports_started == 1 && ++polls == 2)
+      util::request_cancellation(SIGTERM);
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::interrupted);
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, CancellationWhileStagingEndsInterruptedBeforeTheDownload) {
+  BackupRig rig;
+  rig.server.on_request = [&](const std::string& call) {
+    if (call == "POST /api/maintenance/db/backup") util::request_cancellation(SIGINT);
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::interrupted);
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, AnotherExportFinishingDuringOurDownloadFailsTheRun) {
+  BackupRig rig;
+  rig.server.foreign_export_after_download = "1.10.2-someone-else";
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(staged.error().message.find("1.10.2-someone-else"), std::string::npos);
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, UnreachableConnectwareFailsBeforeAnythingIsPausedAndLeavesNoMarker) {
+  BackupRig rig;
+  rig.server.failures["GET /api/system/info"] = Error{ErrorKind::unreachable, "connection refused"};
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::unreachable);
+  EXPECT_TRUE(std::none_of(rig.containers.calls.begin(), rig.containers.calls.end(),
+                           [](const std::string& call) { return call.starts_with("pause"); }));
+  expect_everything_released(rig);
+}
+
+} // namespace
+} // namespace cwb::backup

@@ -1,0 +1,410 @@
+#include "restore/restore.hpp"
+
+#include "../container/fake_container_runtime.hpp"
+#include "backup/volume_staging.hpp"
+#include "config/command_line.hpp"
+#include "fake_parties.hpp"
+#include "restore/snapshot_check.hpp"
+#include "staging/tree.hpp"
+#include "util/file_system.hpp"
+
+#include <CLI/CLI.hpp>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sstream>
+
+namespace cwb::restore {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::HasSubstr;
+
+constexpr const char* volume_name = "connectware_service-manager";
+
+// A real .tgz (the safety export is checked as one) holding one file with `text`.
+std::string make_tgz(const fs::path& dir, const std::string& text) {
+  const auto folder = dir / ("tgz-" + text);
+  EXPECT_TRUE(util::ensure_directories(folder));
+  EXPECT_TRUE(util::write_file_atomic(folder / "dump.sql", text));
+  util::ProcessOptions options;
+  options.argv = {"tar", "-czf", (folder.string() + ".tgz"), "-C", folder.string(), "dump.sql"};
+  options.env = {{"PATH", "/usr/bin:/bin"}};
+  auto run = util::run_process(options);
+  EXPECT_TRUE(run && run->status.success());
+  auto bytes = util::read_file(folder.string() + ".tgz");
+  return bytes ? *bytes : std::string();
+}
+
+void write(const fs::path& path, const std::string& text, mode_t mode = 0644) {
+  ASSERT_TRUE(util::ensure_directories(path.parent_path()));
+  ASSERT_TRUE(util::write_file_atomic(path, text, mode));
+}
+
+std::vector<staging::TreeEntry> tree(const fs::path& root) {
+  auto entries = staging::scan_tree(root);
+  EXPECT_TRUE(entries) << entries.error().message;
+  return entries ? *entries : std::vector<staging::TreeEntry>{};
+}
+
+class RestoreTest : public testing::Test {
+protected:
+  void SetUp() override {
+    auto created = util::TemporaryDirectory::create({}, "cwb-restore-test-");
+    ASSERT_TRUE(created) << created.error().message;
+    dir_ = std::move(*created);
+    live_database_ = make_tgz(dir_.path(), "live-database");
+    snapshot_database_ = make_tgz(dir_.path(), "snapshot-database");
+    connectware_ = std::make_unique<test::StatefulConnectware>(live_database_);
+
+    // The volume as it was backed up (state A) ...
+    const auto original = dir_.path() / "original-volume";
+    write(original / "services" / "a.yml", "a: 1\n");
+    write(original / "services" / "secret.yml", "token: x\n", 0600);
+    ASSERT_EQ(symlink("services/a.yml", (original / "current.yml").c_str()), 0);
+    ASSERT_TRUE(util::ensure_directories(original / "empty"));
+    // ... and the snapshot's staging folder made from it the way the backup makes it.
+    layout_ = snapshot::Layout{dir_.path() / "staging"};
+    auto staged = backup::stage_volumes({backup::VolumeSource{"service-manager", volume_name, original}}, layout_);
+    ASSERT_TRUE(staged) << staged.error().message;
+    ASSERT_TRUE(util::remove_tree(layout_.mirror_index("x").parent_path()));
+    manifest_.connectware_version = "1.10.2";
+    manifest_.host = "testhost";
+    manifest_.volumes = staged->records;
+    write(layout_.database_archive(), snapshot_database_, 0600);
+    manifest_.database = snapshot::DatabaseRecord{"db/connectware-db.tgz", "1.10.2_x", snapshot_database_.size(),
+                                                  util::sha256_hex(snapshot_database_)};
+    save_manifest();
+    expected_volume_ = tree(layout_.volume("service-manager"));
+
+    // The live volume has changed since.
+    live_ = dir_.path() / "live-volume";
+    write(live_ / "services" / "b.yml", "b: 2\n");
+    write(live_ / "notes.txt", "changed\n");
+    live_before_ = tree(live_);
+
+    runtime_.volumes[volume_name] = live_;
+    runtime_.add("front", {{"io.cybus.connectware", "core"}, {"com.docker.compose.project", "connectware"}});
+    runtime_.add("sm", {{"io.cybus.connectware", "core"}, {"com.docker.compose.project", "connectware"}},
+                 {volume_name});
+    runtime_.add("unrelated", {{"com.docker.compose.project", "other"}}, {"other_volume"});
+    runner_.staging_root = layout_.root;
+  }
+
+  void save_manifest() { ASSERT_TRUE(util::write_file_atomic(layout_.manifest(), snapshot::to_json_text(manifest_))); }
+
+  Result<RestoreOutcome> restore(RestoreRequest request, std::vector<std::string> extra_flags = {}) {
+    std::vector<std::string> args = {"hook",
+                                     "--state-dir",
+                                     (dir_.path() / "state").string(),
+                                     "--connectware-url",
+                                     connectware_->base_url(),
+                                     "--repository",
+                                     "s3:https://127.0.0.1:1/bucket",
+                                     "--host",
+                                     "testhost",
+                                     "--health-timeout",
+                                     "10"};
+    args.insert(args.end(), extra_flags.begin(), extra_flags.end());
+    CLI::App app;
+    config::CommandLine command_line;
+    config::add_options(app, command_line);
+    std::vector<const char*> argv;
+    for (const auto& arg : args)
+      argv.push_back(arg.c_str());
+    app.parse(static_cast<int>(argv.size()), argv.data());
+    const util::Environment environment{{"CONNECTWARE_PASSWORD", "admin"}, {"RESTIC_PASSWORD", "pw"}};
+    auto config = config::Config::resolve(command_line, environment);
+    if (!config) return fail(config.error());
+    config_ = std::make_unique<config::Config>(std::move(*config));
+
+    connectware::ClientOptions options;
+    options.base_url = connectware_->base_url();
+    options.credentials = connectware::PasswordCredentials{"admin", connectware::Secret("admin")};
+    options.retry.max_attempts = 1;
+    transport_ = connectware::make_transport(options);
+    client_ = std::make_unique<connectware::ConnectwareClient>(options, *transport_, sleeper_, clock_);
+    restic::ResticOptions restic_options;
+    restic_options.repository = config_->repository();
+    restic_options.password = "pw";
+    restic_ = std::make_unique<restic::Restic>(restic_options, runner_, environment);
+    RestoreContext context{*config_, *client_, &runtime_, *restic_, runner_, environment, out_, {}};
+    return run_restore(context, request);
+  }
+
+  [[nodiscard]] fs::path rollback_dir() const { return dir_.path() / "state" / "rollback"; }
+  [[nodiscard]] bool stopped(const std::string& id) const {
+    return std::ranges::find(runtime_.calls, "stop " + id + " t=30") != runtime_.calls.end();
+  }
+
+  void expect_live_state_unchanged() {
+    EXPECT_EQ(tree(live_), live_before_);
+    EXPECT_EQ(connectware_->database(), live_database_);
+  }
+
+  util::TemporaryDirectory dir_;
+  std::string live_database_;
+  std::string snapshot_database_;
+  std::unique_ptr<test::StatefulConnectware> connectware_;
+  snapshot::Layout layout_;
+  snapshot::Manifest manifest_;
+  std::vector<staging::TreeEntry> expected_volume_;
+  fs::path live_;
+  std::vector<staging::TreeEntry> live_before_;
+  test::FakeContainerRuntime runtime_;
+  test::FakeProcessRunner runner_;
+  test::FakeClock clock_;
+  test::FakeSleeper sleeper_{&clock_};
+  std::ostringstream out_;
+  std::unique_ptr<config::Config> config_;
+  std::unique_ptr<http::Transport> transport_;
+  std::unique_ptr<connectware::ConnectwareClient> client_;
+  std::unique_ptr<restic::Restic> restic_;
+};
+
+// --- the whole restore -----------------------------------------------------------------------------------
+
+TEST_F(RestoreTest, RestoresDatabaseAndVolumeRestartsConnectwareAndKeepsTheSafetyCopy) {
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+
+  EXPECT_EQ(connectware_->database(), snapshot_database_);
+  EXPECT_EQ(tree(live_), expected_volume_);
+  EXPECT_TRUE(stopped("sm"));
+  EXPECT_FALSE(stopped("front"));
+  EXPECT_FALSE(stopped("unrelated"));
+  EXPECT_EQ(runtime_.state_of("sm"), "running");
+  EXPECT_THAT(runtime_.calls, testing::Contains("restart front t=30"));
+  EXPECT_THAT(runtime_.calls, testing::Not(testing::Contains(HasSubstr("restart unrelated"))));
+  // The safety copy holds the state before the restore.
+  EXPECT_EQ(tree(rollback_dir() / "volumes" / "service-manager"), live_before_);
+  EXPECT_EQ(*util::read_file(rollback_dir() / "db" / "connectware-db.tgz"), live_database_);
+  EXPECT_THAT(out_.str(), HasSubstr(rollback_dir().string()));
+  EXPECT_THAT(out_.str(), HasSubstr("Admin-UI browser sessions"));
+  // restic verified what it fetched, and the fetched copy is gone.
+  EXPECT_THAT(runner_.calls, testing::Contains(HasSubstr("--verify")));
+  EXPECT_FALSE(fs::exists(dir_.path() / "state" / "restore"));
+}
+
+TEST_F(RestoreTest, RestartCommandRunsAsArgvInsteadOfRestartingContainers) {
+  auto done = restore({}, {"--restart-command", "systemctl restart connectware"});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_THAT(runner_.calls, testing::Contains("systemctl restart connectware"));
+  EXPECT_THAT(runtime_.calls, testing::Not(testing::Contains(HasSubstr("restart "))));
+  EXPECT_THAT(runtime_.calls, testing::Contains("start sm"));
+}
+
+TEST_F(RestoreTest, DryRunChecksAndPrintsThePlanButChangesNothing) {
+  RestoreRequest request;
+  request.mode = Mode::dry_run;
+  auto done = restore(request);
+  ASSERT_TRUE(done) << done.error().message;
+  expect_live_state_unchanged();
+  EXPECT_EQ(connectware_->backup_posts, 0);
+  EXPECT_FALSE(stopped("sm"));
+  EXPECT_FALSE(fs::exists(rollback_dir()));
+  EXPECT_THAT(out_.str(), HasSubstr("dry run"));
+  EXPECT_THAT(out_.str(), HasSubstr("5. volume connectware_service-manager"));
+  EXPECT_THAT(out_.str(), HasSubstr("6. restart Connectware"));
+}
+
+TEST_F(RestoreTest, DatabaseOnlyFetchesOnlyTheDatabaseAndLeavesTheVolume) {
+  RestoreRequest request;
+  request.parts = Parts::database_only;
+  auto done = restore(request);
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(connectware_->database(), snapshot_database_);
+  EXPECT_EQ(tree(live_), live_before_);
+  EXPECT_FALSE(stopped("sm"));
+  EXPECT_THAT(runner_.calls, testing::Contains(HasSubstr("--include " + layout_.database_dir().string())));
+}
+
+TEST_F(RestoreTest, VolumeOnlyLeavesTheDatabase) {
+  RestoreRequest request;
+  request.parts = Parts::volumes_only;
+  auto done = restore(request);
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(tree(live_), expected_volume_);
+  EXPECT_EQ(connectware_->database(), live_database_);
+  EXPECT_EQ(connectware_->backup_posts, 0);
+  EXPECT_EQ(connectware_->restore_posts, 0);
+}
+
+TEST_F(RestoreTest, DeclinedConfirmationChangesNothing) {
+  RestoreRequest request;
+  std::string shown;
+  request.confirm = [&shown](const std::string& plan) -> Result<> {
+    shown = plan;
+    return fail(ErrorKind::usage, "not confirmed");
+  };
+  auto done = restore(request);
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::usage);
+  EXPECT_THAT(shown, HasSubstr("4. upload the database archive"));
+  expect_live_state_unchanged();
+  EXPECT_EQ(connectware_->backup_posts, 0);
+}
+
+// --- step 2: checks before anything changes --------------------------------------------------------------
+
+TEST_F(RestoreTest, FileNotMatchingTheManifestIsRefusedBeforeAnythingChanges) {
+  write(layout_.volume("service-manager") / "services" / "a.yml", "a: 2\n");
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_THAT(done.error().message, HasSubstr("services/a.yml"));
+  expect_live_state_unchanged();
+  EXPECT_EQ(connectware_->backup_posts, 0);
+}
+
+TEST_F(RestoreTest, TamperedDatabaseArchiveIsRefused) {
+  write(layout_.database_archive(), snapshot_database_ + "x", 0600);
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_THAT(done.error().message, HasSubstr("database archive"));
+  expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, FileMissingFromTheManifestIsRefused) {
+  write(layout_.volume("service-manager") / "smuggled.yml", "x\n");
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_THAT(done.error().message, HasSubstr("smuggled.yml is in the snapshot but not in the manifest"));
+}
+
+TEST_F(RestoreTest, LinkPointingOutsideTheVolumeIsRefusedEvenWhenTheManifestListsIt) {
+  const auto link = layout_.volume("service-manager") / "services" / "passwd";
+  ASSERT_EQ(symlink("../../../etc/passwd", link.c_str()), 0);
+  snapshot::VolumeEntry entry;
+  entry.path = "services/passwd";
+  entry.type = snapshot::EntryType::symlink;
+  entry.mode = 0777;
+  entry.link_target = "../../../etc/passwd";
+  manifest_.volumes.front().entries.push_back(entry);
+  save_manifest();
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_THAT(done.error().message, HasSubstr("points outside the volume"));
+  expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, ModeDifferentFromTheManifestIsRefused) {
+  ASSERT_EQ(chmod((layout_.volume("service-manager") / "services" / "secret.yml").c_str(), 0644), 0);
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_THAT(done.error().message, HasSubstr("mode 0644"));
+}
+
+TEST_F(RestoreTest, BackupFromANewerConnectwareIsRefused) {
+  manifest_.connectware_version = "1.11.0";
+  save_manifest();
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::incompatible_version);
+  EXPECT_THAT(done.error().message, HasSubstr("1.11.0"));
+  expect_live_state_unchanged();
+}
+
+// --- step 4: Connectware refuses the archive -------------------------------------------------------------
+
+TEST_F(RestoreTest, ArchiveRefusedForItsVersionStopsBeforeTheVolumeWithTheDowngradePath) {
+  connectware_->refuse_with = "1.4.9";
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::incompatible_version);
+  EXPECT_THAT(done.error().message, HasSubstr("1.4.9"));
+  EXPECT_THAT(out_.str(), HasSubstr("remove the volumes postgresql and service-manager"));
+  EXPECT_THAT(out_.str(), HasSubstr("Connectware 1.4.9"));
+  expect_live_state_unchanged();
+  EXPECT_FALSE(stopped("sm"));
+}
+
+// --- step 7: failures after the safety copy are rolled back ----------------------------------------------
+
+TEST_F(RestoreTest, ServerSideRestoreFailureIsRolledBack) {
+  connectware_->failing_restores = 1;
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
+  EXPECT_THAT(done.error().message, HasSubstr("step 4 (database)"));
+  expect_live_state_unchanged();
+  EXPECT_EQ(connectware_->restore_posts, 2); // the snapshot's archive, then the safety export
+}
+
+TEST_F(RestoreTest, ContainerThatWillNotStopIsRolledBack) {
+  runtime_.fail_always("stop", "sm", Error{ErrorKind::container_runtime, "container sm did not stop"});
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
+  EXPECT_THAT(done.error().message, HasSubstr("did not stop"));
+  expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, ContainerThatCannotBeRestartedIsRolledBack) {
+  runtime_.fail_next("restart", "front", Error{ErrorKind::container_runtime, "cannot restart front"});
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
+  EXPECT_THAT(done.error().message, HasSubstr("step 6 (restart)"));
+  expect_live_state_unchanged();
+  EXPECT_EQ(runtime_.state_of("sm"), "running");
+}
+
+TEST_F(RestoreTest, HealthNeverReachedIsRolledBack) {
+  // health-timeout 10 s with 2 s polls: 6 answers "exited" exhaust the restore's wait; the rollback's wait
+  // then sees Connectware healthy.
+  connectware_->unhealthy_answers = 6;
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
+  EXPECT_THAT(done.error().message, HasSubstr("not healthy"));
+  expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, FailedRollbackSaysWhatStateThingsAreInAndWhereTheSafetyCopiesAre) {
+  connectware_->failing_restores = 2;
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::rollback_failed);
+  EXPECT_THAT(done.error().message, HasSubstr("database possibly changed"));
+  EXPECT_THAT(done.error().message, HasSubstr((rollback_dir() / "db" / "connectware-db.tgz").string()));
+  EXPECT_TRUE(fs::exists(rollback_dir() / "db" / "connectware-db.tgz"));
+}
+
+// --- helpers ---------------------------------------------------------------------------------------------
+
+TEST(LinkStaysInside, AcceptsLinksWithinTheVolumeOnly) {
+  EXPECT_TRUE(link_stays_inside("current.yml", "services/a.yml"));
+  EXPECT_TRUE(link_stays_inside("services/x", "../current.yml"));
+  EXPECT_TRUE(link_stays_inside("a/b/c", "./../d"));
+  EXPECT_FALSE(link_stays_inside("current.yml", "../outside"));
+  EXPECT_FALSE(link_stays_inside("services/x", "../../etc/passwd"));
+  EXPECT_FALSE(link_stays_inside("x", "/etc/passwd"));
+  EXPECT_FALSE(link_stays_inside("x", ""));
+}
+
+TEST(CheckVersion, RefusesOnlyBackupsFromNewerVersions) {
+  EXPECT_TRUE(check_version("1.4.0", "1.10.2"));
+  EXPECT_TRUE(check_version("1.10.2", "1.10.2"));
+  EXPECT_TRUE(check_version("unknown", "1.10.2"));
+  auto newer = check_version("1.10.3", "1.10.2");
+  ASSERT_FALSE(newer);
+  EXPECT_EQ(newer.error().kind, ErrorKind::incompatible_version);
+}
+
+TEST(DowngradeGuidance, NamesTheLastVersionAndConnectwaresSteps) {
+  const auto text = downgrade_guidance("Restore refused: needs Connectware version 1.4.9 or older");
+  EXPECT_THAT(text, HasSubstr("downgrade Connectware to 1.4.9"));
+  EXPECT_THAT(text, HasSubstr("remove the volumes postgresql and service-manager"));
+  EXPECT_THAT(text, HasSubstr("upgrade Connectware again"));
+}
+
+} // namespace
+} // namespace cwb::restore
