@@ -11,7 +11,7 @@ apt_packages=(
   libcurl4-openssl-dev nlohmann-json3-dev libarchive-dev libcli11-dev libspdlog-dev libcpp-httplib-dev
   libssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   restic postgresql openssl docker.io busybox-static rclone
-  nodejs npm clang-format procps psmisc util-linux curl
+  nodejs npm clang-format procps psmisc util-linux curl time jq
 )
 
 missing=()

@@ -3,8 +3,11 @@
 // after the safety copy (server-side restore failure, a full disk under the volume, Connectware not coming
 // back healthy) put the previous state back (14). The volume is edited rather than emptied before these
 // restores: Connectware's restart during the rollback recreates the services folder in an empty volume.
+// A container that will not stop is made at the API boundary (support/docker_api_proxy.hpp): a real
+// engine always stops a container in the end.
 
 #include "harness/emulator.hpp"
+#include "integration/support/docker_api_proxy.hpp"
 #include "integration/support/restore_fixture.hpp"
 #include "snapshot/layout.hpp"
 #include "util/file_system.hpp"
@@ -147,6 +150,28 @@ TEST_F(RestoreFailure, FullDiskWhileReplacingTheVolumeIsRolledBack) {
   EXPECT_THAT(outcome.stderr_text, HasSubstr("step 5 (volume)"));
   EXPECT_EQ(live_state(), before);
   EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+}
+
+TEST_F(RestoreFailure, ContainerThatWillNotStopIsRolledBack) {
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  const auto before = live_state();
+  // The restore talks to the engine through the proxy, which refuses every container stop.
+  auto proxy = DockerApiProxy::start(test_dir() / "docker.sock", world().docker().socket_path());
+  ASSERT_TRUE(proxy) << proxy.error().message;
+  (*proxy)->arm_stop_fault();
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"}, {{"DOCKER_HOST", (*proxy)->docker_host()}});
+  EXPECT_EQ(outcome.exit_code, 14) << outcome.log();
+  EXPECT_GE((*proxy)->injected_stop_faults(), 1);
+  const auto errors = outcome.error_lines("connectware-restore");
+  ASSERT_EQ(errors.size(), 1U) << outcome.stderr_text;
+  EXPECT_THAT(errors.front(), HasSubstr("step 5 (volume): stopping container"));
+  EXPECT_THAT(errors.front(), HasSubstr(DockerApiProxy::injected_message));
+  EXPECT_THAT(errors.front(), HasSubstr("the previous state was put back"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+  EXPECT_EQ(world().container_state(Containers::front_container), "running");
 }
 
 } // namespace
