@@ -10,6 +10,7 @@
 
 #include "../container/fake_container_runtime.hpp"
 #include "../http/loopback_server.hpp"
+#include "../restic/recorded_reply.hpp"
 #include "backup/backup_context.hpp"
 #include "backup/run_state.hpp"
 #include "config/config.hpp"
@@ -161,13 +162,9 @@ inline std::string golden(const std::string& name) {
   return text ? *text : std::string{};
 }
 
-struct ResticReply {
-  int exit_code = 0;
-  std::string stdout_text;
-  std::string stderr_text;
-};
+using ResticReply = RecordedReply;
 
-/// Replays restic output in order and records every argv; delivers lines to callbacks like run_process.
+/// Replays restic output in order and records every argv; checks that restic always gets the AWS keys.
 class ResticReplay final : public util::ProcessRunner {
 public:
   std::deque<ResticReply> replies;
@@ -180,24 +177,7 @@ public:
     if (replies.empty()) return fail(ErrorKind::internal, "no restic reply recorded");
     auto reply = std::move(replies.front());
     replies.pop_front();
-    util::ProcessResult result;
-    result.status.code = reply.exit_code;
-    result.stdout_text = deliver(reply.stdout_text, options.on_stdout_line);
-    result.stderr_text = deliver(reply.stderr_text, options.on_stderr_line);
-    return result;
-  }
-
-private:
-  static std::string deliver(const std::string& text, const std::function<void(std::string_view)>& callback) {
-    if (!callback) return text;
-    std::string_view rest = text;
-    while (!rest.empty()) {
-      const auto end = rest.find('\n');
-      callback(rest.substr(0, end));
-      if (end == std::string_view::npos) break;
-      rest.remove_prefix(end + 1);
-    }
-    return {};
+    return play_back(reply, options);
   }
 };
 

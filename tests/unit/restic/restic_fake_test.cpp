@@ -1,4 +1,5 @@
 // Restic against a ProcessRunner that replays recorded restic 0.14 output: argv, environment and parsing.
+#include "recorded_reply.hpp"
 #include "restic/restic.hpp"
 #include "util/file_system.hpp"
 
@@ -17,13 +18,9 @@ std::string golden(const std::string& name) {
   return text ? *text : std::string{};
 }
 
-struct Reply {
-  int exit_code = 0;
-  std::string stdout_text;
-  std::string stderr_text;
-};
+using Reply = test::RecordedReply;
 
-// Replays replies in order and records every call; delivers lines to callbacks like run_process does.
+// Replays replies in order and records every call.
 class ReplayRunner final : public util::ProcessRunner {
 public:
   std::deque<Reply> replies;
@@ -34,24 +31,7 @@ public:
     if (replies.empty()) return fail(ErrorKind::internal, "no reply recorded");
     Reply reply = std::move(replies.front());
     replies.pop_front();
-    util::ProcessResult result;
-    result.status.code = reply.exit_code;
-    result.stdout_text = deliver(reply.stdout_text, options.on_stdout_line);
-    result.stderr_text = deliver(reply.stderr_text, options.on_stderr_line);
-    return result;
-  }
-
-private:
-  static std::string deliver(const std::string& text, const std::function<void(std::string_view)>& callback) {
-    if (!callback) return text;
-    std::string_view rest = text;
-    while (!rest.empty()) {
-      const auto end = rest.find('\n');
-      callback(rest.substr(0, end));
-      if (end == std::string_view::npos) break;
-      rest.remove_prefix(end + 1);
-    }
-    return {};
+    return test::play_back(reply, options);
   }
 };
 
