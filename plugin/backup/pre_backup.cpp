@@ -180,7 +180,10 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     if (!sources) return fail(sources.error());
 
     connectware::ExportOptions export_options;
-    export_options.poll_initial = config.poll_interval();
+    // The configuration is held still until the export is seen finished: start polling early (the
+    // backoff still doubles up to poll-max-interval), so the window ends soon after the export does.
+    export_options.poll_initial =
+        std::min<std::chrono::milliseconds>(config.poll_interval(), std::chrono::milliseconds(250));
     export_options.poll_max = config.poll_max_interval();
     export_options.timeout = config.export_timeout();
     export_options.progress = context.progress;

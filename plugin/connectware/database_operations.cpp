@@ -79,8 +79,12 @@ Result<PendingExport> start_export(ConnectwareClient& client, const ExportOption
 Result<std::string> await_export(ConnectwareClient& client, const PendingExport& pending,
                                  const ExportOptions& options) {
   Poller poller(client, options.poll_initial, options.poll_max, options.timeout);
+  // The caller may have done other work since the start (the pre-backup stage mirrors the volumes): when a
+  // first poll interval has already passed, ask at once instead of sleeping on a finished export.
+  bool ask_now = client.clock().wall_now() - pending.started >= options.poll_initial;
   while (true) {
-    CWB_TRY(poller.wait());
+    if (!ask_now) CWB_TRY(poller.wait());
+    ask_now = false;
     auto status = client.status();
     if (!status) return fail(status.error().with_context("exporting the database: waiting for the backup"));
     if (!status->running && status->backup && status->backup->id != pending.previous_id) {

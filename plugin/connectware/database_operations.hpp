@@ -43,7 +43,8 @@ struct PendingExport {
 /// wait_for_idle or the start is refused; the client's common errors.
 Result<PendingExport> start_export(ConnectwareClient& client, const ExportOptions& options);
 
-/// Polls until `pending` finished: `running` false and a backup with a new id that succeeded. Returns
+/// Polls until `pending` finished: `running` false and a backup with a new id that succeeded. The first
+/// status request is made at once when poll_initial has already passed since the start, else after it. Returns
 /// that id. Errors: export_failed when the server reports a failure (with its message), or when it is
 /// still running (or no new backup appeared) after `timeout`; the client's common errors.
 Result<std::string> await_export(ConnectwareClient& client, const PendingExport& pending, const ExportOptions& options);

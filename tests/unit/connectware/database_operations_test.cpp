@@ -62,6 +62,32 @@ TEST(ExportDatabase, StartsPollsAndDownloadsTheNewBackup) {
   EXPECT_EQ(result->finished - result->started, 7s);
 }
 
+TEST(AwaitExport, AsksAtOnceWhenTheCallerWorkedLongerThanTheFirstPollInterval) {
+  // The pre-backup stage mirrors the volumes between starting the export and awaiting it: an export that
+  // finished meanwhile must not cost a sleep while the configuration is held still.
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true), status_json(false, "new", true)};
+  Harness setup(server);
+  auto pending = start_export(setup.client, export_options());
+  ASSERT_TRUE(pending) << pending.error().message;
+  setup.clock.advance(1500ms); // staging the volumes
+  auto id = await_export(setup.client, *pending, export_options());
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(*id, "new");
+  EXPECT_TRUE(setup.sleeper.sleeps.empty());
+}
+
+TEST(AwaitExport, WaitsFirstWhenCalledRightAfterTheStart) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true), status_json(false, "new", true)};
+  Harness setup(server);
+  auto pending = start_export(setup.client, export_options());
+  ASSERT_TRUE(pending) << pending.error().message;
+  auto id = await_export(setup.client, *pending, export_options());
+  ASSERT_TRUE(id) << id.error().message;
+  EXPECT_EQ(setup.sleeper.sleeps, (std::vector<std::chrono::milliseconds>{1s}));
+}
+
 TEST(ExportDatabase, ReportsTheServerMessageWhenTheBackupFails) {
   FakeConnectware server;
   server.statuses = {status_json(false, "old", true), status_json(false, "new", false, "pg_dump: out of disk space")};
