@@ -101,11 +101,15 @@ change_one_percent() { # 1% of the files (every 100th of the sorted list): text 
   echo "$n"
 }
 
-grow_database() { # grow_database ROWS: rows of ~100 bytes into a table that the emulator's pg_dump exports
+# Rows of 96 random-looking bytes in base64 (~130 bytes of text, ~100 bytes after gzip) in a table that the
+# emulator's pg_dump exports, so that the archive grows by about KIB. grow_database KIB
+grow_database() {
+  local rows=$(( $1 * 1024 / 100 ))
   "$psql_bin" -X -q -v ON_ERROR_STOP=1 "$CW_PG_CONNINFO" <<SQL
 CREATE TABLE IF NOT EXISTS bench_events (id bigserial PRIMARY KEY, at timestamptz NOT NULL DEFAULT now(), payload text NOT NULL);
 INSERT INTO bench_events (payload)
-  SELECT 'sensor-' || (g % 211) || ' ' || md5(g::text) || md5((g::bigint * 7919)::text) FROM generate_series(1, $1) AS g;
+  SELECT encode(sha256(('a' || g)::bytea) || sha256(('b' || g)::bytea) || sha256(('c' || g || random())::bytea), 'base64')
+  FROM generate_series(1, $rows) AS g;
 SQL
 }
 
@@ -133,6 +137,7 @@ baseline_backup() { # baseline_backup RUN(first|second): the documented procedur
   record "baseline_restic_rss_kib" "$(cat "$work/rss")"
   record "baseline_wall_${label}_s" "$(since "$start")"
   record "baseline_growth_${label}_bytes" "$(( $(repo_bytes "$RESTIC_REPOSITORY") - before ))"
+  if [ "${measure_unpacked:-0}" = 1 ]; then unpacked_experiment "$label" "$dir/connectware-db-backup.tgz"; fi
 }
 
 plugin_backup() { # plugin_backup RUN(first|second): connectware-backup, timed
@@ -141,9 +146,9 @@ plugin_backup() { # plugin_backup RUN(first|second): connectware-backup, timed
   export CONNECTWARE_STAGING_DIR="$work/plugin/staging" CONNECTWARE_STATE_DIR="$work/plugin/state"
   local before; before="$(repo_bytes "$RESTIC_REPOSITORY")"
   local start; start="$(now)"
-  peak_rss "$work/rss" "$bin/connectware-backup" 2> "$work/plugin-backup.log" || { cat "$work/plugin-backup.log" >&2; exit 1; }
+  own_peak_rss "$work/rss" "$bin/connectware-backup" 2> "$work/plugin-backup.log" || { cat "$work/plugin-backup.log" >&2; exit 1; }
   record "plugin_wall_${label}_s" "$(since "$start")"
-  record "plugin_backup_tree_rss_kib" "$(cat "$work/rss")"
+  record "plugin_backup_own_rss_kib" "$(cat "$work/rss")"
   record "plugin_growth_${label}_bytes" "$(( $(repo_bytes "$RESTIC_REPOSITORY") - before ))"
   local status="$CONNECTWARE_STATE_DIR/status.json"
   record "plugin_freeze_${label}_s" "$(jq '.quiesce.window_seconds * 1000 | round / 1000' "$status")"
@@ -151,18 +156,42 @@ plugin_backup() { # plugin_backup RUN(first|second): connectware-backup, timed
   for stage in $(jq -r '.stage_seconds | keys[]' "$status"); do
     record "plugin_stage_${stage}_${label}_s" "$(jq --arg k "$stage" '.stage_seconds[$k] * 1000 | round / 1000' "$status")"
   done
-  download_throughput ""
+  if [ "${measure_download:-0}" = 1 ]; then download_throughput ""; fi
 }
 
-# Download throughput: the plugin's download stage (download + status check + archive validation) against
-# curl fetching the same archive from the same emulator right afterwards. download_throughput SUFFIX
+# Download throughput: the plugin's download stage (the transfer, written and hashed as it arrives) against
+# curl fetching the same archive from the same emulator into a file right afterwards. download_throughput SUFFIX
 download_throughput() {
   local status="$CONNECTWARE_STATE_DIR/status.json" bytes download curl_stats
   bytes="$(jq '.bytes.database' "$status")"; download="$(jq '.stage_seconds.download' "$status")"
   record "plugin_download${1}_mib_s" "$(awk -v b="$bytes" -v s="$download" 'BEGIN { if (s + 0 == 0) print "n/a"; else printf "%.2f", b / 1048576 / s }')"
   record "db_archive${1}_bytes" "$bytes"
-  curl_stats="$(api -X GET "$CONNECTWARE_URL/api/maintenance/db/backup" -o /dev/null -w '%{size_download} %{time_total}')"
+  # Into a file on the same disk, as the plugin writes its archive (the plugin also hashes it meanwhile).
+  curl_stats="$(api -X GET "$CONNECTWARE_URL/api/maintenance/db/backup" -o "$work/curl-download.tgz" -w '%{size_download} %{time_total}')"
+  rm -f "$work/curl-download.tgz"
   record "curl_download${1}_mib_s" "$(awk -v b="${curl_stats% *}" -v s="${curl_stats#* }" 'BEGIN { printf "%.2f", b / 1048576 / s }')"
+}
+
+# Would storing the database archive unpacked let restic deduplicate it across days? The same archive, once
+# as downloaded (gzip) and once gunzipped (the tar), each into its own repository; the growth of the second
+# day is compared. Runs outside the timed sections. unpacked_experiment RUN ARCHIVE
+unpacked_experiment() {
+  local label="$1" archive="$2" dir="$work/unpacked" repo before
+  mkdir -p "$dir/packed" "$dir/unpacked"
+  if [ "$label" = first ]; then
+    rm -rf "$work/repo-packed" "$work/repo-unpacked"
+    RESTIC_REPOSITORY="$work/repo-packed" restic init -q
+    RESTIC_REPOSITORY="$work/repo-unpacked" restic init -q
+  fi
+  cp "$archive" "$dir/packed/db.tgz"
+  gzip -dc "$archive" > "$dir/unpacked/db.tar"
+  for repo in packed unpacked; do
+    before="$(repo_bytes "$work/repo-$repo")"
+    RESTIC_REPOSITORY="$work/repo-$repo" restic backup -q --host bench "$dir/$repo"
+    record "db_${repo}_growth_${label}_bytes" "$(( $(repo_bytes "$work/repo-$repo") - before ))"
+  done
+  record "db_unpacked_${label}_bytes" "$(stat -c %s "$dir/unpacked/db.tar")"
+  rm -rf "$dir"
 }
 
 baseline_restore() { # restic restore of the two files, then the documented reverse procedure
@@ -185,9 +214,16 @@ plugin_restore() {
   export RESTIC_REPOSITORY="$work/repo-plugin"
   export CONNECTWARE_STAGING_DIR="$work/plugin/staging" CONNECTWARE_STATE_DIR="$work/plugin/state"
   local start; start="$(now)"
-  peak_rss "$work/rss" "$bin/connectware-restore" --yes 2> "$work/plugin-restore.log" || { cat "$work/plugin-restore.log" >&2; exit 1; }
+  own_peak_rss "$work/rss" "$bin/connectware-restore" --yes > "$work/plugin-restore.out" 2> "$work/plugin-restore.log" ||
+    { cat "$work/plugin-restore.out" "$work/plugin-restore.log" >&2; exit 1; }
   record "plugin_restore_s" "$(since "$start")"
-  record "plugin_restore_tree_rss_kib" "$(cat "$work/rss")"
+  record "plugin_restore_own_rss_kib" "$(cat "$work/rss")"
+  # "timings: fetch 1.23 s, check 0.40 s, ..." from the restore's output
+  local part name seconds
+  while IFS= read -r part; do
+    read -r name seconds _ <<< "$part"
+    [ -n "$name" ] && record "plugin_restore_step_${name}_s" "$seconds"
+  done < <(sed -n 's/^timings: //p' "$work/plugin-restore.out" | tr ',' '\n')
 }
 
 fresh_repositories() {
@@ -212,34 +248,53 @@ hooks_rss() { # hooks_rss LABEL
 }
 
 # ---- the runs -----------------------------------------------------------------------------------------------
-base_files="$CWB_BENCH_FILES"
-first_size="${CWB_BENCH_VOLUME_MIB%%,*}"
-step "database: $CWB_BENCH_DB_ROWS rows into bench_events"
-iteration=0 size="$first_size"
-grow_database "$CWB_BENCH_DB_ROWS"
-for size in ${CWB_BENCH_VOLUME_MIB//,/ }; do
-  count=$(( base_files * size / first_size ))
+db_kib=$(( CWB_BENCH_DB_MIB * 1024 ))
+step "database: rows into bench_events for an export of about $CWB_BENCH_DB_MIB MiB"
+iteration=0 size=data
+grow_database "$db_kib"
+
+# backups_at SIZE RUNS WITH_RESTORE: generates the volume, then RUNS times (alternating the order) both sides'
+# first and second backup, and their restores when WITH_RESTORE is 1.
+backups_at() {
+  size="$1"
+  local runs="$2" with_restore="$3" count=$(( CWB_BENCH_FILES * $1 / CWB_BENCH_VOLUME_MIB )) side
+  (( count >= 100 )) || count=100
   step "volume: $size MiB, $count YAML files, random binaries and text into $volume_data/bench"
   iteration=0
   generate_volume "$size" "$count"
   record "volume_bytes" "$(du -sb "$volume_data" | cut -f1)"
   record "volume_files" "$(find "$volume_data" -type f | wc -l)"
-  for (( iteration = 1; iteration <= CWB_BENCH_RUNS; iteration++ )); do
+  for (( iteration = 1; iteration <= runs; iteration++ )); do
     fresh_repositories
     # Alternate which side goes first, so that neither always gets the warm caches.
     if (( iteration % 2 )); then order=(baseline plugin); else order=(plugin baseline); fi
-    for side in "${order[@]}"; do step "size $size MiB, run $iteration: $side, first backup (empty repository)"; "${side}_backup" first; done
+    # The download comparison and the unpacked-archive experiment in the first run at the main size.
+    measure_download="$with_restore"
+    (( iteration == 1 )) && measure_unpacked="$with_restore" || measure_unpacked=0
+    for side in "${order[@]}"; do step "size $size MiB, run $iteration/$runs: $side, first backup (empty repository)"; "${side}_backup" first; done
     record "changed_files" "$(change_one_percent)"
-    grow_database $(( CWB_BENCH_DB_ROWS / 100 ))
-    for side in "${order[@]}"; do step "size $size MiB, run $iteration: $side, second backup (1% changed)"; "${side}_backup" second; done
-    for side in "${order[@]}"; do step "size $size MiB, run $iteration: $side restore"; "${side}_restore"; done
+    grow_database $(( db_kib / 100 ))
+    for side in "${order[@]}"; do step "size $size MiB, run $iteration/$runs: $side, second backup (1% changed)"; "${side}_backup" second; done
+    if [ "$with_restore" = 1 ]; then
+      for side in "${order[@]}"; do step "size $size MiB, run $iteration/$runs: $side restore"; "${side}_restore"; done
+    fi
   done
+  measure_download=0 measure_unpacked=0
+  # The generated data is deleted between sizes, so that the disk holds one size at a time.
+  rm -rf "$volume_data/bench" "$work/repo-baseline" "$work/repo-plugin" "$work/plugin" "$work/baseline" "$work/baseline-restore"
+}
+
+backups_at "$CWB_BENCH_VOLUME_MIB" "$CWB_BENCH_RUNS" 1
+for scaling in ${CWB_BENCH_SCALING_MIB//,/ }; do
+  [ "$scaling" = "$CWB_BENCH_VOLUME_MIB" ] && continue
+  backups_at "$scaling" "$CWB_BENCH_SCALING_RUNS" 0
 done
 
 step "peak RSS of each hook as the database grows"
 iteration=1 size=rss
+fresh_repositories
 hooks_rss small
-grow_database $(( CWB_BENCH_DB_ROWS * 4 ))
+grow_database $(( (CWB_BENCH_LARGE_DB_MIB - CWB_BENCH_DB_MIB) * 1024 ))
 hooks_rss large
 
 # ---- the table ----------------------------------------------------------------------------------------------
@@ -255,62 +310,73 @@ verdict() { # verdict VALUE OP TARGET
 }
 
 {
+  size="$CWB_BENCH_VOLUME_MIB"
   echo "Command: \`$CWB_BENCH_COMMAND\`; $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB, $(date -u +%Y-%m-%dT%H:%MZ);"
-  echo "restic $(restic version | awk '{ print $2 }'), medians of $CWB_BENCH_RUNS runs per size, ratio = plugin / baseline."
-  for size in ${CWB_BENCH_VOLUME_MIB//,/ }; do
-    echo
-    echo "### Volume $size MiB ($(median "$size" volume_files) files, $(mib "$(median "$size" volume_bytes)") MiB on disk), database archive $(mib "$(median "$size" db_archive_bytes)") MiB (gzip)"
-    echo
-    echo "| # | item | baseline (manual) | plugin | ratio | target | verdict |"
-    echo "|---|---|---|---|---|---|---|"
-    for run in first second; do
-      b="$(median "$size" "baseline_wall_${run}_s")"; p="$(median "$size" "plugin_wall_${run}_s")"; r="$(ratio "$p" "$b")"
-      target=$([ $run = first ] && echo 1.0 || echo 0.5)
-      echo "| 1 | wall time, $run run (s) | $b | $p | $r | <= $target | $(verdict "$r" "<=" "$target") |"
-    done
-    b="$(median "$size" baseline_growth_second_bytes)"; p="$(median "$size" plugin_growth_second_bytes)"; r="$(ratio "$p" "$b")"
-    echo "| 2 | repository growth, second run (MiB) | $(mib "$b") | $(mib "$p") | $r | <= 0.1 | $(verdict "$r" "<=" 0.1) |"
-    b="$(median "$size" baseline_growth_first_bytes)"; p="$(median "$size" plugin_growth_first_bytes)"
-    echo "| 2' | repository growth, first run (MiB, context) | $(mib "$b") | $(mib "$p") | $(ratio "$p" "$b") | - | - |"
-    for run in first second; do
-      b="$(median "$size" "baseline_freeze_${run}_s")"; p="$(median "$size" "plugin_freeze_${run}_s")"; r="$(ratio "$p" "$b")"
-      target=$([ $run = first ] && echo 0.5 || echo 0.1)
-      echo "| 3 | freeze window, $run run (s) | $b | $p | $r | <= $target | $(verdict "$r" "<=" "$target") |"
-    done
-    for run in first second; do
-      bs=""; for st in export download tar restic; do bs+="$st $(median "$size" "baseline_stage_${st}_${run}_s"), "; done
-      ps=""; for st in export stage_volumes download pre_backup restic; do ps+="$st $(median "$size" "plugin_stage_${st}_${run}_s"), "; done
-      echo "| 1' | where the time goes, $run run (s) | ${bs%, } | ${ps%, } | - | - | context |"
-    done
-    echo "| 4 | peak RSS, connectware-backup incl. its restic child (MiB) | tar $(kib_mib "$(median "$size" baseline_tar_rss_kib)"), restic $(kib_mib "$(median "$size" baseline_restic_rss_kib)") | $(kib_mib "$(median "$size" plugin_backup_tree_rss_kib)") | - | - | context |"
-    b="$(median "$size" curl_download_mib_s)"; p="$(median "$size" plugin_download_mib_s)"; r="$(ratio "$p" "$b")"
-    echo "| 5 | DB download throughput (MiB/s; plugin incl. status check + archive validation) | curl $b | $p | $r | >= 0.9 | $(verdict "$r" ">=" 0.9) |"
-    b="$(median "$size" baseline_restore_s)"; p="$(median "$size" plugin_restore_s)"; r="$(ratio "$p" "$b")"
-    echo "| 6 | restore wall time (s; baseline = restic restore + documented reverse) | $b | $p | $r | <= 1.1 | $(verdict "$r" "<=" 1.1) |"
-    m="$(median "$size" baseline_manual_restore_s)"
-    echo "| 6' | restore, baseline's curl upload + poll + rm + tar xzf only (s) | $m | $p | $(ratio "$p" "$m") | - | context |"
+  echo "restic $(restic version | awk '{ print $2 }'); medians of $CWB_BENCH_RUNS runs at $size MiB; ratio = plugin / baseline."
+  echo
+  echo "### Volume $size MiB ($(median "$size" volume_files) files, $(mib "$(median "$size" volume_bytes)") MiB on disk), database archive $(mib "$(median "$size" db_archive_bytes)") MiB (gzip)"
+  echo
+  echo "| # | item | baseline (manual) | plugin | ratio | target | verdict |"
+  echo "|---|---|---|---|---|---|---|"
+  for run in first second; do
+    b="$(median "$size" "baseline_wall_${run}_s")"; p="$(median "$size" "plugin_wall_${run}_s")"; r="$(ratio "$p" "$b")"
+    target=$([ $run = first ] && echo 1.0 || echo 0.5)
+    echo "| 1 | backup wall time, $run run (s) | $b | $p | $r | <= $target | $(verdict "$r" "<=" "$target") |"
   done
+  b="$(median "$size" baseline_growth_second_bytes)"; p="$(median "$size" plugin_growth_second_bytes)"; r="$(ratio "$p" "$b")"
+  echo "| 2 | repository growth, second run (MiB) | $(mib "$b") | $(mib "$p") | $r | <= 0.1 | $(verdict "$r" "<=" 0.1) |"
+  for run in first second; do
+    b="$(median "$size" "baseline_freeze_${run}_s")"; p="$(median "$size" "plugin_freeze_${run}_s")"; r="$(ratio "$p" "$b")"
+    target=$([ $run = first ] && echo 0.5 || echo 0.1)
+    echo "| 3 | freeze window, $run run (s) | $b | $p | $r | <= $target | $(verdict "$r" "<=" "$target") |"
+  done
+  own="$(median "$size" plugin_backup_own_rss_kib)"
+  echo "| 4 | peak RSS of connectware-backup itself (MiB; restic child not included) | tar $(kib_mib "$(median "$size" baseline_tar_rss_kib)"), restic $(kib_mib "$(median "$size" baseline_restic_rss_kib)") | $(kib_mib "$own") | - | <= 64 | $(verdict "$(kib_mib "$own")" "<=" 64) |"
+  b="$(median "$size" curl_download_mib_s)"; p="$(median "$size" plugin_download_mib_s)"; r="$(ratio "$p" "$b")"
+  echo "| 5 | DB download throughput (MiB/s; both write a file, the plugin also hashes) | curl $b | $p | $r | >= 0.9 | $(verdict "$r" ">=" 0.9) |"
+  b="$(median "$size" baseline_restore_s)"; p="$(median "$size" plugin_restore_s)"; r="$(ratio "$p" "$b")"
+  echo "| 6 | restore wall time (s; baseline = restic restore + documented reverse) | $b | $p | $r | <= 1.1 | $(verdict "$r" "<=" 1.1) |"
+  echo
+  echo "Context (medians, seconds unless named):"
+  echo
+  for run in first second; do
+    bs=""; for st in export download tar restic; do bs+="$st $(median "$size" "baseline_stage_${st}_${run}_s"), "; done
+    ps=""; for st in prestage_volumes stage_volumes export download confirm_download validate_archive pre_backup restic; do
+      ps+="$st $(median "$size" "plugin_stage_${st}_${run}_s"), "; done
+    echo "- where the time goes, $run run: baseline ${bs%, }; plugin ${ps%, }."
+  done
+  b="$(median "$size" baseline_growth_first_bytes)"; p="$(median "$size" plugin_growth_first_bytes)"
+  echo "- repository growth, first run: baseline $(mib "$b") MiB, plugin $(mib "$p") MiB (ratio $(ratio "$p" "$b"))."
+  rs=""; for st in fetch check safety_copy database volumes restart total; do rs+="$st $(median "$size" "plugin_restore_step_${st}_s"), "; done
+  echo "- restore: baseline restic restore $(median "$size" baseline_restic_restore_s), then upload + poll + rm + tar xzf $(median "$size" baseline_manual_restore_s); plugin steps ${rs%, }; connectware-restore's own peak RSS $(kib_mib "$(median "$size" plugin_restore_own_rss_kib)") MiB."
+  pk="$(median "$size" db_packed_growth_second_bytes)"; up="$(median "$size" db_unpacked_growth_second_bytes)"
+  echo "- database archive stored unpacked (one sample): second-day growth $(mib "$up") MiB as a tar ($(mib "$(median "$size" db_unpacked_second_bytes)") MiB) against $(mib "$pk") MiB as gzip (ratio $(ratio "$up" "$pk"))."
   echo
   echo "### Item 4: peak RSS of each hook as the database grows (target <= 64 MiB and flat)"
   echo
-  echo "Each hook's own peak (VmHWM sampled every 50 ms, children such as restic not included)."
+  echo "Each hook's own peak (VmHWM sampled every 50 ms; children such as restic not included)."
   echo
-  echo "| database archive | connectware-pre-backup | connectware-post-backup | connectware-backup (own) | verdict |"
-  echo "|---|---|---|---|---|"
+  echo "| database archive | connectware-pre-backup | connectware-post-backup | connectware-backup (own) | DB download: curl / plugin (MiB/s) | verdict |"
+  echo "|---|---|---|---|---|---|"
   for label in small large; do
     pre="$(kib_mib "$(median rss "pre_backup_rss_${label}_kib")")"; post="$(kib_mib "$(median rss "post_backup_rss_${label}_kib")")"
     all="$(kib_mib "$(median rss "backup_own_rss_${label}_kib")")"
     worst="$(awk -v a="$pre" -v b="$post" -v c="$all" 'BEGIN { m = a > b ? a : b; print (m > c ? m : c) }')"
-    echo "| $(mib "$(median rss "db_archive_${label}_bytes")") MiB | $pre MiB | $post MiB | $all MiB | $(verdict "$worst" "<=" 64) |"
+    dl="$(median rss "curl_download_${label}_mib_s") / $(median rss "plugin_download_${label}_mib_s")"
+    echo "| $(mib "$(median rss "db_archive_${label}_bytes")") MiB | $pre MiB | $post MiB | $all MiB | $dl | $(verdict "$worst" "<=" 64) |"
   done
   echo
-  echo "Item 5 again at both database sizes (one sample each):"
-  for label in small large; do
-    b="$(median rss "curl_download_${label}_mib_s")"; p="$(median rss "plugin_download_${label}_mib_s")"
-    echo "archive $(mib "$(median rss "db_archive_${label}_bytes")") MiB: curl $b MiB/s, plugin $p MiB/s, ratio $(ratio "$p" "$b");"
-  done
+  echo "### Item 7: scaling with the volume size (database archive as above; $CWB_BENCH_SCALING_RUNS run(s) per extra size)"
   echo
-  echo "Items 7 (scaling): one table per size above; pass --volume-mib 64,256,1024 for three sizes."
+  echo "| volume (MiB on disk / files) | baseline wall 1st / 2nd (s) | plugin wall 1st / 2nd (s) | ratio 1st / 2nd | plugin s per GiB of volume, 1st | freeze baseline / plugin, 2nd (s) | connectware-backup own peak RSS (MiB) |"
+  echo "|---|---|---|---|---|---|---|"
+  for scaling in $(printf '%s\n' ${CWB_BENCH_SCALING_MIB//,/ } "$CWB_BENCH_VOLUME_MIB" | sort -n | uniq); do
+    b1="$(median "$scaling" baseline_wall_first_s)"; b2="$(median "$scaling" baseline_wall_second_s)"
+    p1="$(median "$scaling" plugin_wall_first_s)"; p2="$(median "$scaling" plugin_wall_second_s)"
+    vb="$(median "$scaling" volume_bytes)"
+    per_gib="$(awk -v t="$p1" -v b="$vb" 'BEGIN { if (t == "n/a" || b == "n/a") print "n/a"; else printf "%.1f", t / (b / 1073741824) }')"
+    echo "| $(mib "$vb") / $(median "$scaling" volume_files) | $b1 / $b2 | $p1 / $p2 | $(ratio "$p1" "$b1") / $(ratio "$p2" "$b2") | $per_gib | $(median "$scaling" baseline_freeze_second_s) / $(median "$scaling" plugin_freeze_second_s) | $(kib_mib "$(median "$scaling" plugin_backup_own_rss_kib)") |"
+  done
 } > "$results/latest.md"
 step "results ($results/latest.md)"
 cat "$results/latest.md"

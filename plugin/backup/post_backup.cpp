@@ -121,14 +121,24 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
                                    "failed (see " +
                                        config.status_file().string() + ")"});
     } else {
-      auto confirmed = confirm_snapshot(context, *marker, request.snapshot_id);
-      auto snapshot =
-          confirmed ? complete_tags(context, *marker, *confirmed) : Result<std::string>(fail(confirmed.error()));
+      // connectware-backup ran restic itself with the manifest's tags, and the summary line of a backup
+      // that exited 0 names the snapshot restic saved: asking the repository again would only cost another
+      // restic process (key derivation, index load) for the same answer. Otherwise (resticprofile, a
+      // backup agent) the repository is asked, and missing tags are added.
+      const bool reported_by_our_restic = request.summary && !request.summary->snapshot_id.empty() &&
+                                          request.summary->snapshot_id == request.snapshot_id;
+      Result<std::string> snapshot = request.snapshot_id;
+      if (!reported_by_our_restic) {
+        auto confirmed = confirm_snapshot(context, *marker, request.snapshot_id);
+        snapshot =
+            confirmed ? complete_tags(context, *marker, *confirmed) : Result<std::string>(fail(confirmed.error()));
+      }
       if (!snapshot) {
         note(snapshot.error());
       } else {
         result.snapshot_id = *snapshot;
-        spdlog::info("snapshot {} confirmed", snapshot->substr(0, 8));
+        spdlog::info("snapshot {} {}", snapshot->substr(0, 8),
+                     reported_by_our_restic ? "saved (restic's summary)" : "confirmed in the repository");
       }
     }
   }

@@ -188,6 +188,17 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     export_options.timeout = config.export_timeout();
     export_options.progress = context.progress;
 
+    // A first pass over the volumes while nothing is held: on a first run (or after many changes) it does
+    // the bulk of the copying, so that the pass inside the quiesce window only re-checks metadata and copies
+    // what changed in between. Without quiescing there is no window to keep short.
+    double prestage_seconds = 0;
+    if (mode != QuiesceMode::none) {
+      const auto prestage_start = context.clock.now();
+      if (auto prestaged = stage_volumes(*sources, layout); !prestaged) return fail(prestaged.error());
+      prestage_seconds = seconds_since(context.clock, prestage_start);
+      CWB_TRY(check_cancellation("while staging the volumes"));
+    }
+
     const int max_attempts = mode == QuiesceMode::verify ? std::max(1, config.verify_attempts()) : 1;
     std::optional<AttemptResult> attempt;
     int attempts = 0;
@@ -218,16 +229,22 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     }
     CWB_TRY(check_cancellation("after staging"));
 
-    // The export finished inside the window; fetching it needs no stillness.
+    // The export finished inside the window; fetching it needs no stillness. Each part is timed on its
+    // own: the transfer (written, hashed and synced as it arrives), the status check, the archive check.
     const auto download_start = context.clock.now();
     const auto partial = layout.database_archive().string() + ".part";
-    auto downloaded = context.connectware.download_backup(partial, context.progress);
+    // Not synced: restic reads the archive right after this stage, and a crash before the snapshot is
+    // saved fails the run anyway (the next run starts over).
+    auto downloaded = context.connectware.download_backup(partial, context.progress,
+                                                          connectware::ConnectwareClient::Durability::page_cache);
     if (!downloaded) {
       (void)util::remove_tree(partial);
       return fail(downloaded.error().with_context("downloading the database archive"));
     }
+    const double download_seconds = seconds_since(context.clock, download_start);
     // Someone could have started another export between ours finishing and the download: the archive
     // would then not be ours. The status tells.
+    const auto confirm_start = context.clock.now();
     auto status = context.connectware.status();
     if (!status) return fail(status.error().with_context("confirming the downloaded archive"));
     if (status->running || !status->backup || status->backup->id != attempt->export_id) {
@@ -236,6 +253,8 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
                                                 (status->backup ? status->backup->id : std::string("?")) +
                                                 "); run the backup again");
     }
+    const double confirm_seconds = seconds_since(context.clock, confirm_start);
+    const auto validate_start = context.clock.now();
     auto archive_info = archive::validate_tar_gz(partial);
     if (!archive_info) {
       (void)util::remove_tree(partial);
@@ -244,7 +263,7 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     if (std::rename(partial.c_str(), layout.database_archive().c_str()) != 0) {
       return fail(ErrorKind::staging_io, "cannot move the database archive into " + layout.database_archive().string());
     }
-    const double download_seconds = seconds_since(context.clock, download_start);
+    const double validate_seconds = seconds_since(context.clock, validate_start);
 
     snapshot::Manifest manifest;
     manifest.plugin_version = CWB_VERSION;
@@ -266,9 +285,12 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     marker.database_bytes = downloaded->bytes;
     marker.volume_bytes = attempt->volumes.bytes;
     marker.tags = manifest.tags;
-    marker.stage_seconds = {{"export", attempt->export_seconds},
+    marker.stage_seconds = {{"prestage_volumes", prestage_seconds},
+                            {"export", attempt->export_seconds},
                             {"stage_volumes", attempt->staging_seconds},
                             {"download", download_seconds},
+                            {"confirm_download", confirm_seconds},
+                            {"validate_archive", validate_seconds},
                             {"pre_backup", seconds_since(context.clock, run_start)}};
     marker.staged = true;
     CWB_TRY(write_run_marker(paths, marker));

@@ -59,6 +59,8 @@ struct TransferState {
   bool cancelled = false;
 };
 
+constexpr long download_buffer_bytes = 512L * 1024;
+
 bool status_is_success(CURL* easy) {
   long status = 0;
   curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
@@ -242,6 +244,9 @@ Result<Response> CurlTransport::perform(const Request& request) {
   curl_easy_setopt(handle, CURLOPT_WRITEDATA, &state);
   curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(handle, CURLOPT_HEADERDATA, &state);
+  // Larger reads than libcurl's 16 KiB default: fewer write callbacks (write + hash) per archive; the
+  // curl command line tool uses 100 KiB for the same reason.
+  if (request.download_to) curl_easy_setopt(handle, CURLOPT_BUFFERSIZE, download_buffer_bytes);
   curl_easy_setopt(handle, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, on_progress);
   curl_easy_setopt(handle, CURLOPT_XFERINFODATA, &state);
@@ -333,7 +338,7 @@ Result<Response> CurlTransport::perform(const Request& request) {
   curl_easy_getinfo(handle, CURLINFO_RESPONSE_CODE, &state.response.status);
   if (state.file) {
     if (state.response.success()) {
-      if (::fsync(state.file.get()) != 0) {
+      if (request.sync_download && ::fsync(state.file.get()) != 0) {
         return fail(ErrorKind::staging_io, "syncing " + request.download_to->string() + ": " + std::strerror(errno));
       }
       state.response.sha256 = state.hasher.finish_hex();

@@ -68,6 +68,9 @@ struct Request {
   /// it is written; Response::body then stays empty. A non-2xx body stays in memory for error messages and
   /// the file is removed; so is a partial file when the transfer fails.
   std::optional<std::filesystem::path> download_to;
+  /// With download_to: fsync the file before the request succeeds. Off for files that only live until
+  /// another program reads them back (page cache suffices); on for copies that must survive a crash.
+  bool sync_download = true;
   Redirects redirects = Redirects::do_not_follow;
   Auth auth;
   Timeouts timeouts;

@@ -62,6 +62,34 @@ TEST(PreBackup, StagesTheArchiveTheVolumeAndTheManifestWithTheContainersPausedMe
   EXPECT_EQ((*marker)->quiesce_mode, "pause");
 }
 
+TEST(PreBackup, CopiesTheVolumeBeforeTheWindowAndTakesWhatChangedSinceInsideIt) {
+  BackupRig rig;
+  const auto staged_file = rig.layout().volume("service-manager") / "services" / "svc1.yml";
+  bool staged_before_the_export = false;
+  rig.server.on_request = [&](const std::string& call) {
+    if (call != "POST /api/maintenance/db/backup") return;
+    // The containers are paused now: the bulk copy happened before, while nothing was held.
+    staged_before_the_export = exists_at(staged_file);
+    // A change that landed between that first pass and the pause must still reach the snapshot.
+    ASSERT_TRUE(util::write_file_atomic(rig.volume_dir() / "services" / "svc1.yml", "description: changed\n"));
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+
+  EXPECT_TRUE(staged_before_the_export);
+  auto content = util::read_file(staged_file);
+  ASSERT_TRUE(content) << content.error().message;
+  EXPECT_EQ(*content, "description: changed\n");
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && marker->has_value());
+  const auto& stages = (*marker)->stage_seconds;
+  for (const char* stage : {"prestage_volumes", "stage_volumes", "export", "download", "confirm_download",
+                            "validate_archive", "pre_backup"}) {
+    EXPECT_TRUE(std::ranges::any_of(stages, [&](const auto& entry) { return entry.first == stage; })) << stage;
+  }
+}
+
 TEST(PreBackup, RefusesWithLockedWhileALiveOwnerHoldsTheRun) {
   BackupRig rig;
   RunMarker other;
