@@ -189,8 +189,8 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
 }
 
 Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::seconds timeout,
-                            std::chrono::milliseconds poll_interval) {
-  Poller poller(client, poll_interval, poll_interval, timeout);
+                            std::chrono::milliseconds poll_initial, std::chrono::milliseconds poll_max) {
+  Poller poller(client, poll_initial, std::max(poll_initial, poll_max), timeout);
   std::string last_problem = "no answer yet";
   while (true) {
     auto health = client.health();

@@ -91,7 +91,10 @@ std::optional<std::string> version_named_in(std::string_view message);
 /// failing answers in between are expected (Connectware restarting) and polled through.
 /// Errors: unreachable after `timeout` (the message lists the services not running, or the last error);
 /// authentication at once; interrupted.
+/// Polls from `poll_initial`, doubling up to `poll_max`: a restart that is quick is seen quickly, a slow
+/// one is not asked about more than every `poll_max`.
 Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::seconds timeout,
-                            std::chrono::milliseconds poll_interval = std::chrono::seconds(2));
+                            std::chrono::milliseconds poll_initial = std::chrono::milliseconds(250),
+                            std::chrono::milliseconds poll_max = std::chrono::seconds(2));
 
 } // namespace cwb::connectware

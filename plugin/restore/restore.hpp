@@ -1,14 +1,17 @@
 #pragma once
 // connectware-restore: put a snapshot back into the running Connectware, or leave it as it was.
-//   1 fetch   `restic restore --verify` into restore-dir (only the parts needed)
+//   1 fetch   `restic restore` into restore-dir (only the parts needed); the safety export already runs
+//             on the server meanwhile (with --yes)
 //   2 check   every file against the manifest, nothing escaping its volume, Connectware reachable, the
-//             backup's version not newer than the running one, room for the safety copy
-//   3 safety  export the live database and copy the live volumes into rollback-dir
+//             backup's version not newer than the running one, rename or copy per volume, room for the
+//             safety copy
+//   3 safety  download the live database's export; copy into rollback-dir the volumes replaced by copy
 //   4 DB      upload the archive, wait for Connectware to finish (a version refusal stops here)
-//   5 volume  stop the containers using it, make it equal to the snapshot's copy
+//   5 volume  stop the containers using it, make it equal to the snapshot's copy: swap the top-level
+//             entries by rename (old ones into rollback-dir) on one mount, else mirror the copy over it
 //   6 restart Connectware, wait until healthy
 //   7 any failure after 3: put the safety copy back, restart, check health (exit 14; 15 when that fails)
-// See docs/restore.md.
+// Prints one `timings:` line with each step's wall time (bench/steps.sh greps it). See docs/restore.md.
 
 #include "restic/messages.hpp"
 #include "restore/restore_context.hpp"

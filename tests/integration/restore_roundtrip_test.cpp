@@ -10,6 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <iostream>
+#include <sstream>
+
 namespace cwb::integration {
 namespace {
 
@@ -54,6 +57,20 @@ TEST_F(RestoreRoundTrip, BringsBackDatabaseAndVolumeAndRestartsConnectware) {
   EXPECT_THAT(outcome.stdout_text, HasSubstr("healthy"));
   EXPECT_THAT(outcome.stdout_text, HasSubstr("Admin-UI browser sessions"));
   EXPECT_THAT(outcome.stdout_text, HasSubstr((state_dir() / "rollback").string()));
+  // One line of per-step wall times (bench/steps.sh greps it); shown in the test's output.
+  std::istringstream lines(outcome.stdout_text);
+  std::string timings;
+  for (std::string line; std::getline(lines, line);)
+    if (line.starts_with("timings: ")) timings = line;
+  EXPECT_THAT(timings, testing::MatchesRegex("timings: fetch [0-9]+\\.[0-9]{2} s, check [0-9]+\\.[0-9]{2} s, "
+                                             "safety_copy [0-9]+\\.[0-9]{2} s, database [0-9]+\\.[0-9]{2} s, "
+                                             "volumes [0-9]+\\.[0-9]{2} s, restart [0-9]+\\.[0-9]{2} s, "
+                                             "total [0-9]+\\.[0-9]{2} s"))
+      << outcome.stdout_text;
+  RecordProperty("timings", timings);
+  std::cout << "[ timings  ] " << timings << std::endl;
+  // By rename or by copy, depending on the mounts (the private engine's data root is its own mount here).
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("volume connectware_service-manager: replaced by "));
 }
 
 TEST_F(RestoreRoundTrip, DatabaseOnlyLeavesTheVolumeAsItIs) {

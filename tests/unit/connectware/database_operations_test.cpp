@@ -232,6 +232,20 @@ TEST(WaitUntilHealthy, PollsUntilEveryServiceRuns) {
   EXPECT_EQ(setup.sleeper.sleeps.size(), 2u);
 }
 
+TEST(WaitUntilHealthy, PollsSoonAfterARestartThenBacksOffToTheMaximum) {
+  FakeConnectware server;
+  server.healths = {R"({"system":{"status":[{"name":"broker","status":"starting"}]}})",
+                    R"({"system":{"status":[{"name":"broker","status":"starting"}]}})",
+                    R"({"system":{"status":[{"name":"broker","status":"starting"}]}})",
+                    R"({"system":{"status":[{"name":"broker","status":"starting"}]}})",
+                    R"({"system":{"status":[{"name":"broker","status":"running"}]}})"};
+  Harness setup(server);
+  ASSERT_TRUE(wait_until_healthy(setup.client, 60s)); // defaults: from 250 ms, doubling up to 2 s
+  using std::chrono::milliseconds;
+  EXPECT_EQ(setup.sleeper.sleeps,
+            (std::vector<milliseconds>{milliseconds(250), milliseconds(500), milliseconds(1000), milliseconds(2000)}));
+}
+
 TEST(WaitUntilHealthy, TimesOutNamingTheServicesNotRunning) {
   FakeConnectware server;
   server.healths = {R"({"system":{"status":[{"name":"broker","status":"running"},{"name":"db","status":"exited"}]}})"};

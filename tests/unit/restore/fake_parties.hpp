@@ -11,6 +11,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -106,6 +107,10 @@ public:
   std::string snapshot_id = std::string(64, 'a');
   std::vector<std::string> calls;
   int restart_exit_code = 0;
+  /// Runs when `restic restore` is called, before it writes anything.
+  std::function<void()> before_restore;
+  /// Runs after `restic restore` wrote the fetched copy, with the copy's staging folder.
+  std::function<void(const std::filesystem::path&)> after_restore;
 
   Result<util::ProcessResult> run(const util::ProcessOptions& options) override {
     std::string joined;
@@ -132,9 +137,12 @@ public:
                                  {"short_id", snapshot_id.substr(0, 8)}};
       result.stdout_text = nlohmann::json::array({snapshot}).dump();
     } else if (has("restore")) {
+      if (before_restore) before_restore();
       const auto target = std::find(options.argv.begin(), options.argv.end(), "--target")[1];
-      auto copied = staging::mirror_tree(staging_root, std::filesystem::path(target) / staging_root.relative_path());
+      const auto fetched = std::filesystem::path(target) / staging_root.relative_path();
+      auto copied = staging::mirror_tree(staging_root, fetched);
       if (!copied) return fail(copied.error());
+      if (after_restore) after_restore(fetched);
     }
     return result;
   }

@@ -12,6 +12,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -184,9 +187,55 @@ TEST_F(RestoreTest, RestoresDatabaseAndVolumeRestartsConnectwareAndKeepsTheSafet
   EXPECT_EQ(*util::read_file(rollback_dir() / "db" / "connectware-db.tgz"), live_database_);
   EXPECT_THAT(out_.str(), HasSubstr(rollback_dir().string()));
   EXPECT_THAT(out_.str(), HasSubstr("Admin-UI browser sessions"));
-  // restic verified what it fetched, and the fetched copy is gone.
-  EXPECT_THAT(runner_.calls, testing::Contains(HasSubstr("--verify")));
+  // No restic --verify: step 2 checks every fetched file against the manifest's SHA-256 anyway. The
+  // fetched copy is gone.
+  EXPECT_THAT(runner_.calls, testing::Not(testing::Contains(HasSubstr("--verify"))));
   EXPECT_FALSE(fs::exists(dir_.path() / "state" / "restore"));
+  // One file system here: the volume was swapped by rename, and the journal says it finished.
+  EXPECT_THAT(*util::read_file(rollback_dir() / "volumes" / "service-manager.swap"), HasSubstr("done"));
+}
+
+TEST_F(RestoreTest, PrintsTheWallTimeOfEveryStepOnOneLine) {
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_THAT(out_.str(), testing::ContainsRegex("\ntimings: fetch [0-9]+\\.[0-9]{2} s, check [0-9]+\\.[0-9]{2} s, "
+                                                 "safety_copy [0-9]+\\.[0-9]{2} s, database [0-9]+\\.[0-9]{2} s, "
+                                                 "volumes [0-9]+\\.[0-9]{2} s, restart [0-9]+\\.[0-9]{2} s, "
+                                                 "total [0-9]+\\.[0-9]{2} s\n"));
+}
+
+TEST_F(RestoreTest, SafetyExportRunsOnTheServerWhileTheSnapshotIsFetched) {
+  int exports_started_before_fetch = -1;
+  runner_.before_restore = [&] { exports_started_before_fetch = connectware_->backup_posts; };
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(exports_started_before_fetch, 1);
+  EXPECT_EQ(connectware_->backup_posts, 1);
+  EXPECT_EQ(*util::read_file(rollback_dir() / "db" / "connectware-db.tgz"), live_database_);
+}
+
+TEST_F(RestoreTest, StatusPollsStartAtAQuarterSecond) {
+  auto done = restore({}, {"--poll-interval", "2s"});
+  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_FALSE(sleeper_.sleeps.empty());
+  EXPECT_THAT(sleeper_.sleeps, testing::Each(std::chrono::milliseconds(250)));
+}
+
+TEST_F(RestoreTest, VolumeOnAnotherFileSystemIsCopiedInsteadOfMoved) {
+  auto other = util::TemporaryDirectory::create("/dev/shm", "cwb-restore-test-");
+  if (!other) GTEST_SKIP() << "no /dev/shm: " << other.error().message;
+  live_ = other->path() / "live-volume";
+  write(live_ / "services" / "b.yml", "b: 2\n");
+  write(live_ / "notes.txt", "changed\n");
+  live_before_ = tree(live_);
+  runtime_.volumes[volume_name] = live_;
+
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(tree(live_), expected_volume_);
+  EXPECT_EQ(tree(rollback_dir() / "volumes" / "service-manager"), live_before_);
+  EXPECT_FALSE(fs::exists(rollback_dir() / "volumes" / "service-manager.swap"));
+  EXPECT_THAT(done->plan, HasSubstr("(by copy)"));
 }
 
 TEST_F(RestoreTest, RestartCommandRunsAsArgvInsteadOfRestartingContainers) {
@@ -257,7 +306,9 @@ TEST_F(RestoreTest, FileNotMatchingTheManifestIsRefusedBeforeAnythingChanges) {
   EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
   EXPECT_THAT(done.error().message, HasSubstr("services/a.yml"));
   expect_live_state_unchanged();
-  EXPECT_EQ(connectware_->backup_posts, 0);
+  // The safety export started before the fetch changed nothing; no restore was started.
+  EXPECT_EQ(connectware_->restore_posts, 0);
+  EXPECT_FALSE(fs::exists(rollback_dir()));
 }
 
 TEST_F(RestoreTest, TamperedDatabaseArchiveIsRefused) {
@@ -358,14 +409,49 @@ TEST_F(RestoreTest, ContainerThatCannotBeRestartedIsRolledBack) {
 }
 
 TEST_F(RestoreTest, HealthNeverReachedIsRolledBack) {
-  // health-timeout 10 s with 2 s polls: 6 answers "exited" exhaust the restore's wait; the rollback's wait
-  // then sees Connectware healthy.
-  connectware_->unhealthy_answers = 6;
+  // health-timeout 10 s with polls after 0.25, 0.5, 1, 2, 2, 2, 2 and the last 0.25 s: 9 answers "exited"
+  // exhaust the restore's wait; the rollback's wait then sees Connectware healthy.
+  connectware_->unhealthy_answers = 9;
   auto done = restore({});
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
   EXPECT_THAT(done.error().message, HasSubstr("not healthy"));
   expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, SwapByRenameFailingHalfWayIsRolledBack) {
+  // The snapshot's folder "services" (the last of its top-level entries) cannot be moved: the swap stops
+  // after moving the others in, with every old entry aside.
+  fs::path stuck;
+  int flags_fd = -1;
+  const auto set_immutable = [&](bool on) {
+    if (flags_fd < 0) return false;
+    int flags = 0;
+    if (ioctl(flags_fd, FS_IOC_GETFLAGS, &flags) != 0) return false;
+    flags = on ? (flags | FS_IMMUTABLE_FL) : (flags & ~FS_IMMUTABLE_FL);
+    return ioctl(flags_fd, FS_IOC_SETFLAGS, &flags) == 0;
+  };
+  bool immutable = false;
+  runner_.after_restore = [&](const fs::path& fetched) {
+    stuck = snapshot::Layout{fetched}.volume("service-manager") / "services";
+    flags_fd = open(stuck.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    immutable = set_immutable(true);
+  };
+  auto done = restore({});
+  const bool was_immutable = immutable;
+  if (flags_fd >= 0) {
+    set_immutable(false);
+    close(flags_fd);
+  }
+  if (!was_immutable) GTEST_SKIP() << "cannot make a folder immutable here (needs CAP_LINUX_IMMUTABLE)";
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
+  EXPECT_THAT(done.error().message, HasSubstr("step 5 (volume)"));
+  EXPECT_THAT(done.error().message, HasSubstr("by rename"));
+  expect_live_state_unchanged();
+  EXPECT_EQ(runtime_.state_of("sm"), "running");
+  EXPECT_TRUE(tree(rollback_dir() / "volumes" / "service-manager").empty());
+  EXPECT_THAT(*util::read_file(rollback_dir() / "volumes" / "service-manager.swap"), HasSubstr("undone"));
 }
 
 TEST_F(RestoreTest, FailedRollbackSaysWhatStateThingsAreInAndWhereTheSafetyCopiesAre) {
