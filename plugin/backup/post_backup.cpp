@@ -144,7 +144,9 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
   }
   // The archive is in the repository now (or this run failed): it must not linger on disk. The volume
   // mirror stays, so that the next run copies only what changed.
-  if (auto removed = util::remove_tree(layout.database_archive()); !removed) note(removed.error());
+  for (const auto& staged : {layout.database_archive(), layout.database_tar()}) {
+    if (auto removed = util::remove_tree(staged); !removed) note(removed.error());
+  }
 
   snapshot::RunReport report;
   const auto now = context.clock.wall_now();

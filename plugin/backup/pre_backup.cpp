@@ -15,6 +15,9 @@
 
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
+
 namespace cwb::backup {
 namespace {
 
@@ -30,6 +33,14 @@ Result<> check_cancellation(const char* stage) {
                 std::string("interrupted by signal ") + std::to_string(util::cancellation_signal()) + " " + stage);
   }
   return {};
+}
+
+/// Removes the staged database archive in either form, and partial files of both.
+void remove_staged_database(const snapshot::Layout& layout) {
+  for (const auto& path : {layout.database_archive(), layout.database_tar()}) {
+    (void)util::remove_tree(path);
+    (void)util::remove_tree(path.string() + ".part");
+  }
 }
 
 /// Resolves `auto`: pause where the container runtime answers, else verify.
@@ -120,6 +131,73 @@ Result<AttemptResult> stage_once(BackupContext& context, QuiesceMode mode, const
   return result;
 }
 
+/// Checks the downloaded archive `partial` (one pass: gzip checksums, every tar entry, its SHA-256) and puts
+/// it into the staging folder: with `unpacked`, gunzipped in that same pass, and kept so only when reading
+/// the tar back gives exactly the archive's entries (the restore gzips it again and checks the same
+/// digest); otherwise, or with `archive`, as downloaded. Returns the manifest's record. `partial` is left
+/// for the caller to remove.
+Result<snapshot::DatabaseRecord> store_database_archive(config::DatabaseStorage storage, const snapshot::Layout& layout,
+                                                        const std::string& partial, const std::string& export_id) {
+  // A previous run's, maybe in the other form (not `partial`, the download this run just made).
+  for (const auto& stale : {layout.database_archive(), layout.database_tar(),
+                            std::filesystem::path(layout.database_tar().string() + ".part")})
+    (void)util::remove_tree(stale);
+  const auto relative = [&layout](const std::filesystem::path& path) {
+    return std::filesystem::relative(path, layout.root).generic_string();
+  };
+  const bool unpack = storage == config::DatabaseStorage::unpacked;
+  const std::string tar_partial = layout.database_tar().string() + ".part";
+  archive::ValidateOptions options;
+  if (unpack) options.unpack_to = tar_partial;
+  auto archive_info = archive::validate_tar_gz(partial, options);
+  if (!archive_info) {
+    (void)util::remove_tree(tar_partial);
+    return fail(archive_info.error().with_context("checking the database archive"));
+  }
+  std::error_code error;
+  const auto archive_bytes = std::filesystem::file_size(partial, error);
+  if (error) return fail(ErrorKind::staging_io, "cannot read the size of " + partial + ": " + error.message());
+
+  snapshot::DatabaseRecord record;
+  record.backup_id = export_id;
+  record.entries_sha256 = archive_info->entries_sha256;
+  record.archive_bytes = archive_bytes;
+  record.archive_sha256 = archive_info->sha256;
+  if (unpack) {
+    // The proof: the tar as it will be stored, read back on its own, holds the very entries (names,
+    // metadata, contents) of the archive Connectware exported. gzip then cannot change them on restore.
+    auto tar_info = archive::read_tar(tar_partial, ErrorKind::export_invalid);
+    if (tar_info && tar_info->entries_sha256 == archive_info->entries_sha256) {
+      if (std::rename(tar_partial.c_str(), layout.database_tar().c_str()) != 0) {
+        const int saved = errno;
+        (void)util::remove_tree(tar_partial);
+        return fail(ErrorKind::staging_io, "cannot move the database tar into " + layout.database_tar().string() +
+                                               ": " + std::strerror(saved));
+      }
+      record.file = relative(layout.database_tar());
+      record.format = snapshot::database_format_tar;
+      record.bytes = std::filesystem::file_size(layout.database_tar(), error);
+      if (error) return fail(ErrorKind::staging_io, "cannot read the size of " + layout.database_tar().string());
+      record.sha256 = tar_info->sha256;
+      return record;
+    }
+    spdlog::warn("the database archive is stored as downloaded: its unpacked tar does not read back with the same "
+                 "entries ({})",
+                 tar_info ? "the entries differ" : tar_info.error().message);
+    (void)util::remove_tree(tar_partial);
+  }
+  if (std::rename(partial.c_str(), layout.database_archive().c_str()) != 0) {
+    const int saved = errno;
+    return fail(ErrorKind::staging_io, "cannot move the database archive into " + layout.database_archive().string() +
+                                           ": " + std::strerror(saved));
+  }
+  record.file = relative(layout.database_archive());
+  record.format = snapshot::database_format_archive;
+  record.bytes = archive_bytes;
+  record.sha256 = archive_info->sha256;
+  return record;
+}
+
 /// Fingerprint of everything verify mode watches: the volume trees and the services list.
 Result<std::string> configuration_fingerprint(BackupContext& context, const std::vector<VolumeSource>& sources) {
   auto trees = fingerprint_volumes(sources);
@@ -157,7 +235,7 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     bool armed = true;
     ~Cleanup() {
       if (!armed) return;
-      (void)util::remove_tree(layout.database_archive());
+      remove_staged_database(layout);
       (void)remove_run_marker(paths);
     }
   } cleanup{paths, layout};
@@ -230,13 +308,16 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     CWB_TRY(check_cancellation("after staging"));
 
     // The export finished inside the window; fetching it needs no stillness. Each part is timed on its
-    // own: the transfer (written, hashed and synced as it arrives), the status check, the archive check.
+    // own: the transfer, the status check, the archive check (with the unpacking).
     const auto download_start = context.clock.now();
-    const auto partial = layout.database_archive().string() + ".part";
+    const std::string partial = layout.database_archive().string() + ".part";
     // Not synced: restic reads the archive right after this stage, and a crash before the snapshot is
-    // saved fails the run anyway (the next run starts over).
-    auto downloaded = context.connectware.download_backup(partial, context.progress,
-                                                          connectware::ConnectwareClient::Durability::page_cache);
+    // saved fails the run anyway (the next run starts over). Not hashed during the transfer either: the
+    // validation reads the file once more anyway and hashes it then, so the transfer runs at curl's pace.
+    connectware::DownloadOptions download_options;
+    download_options.sync = false;
+    download_options.hash = false;
+    auto downloaded = context.connectware.download_backup(partial, context.progress, download_options);
     if (!downloaded) {
       (void)util::remove_tree(partial);
       return fail(downloaded.error().with_context("downloading the database archive"));
@@ -255,14 +336,9 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     }
     const double confirm_seconds = seconds_since(context.clock, confirm_start);
     const auto validate_start = context.clock.now();
-    auto archive_info = archive::validate_tar_gz(partial);
-    if (!archive_info) {
-      (void)util::remove_tree(partial);
-      return fail(archive_info.error().with_context("checking the database archive"));
-    }
-    if (std::rename(partial.c_str(), layout.database_archive().c_str()) != 0) {
-      return fail(ErrorKind::staging_io, "cannot move the database archive into " + layout.database_archive().string());
-    }
+    auto database = store_database_archive(config.database_storage(), layout, partial, attempt->export_id);
+    (void)util::remove_tree(partial);
+    if (!database) return fail(database.error());
     const double validate_seconds = seconds_since(context.clock, validate_start);
 
     snapshot::Manifest manifest;
@@ -273,16 +349,15 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     manifest.started = marker.started;
     manifest.finished = snapshot::iso8601_utc(context.clock.wall_now());
     manifest.quiesce = {to_string(mode), attempt->window_seconds, attempts, attempt->paused};
-    manifest.database =
-        snapshot::DatabaseRecord{std::filesystem::relative(layout.database_archive(), layout.root).generic_string(),
-                                 attempt->export_id, downloaded->bytes, downloaded->sha256};
+    manifest.database = *database;
+    if (database->format == snapshot::database_format_tar) manifest.format = snapshot::manifest_format_version;
     manifest.volumes = attempt->volumes.records;
     manifest.tags = config.tags();
     manifest.tags.push_back("connectware-" + info->version);
     CWB_TRY(util::write_file_atomic(layout.manifest(), snapshot::to_json_text(manifest)));
 
     marker.quiesce_window_seconds = attempt->window_seconds;
-    marker.database_bytes = downloaded->bytes;
+    marker.database_bytes = database->bytes;
     marker.volume_bytes = attempt->volumes.bytes;
     marker.tags = manifest.tags;
     marker.stage_seconds = {{"prestage_volumes", prestage_seconds},
@@ -295,7 +370,7 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     marker.staged = true;
     CWB_TRY(write_run_marker(paths, marker));
     spdlog::info("staged {} ({} bytes of database, {} bytes of volumes); configuration held for {:.2f} s",
-                 layout.root.string(), downloaded->bytes, attempt->volumes.bytes, attempt->window_seconds);
+                 layout.root.string(), database->bytes, attempt->volumes.bytes, attempt->window_seconds);
     return PreBackupResult{std::move(manifest), marker.tags};
   }();
   if (result) cleanup.armed = false;

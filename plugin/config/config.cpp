@@ -323,6 +323,13 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("verify-attempts", "CONNECTWARE_VERIFY_ATTEMPTS", ValueType::integer,
         "With quiesce=verify: how often to retry when the configuration changed during the backup",
         accessors(&Config::verify_attempts_, parse_integer(1, 100), print_integer));
+    add("database-storage", "CONNECTWARE_DATABASE_STORAGE", ValueType::enumeration,
+        "How the database archive goes into the snapshot: unpacked (gunzipped, so that restic deduplicates it "
+        "across days; only when the backup proves the tar holds exactly the archive's entries, else as "
+        "downloaded) or archive (always the downloaded bytes)",
+        accessors(&Config::database_storage_,
+                  parse_enum<DatabaseStorage>(parse_database_storage, "unpacked or archive"),
+                  print_enum<DatabaseStorage>));
     add("docker-host", "DOCKER_HOST", ValueType::string, "Docker engine to talk to",
         accessors(&Config::docker_host_, parse_docker_host, print_text));
     add("compose-project", "CONNECTWARE_COMPOSE_PROJECT", ValueType::string,

@@ -112,6 +112,7 @@ public:
   // Holding the configuration still
   [[nodiscard]] Quiesce quiesce() const { return quiesce_; } // `automatic` is resolved by the pipeline
   [[nodiscard]] int verify_attempts() const { return verify_attempts_; }
+  [[nodiscard]] DatabaseStorage database_storage() const { return database_storage_; }
   [[nodiscard]] const std::string& docker_host() const { return docker_host_; }
   [[nodiscard]] const std::string& compose_project() const { return compose_project_; }
   [[nodiscard]] const std::vector<std::string>& pause_services() const { return pause_services_; }
@@ -188,6 +189,7 @@ private:
 
   Quiesce quiesce_ = Quiesce::automatic;
   int verify_attempts_ = 3;
+  DatabaseStorage database_storage_ = DatabaseStorage::unpacked;
   std::string docker_host_ = "unix:///var/run/docker.sock";
   std::string compose_project_ = "connectware";
   std::vector<std::string> pause_services_{"service-manager"};

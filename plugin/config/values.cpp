@@ -24,6 +24,9 @@ constexpr std::array quiesce_names{
     std::pair{Quiesce::pause, std::string_view{"pause"}}, std::pair{Quiesce::verify, std::string_view{"verify"}},
     std::pair{Quiesce::none, std::string_view{"none"}}, std::pair{Quiesce::automatic, std::string_view{"auto"}}};
 
+constexpr std::array database_storage_names{std::pair{DatabaseStorage::unpacked, std::string_view{"unpacked"}},
+                                            std::pair{DatabaseStorage::archive, std::string_view{"archive"}}};
+
 constexpr std::array progress_names{std::pair{Progress::automatic, std::string_view{"auto"}},
                                     std::pair{Progress::always, std::string_view{"always"}},
                                     std::pair{Progress::never, std::string_view{"never"}}};
@@ -38,6 +41,9 @@ constexpr std::array log_level_names{
 std::string_view to_string(Quiesce value) noexcept {
   return name_of(quiesce_names, value);
 }
+std::string_view to_string(DatabaseStorage value) noexcept {
+  return name_of(database_storage_names, value);
+}
 std::string_view to_string(Progress value) noexcept {
   return name_of(progress_names, value);
 }
@@ -47,6 +53,9 @@ std::string_view to_string(LogLevel value) noexcept {
 
 std::optional<Quiesce> parse_quiesce(std::string_view text) noexcept {
   return value_of(quiesce_names, text);
+}
+std::optional<DatabaseStorage> parse_database_storage(std::string_view text) noexcept {
+  return value_of(database_storage_names, text);
 }
 std::optional<Progress> parse_progress(std::string_view text) noexcept {
   return value_of(progress_names, text);

@@ -9,6 +9,9 @@ namespace cwb::config {
 /// How the configuration is held still during a backup. `automatic` ("auto") is resolved later in the
 /// pipeline: pause when the Docker engine is reachable, else verify.
 enum class Quiesce { automatic, pause, verify, none };
+/// How the database archive is stored in the snapshot: gunzipped (restic deduplicates it across days) when
+/// the backup proves the tar rebuilds an archive with identical entries, or exactly as downloaded.
+enum class DatabaseStorage { unpacked, archive };
 
 /// Whether progress lines are printed: `automatic` ("auto") prints them when stderr is a terminal.
 enum class Progress { automatic, always, never };
@@ -17,11 +20,13 @@ enum class LogLevel { trace, debug, info, warn, error, off };
 
 /// Returns the spelling used in flags and files: "auto", "pause", ...
 std::string_view to_string(Quiesce value) noexcept;
+std::string_view to_string(DatabaseStorage value) noexcept;
 std::string_view to_string(Progress value) noexcept;
 std::string_view to_string(LogLevel value) noexcept;
 
 /// Return the value spelled `text` exactly (lower case), or nullopt.
 std::optional<Quiesce> parse_quiesce(std::string_view text) noexcept;
+std::optional<DatabaseStorage> parse_database_storage(std::string_view text) noexcept;
 std::optional<Progress> parse_progress(std::string_view text) noexcept;
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
 

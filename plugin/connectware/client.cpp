@@ -118,13 +118,14 @@ Result<> ConnectwareClient::start_backup() {
 }
 
 Result<DownloadedArchive> ConnectwareClient::download_backup(const std::filesystem::path& target,
-                                                             http::ProgressCallback progress, Durability durability) {
+                                                             http::ProgressCallback progress, DownloadOptions options) {
   const std::string what = "downloading the database backup";
   auto get = request("GET", options_.backup_path);
   get.headers = {{"Accept", "application/octet-stream, application/gzip, */*"}};
   get.timeouts = options_.timeouts.transfer;
   get.download_to = target;
-  get.sync_download = durability == Durability::synced;
+  get.sync_download = options.sync;
+  get.hash_download = options.hash;
   get.progress = std::move(progress);
   auto response = http::perform_with_retry(transport_, get, options_.retry, sleeper_, http::Idempotency::idempotent);
   if (!response) {

@@ -83,6 +83,14 @@ struct DownloadedArchive {
   std::string sha256;
 };
 
+/// How ConnectwareClient::download_backup treats the file. A safety copy must survive a crash (synced); an
+/// archive that restic reads right away need not pay for the sync, and one that is validated afterwards is
+/// hashed in that pass instead of during the transfer.
+struct DownloadOptions {
+  bool sync = true;
+  bool hash = true; // DownloadedArchive::sha256 stays empty without it
+};
+
 struct SystemInfo {
   std::string version;
   nlohmann::json raw;
@@ -108,13 +116,11 @@ public:
   Result<> start_backup();
 
   /// Streams the last backup archive into `target` (created 0600). Returns its size and SHA-256.
-  /// `durability` says whether the file is synced to disk before this returns (a safety copy must survive
-  /// a crash; an archive restic reads right away need not pay for the sync). Errors: export_failed when there is no
-  /// backup (404) or another status; export_invalid when the transfer was cut short (truncated, dropped, stalled) or
-  /// the archive is empty; staging_io when `target` cannot be written; authentication; unreachable; interrupted.
-  enum class Durability { synced, page_cache };
+  /// Errors: export_failed when there is no backup (404) or another status; export_invalid when the
+  /// transfer was cut short (truncated, dropped, stalled) or the archive is empty; staging_io when
+  /// `target` cannot be written; authentication; unreachable; interrupted.
   Result<DownloadedArchive> download_backup(const std::filesystem::path& target, http::ProgressCallback progress = {},
-                                            Durability durability = Durability::synced);
+                                            DownloadOptions options = {});
 
   /// Uploads `archive` as a multipart form (streamed from disk) to start a restore (expects 202).
   /// Errors: http when Connectware refuses it (409: an operation is already running; other statuses with

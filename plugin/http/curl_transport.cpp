@@ -89,7 +89,7 @@ std::size_t on_body(char* data, std::size_t size, std::size_t count, void* user)
       state.local_error = "writing " + state.request->download_to->string() + ": " + *failure;
       return 0;
     }
-    state.hasher.update(data, length);
+    if (state.request->hash_download) state.hasher.update(data, length);
     state.response.bytes += length;
     return length;
   }
@@ -341,7 +341,7 @@ Result<Response> CurlTransport::perform(const Request& request) {
       if (request.sync_download && ::fsync(state.file.get()) != 0) {
         return fail(ErrorKind::staging_io, "syncing " + request.download_to->string() + ": " + std::strerror(errno));
       }
-      state.response.sha256 = state.hasher.finish_hex();
+      if (request.hash_download) state.response.sha256 = state.hasher.finish_hex();
       state.file.reset();
     } else {
       // The error page went to Response::body; an empty file would only look like a failed archive.

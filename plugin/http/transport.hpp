@@ -71,6 +71,9 @@ struct Request {
   /// With download_to: fsync the file before the request succeeds. Off for files that only live until
   /// another program reads them back (page cache suffices); on for copies that must survive a crash.
   bool sync_download = true;
+  /// With download_to: hash the body as it arrives (Response::sha256). Off when the caller hashes the file
+  /// in a later pass it makes anyway.
+  bool hash_download = true;
   Redirects redirects = Redirects::do_not_follow;
   Auth auth;
   Timeouts timeouts;

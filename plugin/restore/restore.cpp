@@ -245,6 +245,27 @@ connectware::ExportOptions export_options(const RestoreContext& context) {
   return options;
 }
 
+/// Step 2, for the database: the archive to upload. A database stored unpacked (manifest format "tar") is
+/// gzipped again here, while the safety export runs on the server, and the result must hold exactly the
+/// entries of the archive Connectware exported (the digest the backup took of it) before it is uploaded.
+Result<fs::path> database_for_upload(const snapshot::Layout& layout, const snapshot::DatabaseRecord& record) {
+  const fs::path stored = layout.root / record.file;
+  if (record.format != snapshot::database_format_tar) return stored;
+  const fs::path rebuilt = stored.parent_path() / snapshot::database_archive_name;
+  // Fast compression: the archive only travels to Connectware and is read once there.
+  CWB_TRY(archive::gzip_file(stored, rebuilt, 1));
+  auto info = archive::validate_tar_gz(rebuilt);
+  if (!info)
+    return fail(ErrorKind::snapshot_invalid,
+                "the database archive rebuilt from " + record.file + " does not read back: " + info.error().message);
+  if (info->entries_sha256 != record.entries_sha256)
+    return fail(ErrorKind::snapshot_invalid, "the database archive rebuilt from " + record.file +
+                                                 " does not hold the entries of the archive Connectware exported");
+  spdlog::info("database archive rebuilt from the unpacked {} ({} entries, identical to the export)", record.file,
+               info->entry_count);
+  return rebuilt;
+}
+
 /// Step 3. `pending`: the safety export started on the server before the fetch, or none (then it is made
 /// here from start to end).
 Result<> make_safety_copy(RestoreContext& context, const SafetyCopy& safety, Parts parts,
@@ -474,6 +495,12 @@ Result<RestoreOutcome> run_steps(RestoreContext& context, const RestoreRequest& 
   if (!manifest) return fail(manifest.error());
   CWB_TRY(check_fetched_snapshot(*layout, *manifest, request.parts));
   spdlog::info("snapshot {} matches its manifest", snapshot->short_id);
+  fs::path database_upload;
+  if (includes_database(request.parts)) {
+    auto upload = database_for_upload(*layout, *manifest->database);
+    if (!upload) return fail(upload.error());
+    database_upload = std::move(*upload);
+  }
   auto info = context.connectware.system_info();
   if (!info) return fail(info.error().with_context("asking Connectware for its version"));
   CWB_TRY(check_version(manifest->connectware_version, info->version));
@@ -534,9 +561,8 @@ Result<RestoreOutcome> run_steps(RestoreContext& context, const RestoreRequest& 
 
   // 4. Database
   if (includes_database(request.parts)) {
-    const auto archive = layout->root / manifest->database->file;
     changes.database = true;
-    auto restored = connectware::restore_database(context.connectware, archive, restore_options(context));
+    auto restored = connectware::restore_database(context.connectware, database_upload, restore_options(context));
     if (!restored) {
       if (restored.error().kind == ErrorKind::incompatible_version) {
         // Connectware refused the archive before touching its database: nothing to roll back.

@@ -12,6 +12,8 @@ namespace fs = std::filesystem;
 
 inline constexpr const char* manifest_file_name = "manifest.json";
 inline constexpr const char* database_archive_name = "connectware-db.tgz";
+/// The archive gunzipped (database-storage = unpacked).
+inline constexpr const char* database_tar_name = "connectware-db.tar";
 
 struct Layout {
   fs::path root; // the staging folder
@@ -19,6 +21,7 @@ struct Layout {
   [[nodiscard]] fs::path manifest() const { return root / manifest_file_name; }
   [[nodiscard]] fs::path database_dir() const { return root / "db"; }
   [[nodiscard]] fs::path database_archive() const { return database_dir() / database_archive_name; }
+  [[nodiscard]] fs::path database_tar() const { return database_dir() / database_tar_name; }
   [[nodiscard]] fs::path volumes_dir() const { return root / "volumes"; }
   [[nodiscard]] fs::path volume(const std::string& name) const { return volumes_dir() / name; }
   /// Per-volume index of the incremental mirror (sizes, mtimes, SHA-256), kept between runs outside the

@@ -134,7 +134,11 @@ std::string to_json_text(const Manifest& manifest) {
     out["database"] = {{"file", manifest.database->file},
                        {"backup_id", manifest.database->backup_id},
                        {"bytes", manifest.database->bytes},
-                       {"sha256", manifest.database->sha256}};
+                       {"sha256", manifest.database->sha256},
+                       {"format", manifest.database->format},
+                       {"entries_sha256", manifest.database->entries_sha256},
+                       {"archive_bytes", manifest.database->archive_bytes},
+                       {"archive_sha256", manifest.database->archive_sha256}};
   }
   return out.dump(2) + "\n";
 }
@@ -168,6 +172,16 @@ Result<Manifest> parse_manifest(const std::string& text) {
       record.backup_id = database->value("backup_id", "");
       record.bytes = database->at("bytes").get<std::uint64_t>();
       record.sha256 = database->at("sha256").get<std::string>();
+      record.format = database->value("format", std::string(database_format_archive));
+      record.entries_sha256 = database->value("entries_sha256", "");
+      record.archive_bytes = database->value("archive_bytes", std::uint64_t{0});
+      record.archive_sha256 = database->value("archive_sha256", "");
+      if (record.format != database_format_archive && record.format != database_format_tar) {
+        return fail(ErrorKind::snapshot_invalid, "manifest names an unknown database format \"" + record.format + "\"");
+      }
+      if (record.format == database_format_tar && record.entries_sha256.empty()) {
+        return fail(ErrorKind::snapshot_invalid, "manifest stores the database unpacked without its entries digest");
+      }
       if (!is_safe_relative_path(record.file)) {
         return fail(ErrorKind::snapshot_invalid, "manifest names an unsafe database path \"" + record.file + "\"");
       }

@@ -12,7 +12,10 @@
 
 namespace cwb::snapshot {
 
-inline constexpr int manifest_format_version = 1;
+/// 2: the database may be stored unpacked (DatabaseRecord::format "tar"); a plugin that knows only 1 must
+/// refuse such a snapshot instead of uploading a tar as if it were the archive. Manifests without an
+/// unpacked database are still written as 1.
+inline constexpr int manifest_format_version = 2;
 
 enum class EntryType { file, directory, symlink };
 
@@ -35,11 +38,20 @@ struct VolumeRecord {
   std::vector<VolumeEntry> entries;
 };
 
+inline constexpr const char* database_format_archive = "tar.gz";
+inline constexpr const char* database_format_tar = "tar";
+
 struct DatabaseRecord {
   std::string file; // relative to the staging folder
   std::string backup_id;
-  std::uint64_t bytes = 0;
-  std::string sha256;
+  std::uint64_t bytes = 0; // of `file`
+  std::string sha256;      // of `file`
+  /// "tar.gz": `file` is the archive as Connectware exported it. "tar": `file` is that archive gunzipped;
+  /// the restore gzips it again and checks the result's entries against entries_sha256 before uploading.
+  std::string format = database_format_archive;
+  std::string entries_sha256;      // archive::ArchiveInfo::entries_sha256 of the archive as exported
+  std::uint64_t archive_bytes = 0; // the archive as downloaded
+  std::string archive_sha256;      // the archive as downloaded
 };
 
 struct QuiesceRecord {
@@ -50,7 +62,7 @@ struct QuiesceRecord {
 };
 
 struct Manifest {
-  int format = manifest_format_version;
+  int format = 1; // as written: 2 only when the database is stored unpacked (manifest_format_version)
   std::string plugin_version;
   std::string connectware_url; // without credentials
   std::string connectware_version;

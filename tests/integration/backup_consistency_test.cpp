@@ -25,7 +25,7 @@ protected:
     EXPECT_TRUE(snapshots && !snapshots->empty());
     if (!snapshots || snapshots->empty()) return {};
     const fs::path restored = restore_snapshot(snapshots->back().id);
-    const auto rows = service_rows_in_archive(restored / "db" / "connectware-db.tgz");
+    const auto rows = service_rows_in_archive(restored / "db" / "connectware-db.tar");
     const auto files = service_files_in(restored / "volumes" / "service-manager");
     EXPECT_EQ(rows, files) << "database rows and volume files of the snapshot differ";
     EXPECT_GE(rows.size(), 3U) << "the seeded services are missing";

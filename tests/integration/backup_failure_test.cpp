@@ -43,6 +43,7 @@ protected:
     EXPECT_EQ(recorded.value("exit_code", 0), code) << recorded.dump();
     EXPECT_EQ(snapshot_count(), snapshots_before_) << "a failed run stored a snapshot";
     EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tgz"));
+    EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tar"));
     EXPECT_FALSE(fs::exists(state_dir() / "run.json"));
   }
 
@@ -181,7 +182,7 @@ TEST_F(BackupFailureTest, SecondConcurrentRunEndsWithLockedAndLeavesTheFirstRunA
   ASSERT_EQ(snapshots->size(), snapshots_before_ + 1);
   // The first run's snapshot is whole: the second run did not take its database archive away.
   const fs::path restored = restore_snapshot(snapshots->back().id);
-  EXPECT_TRUE(fs::exists(restored / "db" / "connectware-db.tgz")) << first_outcome.log() << second.log();
+  EXPECT_TRUE(fs::exists(restored / "db" / "connectware-db.tar")) << first_outcome.log() << second.log();
   EXPECT_EQ(status().value("success", false), true) << status().dump();
   EXPECT_EQ(world().container_state(service_manager), "running");
   expect_next_run_succeeds();

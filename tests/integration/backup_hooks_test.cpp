@@ -72,7 +72,7 @@ TEST_F(BackupHooksTest, PreResticBackupAndPostRunSeparatelyProduceAConfirmedSnap
   ASSERT_EQ(pre.exit_code, 0) << pre.log();
   EXPECT_EQ(world().container_state(test::EmulatorContainers::service_manager_container), "running");
   ASSERT_TRUE(fs::exists(staging_dir() / "manifest.json"));
-  ASSERT_TRUE(fs::exists(staging_dir() / "db" / "connectware-db.tgz"));
+  ASSERT_TRUE(fs::exists(staging_dir() / "db" / "connectware-db.tar")); // database-storage = unpacked
 
   const auto before = snapshot_count();
   auto backed_up = restic_backup_of_staging();
@@ -92,11 +92,12 @@ TEST_F(BackupHooksTest, PreResticBackupAndPostRunSeparatelyProduceAConfirmedSnap
   ASSERT_TRUE(recorded["snapshot_id"].is_string()) << recorded.dump();
   EXPECT_TRUE(snapshot_id.starts_with(recorded["snapshot_id"].get<std::string>())) << recorded.dump();
   EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tgz"));
+  EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tar"));
   EXPECT_FALSE(fs::exists(state_dir() / "run.json"));
 
   // The restored snapshot holds the database archive the pre hook staged.
   const fs::path restored = restore_snapshot(snapshot_id);
-  EXPECT_TRUE(fs::exists(restored / "db" / "connectware-db.tgz"));
+  EXPECT_TRUE(fs::exists(restored / "db" / "connectware-db.tar"));
   EXPECT_TRUE(fs::exists(restored / "manifest.json"));
   EXPECT_FALSE(fs::exists(restored / ".mirror-index"));
 }
@@ -131,6 +132,7 @@ TEST_F(BackupHooksTest, PostFailedWithResticprofileErrorVariablesRecordsTheFailu
   ASSERT_TRUE(metrics);
   EXPECT_THAT(*metrics, HasSubstr("connectware_backup_success 0\n"));
   EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tgz"));
+  EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tar"));
   EXPECT_FALSE(fs::exists(state_dir() / "run.json"));
   EXPECT_EQ(snapshot_count(), before);
   EXPECT_EQ(world().container_state(test::EmulatorContainers::service_manager_container), "running");

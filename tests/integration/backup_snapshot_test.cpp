@@ -1,6 +1,7 @@
 // What one `connectware-backup` run puts into the repository and leaves on this machine, checked through
 // the real components: the snapshot restored with `restic restore --verify` against the live volume.
 
+#include "archive/archive.hpp"
 #include "integration/support/backup_fixture.hpp"
 
 #include "snapshot/manifest.hpp"
@@ -71,6 +72,17 @@ TEST_F(BackupSnapshotTest, SnapshotHoldsManifestVerifiedDatabaseArchiveAndAnIden
   ASSERT_TRUE(archive_hash) << archive_hash.error().message;
   EXPECT_EQ(*archive_hash, manifest->database->sha256);
   EXPECT_EQ(fs::file_size(archive), manifest->database->bytes);
+  // By default the archive is stored gunzipped (restic deduplicates it across days), with the digest of
+  // the entries of the archive Connectware exported; gzipping the stored tar gives those entries back.
+  EXPECT_EQ(manifest->database->format, snapshot::database_format_tar);
+  EXPECT_EQ(manifest->format, 2);
+  EXPECT_EQ(manifest->database->archive_sha256.size(), 64u);
+  EXPECT_GT(manifest->database->archive_bytes, 0u);
+  const fs::path regzipped = restored / "db" / "regzipped.tgz";
+  ASSERT_TRUE(archive::gzip_file(archive, regzipped, 6));
+  auto regzipped_info = archive::validate_tar_gz(regzipped);
+  ASSERT_TRUE(regzipped_info) << regzipped_info.error().message;
+  EXPECT_EQ(regzipped_info->entries_sha256, manifest->database->entries_sha256);
 
   // The restored volume equals the live one: every entry's type, size, mode, owner, mtime (ns) and link
   // target, and every file's contents.
@@ -101,6 +113,7 @@ TEST_F(BackupSnapshotTest, SnapshotHoldsManifestVerifiedDatabaseArchiveAndAnIden
   ASSERT_EQ(::stat(staging_dir().c_str(), &staging), 0);
   EXPECT_EQ(staging.st_mode & 07777, 0700U);
   EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tgz"));
+  EXPECT_FALSE(fs::exists(staging_dir() / "db" / "connectware-db.tar"));
   EXPECT_EQ(world().container_state(test::EmulatorContainers::service_manager_container), "running");
 }
 
@@ -110,7 +123,7 @@ TEST_F(BackupSnapshotTest, DatabaseArchiveInTheSnapshotHoldsTheServicesOfTheVolu
   auto snapshots = world().snapshots();
   ASSERT_TRUE(snapshots && !snapshots->empty());
   const fs::path restored = restore_snapshot(snapshots->back().id);
-  const auto rows = service_rows_in_archive(restored / "db" / "connectware-db.tgz");
+  const auto rows = service_rows_in_archive(restored / "db" / "connectware-db.tar");
   const auto files = service_files_in(restored / "volumes" / "service-manager");
   EXPECT_THAT(rows, Contains("before-backup"));
   EXPECT_EQ(rows, files);

@@ -177,7 +177,7 @@ TEST(PostBackup, TheFailurePathOfARefusedRunLeavesALiveOtherRunAlone) {
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().kind, ErrorKind::locked);
   EXPECT_TRUE(exists_at(rig.state().run_marker()));
-  EXPECT_TRUE(exists_at(rig.layout().database_archive()));
+  EXPECT_TRUE(exists_at(rig.layout().database_tar()));
   EXPECT_EQ(rig.containers.state_of("sm1"), "paused"); // in the other run's window: not ours to release
   EXPECT_FALSE(exists_at(rig.config().status_file()));
 }
@@ -212,12 +212,13 @@ TEST(PostBackup, TheFailurePathRecordsTheFailureAndCarriesTheLastSuccessOver) {
 TEST(PostBackup, RemovesTheDatabaseArchiveButKeepsTheVolumeMirror) {
   BackupRig rig;
   stage(rig);
-  ASSERT_TRUE(exists_at(rig.layout().database_archive()));
+  ASSERT_TRUE(exists_at(rig.layout().database_tar()));
   PostBackupRequest request;
   request.outcome = RunOutcome::failed;
   auto context = rig.context();
   ASSERT_TRUE(run_post_backup(context, request));
   EXPECT_FALSE(exists_at(rig.layout().database_archive()));
+  EXPECT_FALSE(exists_at(rig.layout().database_tar()));
   EXPECT_TRUE(exists_at(rig.layout().volume("service-manager") / "services" / "svc1.yml"));
   EXPECT_TRUE(exists_at(rig.layout().mirror_index("service-manager")));
 }
@@ -286,6 +287,7 @@ TEST(BackupJob, RunsPreResticAndPostAndRecordsTheSnapshot) {
   EXPECT_EQ(status.at("success"), true);
   EXPECT_EQ(status.at("bytes").at("restic_data_added"), 102418);
   EXPECT_FALSE(exists_at(rig.layout().database_archive()));
+  EXPECT_FALSE(exists_at(rig.layout().database_tar()));
   EXPECT_EQ(rig.containers.state_of("sm1"), "running");
 }
 
@@ -321,6 +323,7 @@ TEST(BackupJob, AFailingResticIsRecordedAndTheArchiveRemoved) {
   EXPECT_EQ(status.at("exit_code"), 9);
   EXPECT_EQ(status.at("connectware_version"), "1.10.2"); // the pre stage's marker was still there
   EXPECT_FALSE(exists_at(rig.layout().database_archive()));
+  EXPECT_FALSE(exists_at(rig.layout().database_tar()));
   EXPECT_FALSE(exists_at(rig.state().run_marker()));
 }
 

@@ -1,8 +1,11 @@
 // The pre-backup stage against a scripted Connectware, a fake container runtime and a fake clock.
+#include "archive/archive.hpp"
 #include "backup/pre_backup.hpp"
 #include "backup/quiesce.hpp"
 #include "backup/run_state.hpp"
 #include "util/file_lock.hpp"
+#include "util/file_system.hpp"
+#include "util/sha256.hpp"
 
 #include "backup_fakes.hpp"
 
@@ -28,6 +31,8 @@ void expect_everything_released(BackupRig& rig) {
   EXPECT_FALSE(exists_at(rig.state().run_marker()));
   EXPECT_FALSE(exists_at(rig.layout().database_archive()));
   EXPECT_FALSE(exists_at(rig.layout().database_archive().string() + ".part"));
+  EXPECT_FALSE(exists_at(rig.layout().database_tar()));
+  EXPECT_FALSE(exists_at(rig.layout().database_tar().string() + ".part"));
 }
 
 TEST(PreBackup, StagesTheArchiveTheVolumeAndTheManifestWithTheContainersPausedMeanwhile) {
@@ -43,8 +48,11 @@ TEST(PreBackup, StagesTheArchiveTheVolumeAndTheManifestWithTheContainersPausedMe
   EXPECT_EQ(state_during_export, (std::vector<std::string>{"paused"}));
   EXPECT_EQ(rig.containers.state_of("sm1"), "running");
   EXPECT_FALSE(exists_at(rig.state().pause_marker()));
-  EXPECT_TRUE(exists_at(rig.layout().database_archive()));
+  // database-storage = unpacked (the default): the archive gunzipped, the download itself gone.
+  EXPECT_TRUE(exists_at(rig.layout().database_tar()));
+  EXPECT_FALSE(exists_at(rig.layout().database_archive()));
   EXPECT_FALSE(exists_at(rig.layout().database_archive().string() + ".part"));
+  EXPECT_FALSE(exists_at(rig.layout().database_tar().string() + ".part"));
   EXPECT_TRUE(exists_at(rig.layout().volume("service-manager") / "services" / "svc1.yml"));
   EXPECT_TRUE(exists_at(rig.layout().manifest()));
 
@@ -88,6 +96,60 @@ TEST(PreBackup, CopiesTheVolumeBeforeTheWindowAndTakesWhatChangedSinceInsideIt) 
                             "validate_archive", "pre_backup"}) {
     EXPECT_TRUE(std::ranges::any_of(stages, [&](const auto& entry) { return entry.first == stage; })) << stage;
   }
+}
+
+TEST(PreBackup, StoresTheDatabaseUnpackedWithTheDigestOfTheExportedArchivesEntries) {
+  BackupRig rig;
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  ASSERT_TRUE(staged->manifest.database);
+  const auto& database = *staged->manifest.database;
+  EXPECT_EQ(database.format, snapshot::database_format_tar);
+  EXPECT_EQ(database.file, "db/connectware-db.tar");
+  EXPECT_EQ(staged->manifest.format, 2); // a plugin that knows only format 1 refuses it
+  // The record describes what is stored (the tar) and what Connectware exported (the archive).
+  const auto archive_bytes = test::small_tar_gz();
+  EXPECT_EQ(database.archive_sha256, util::sha256_hex(archive_bytes));
+  EXPECT_EQ(database.archive_bytes, archive_bytes.size());
+  auto stored = util::sha256_file(rig.layout().database_tar());
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(database.sha256, *stored);
+  EXPECT_EQ(database.bytes, std::filesystem::file_size(rig.layout().database_tar()));
+  // The digest is that of the exported archive's entries, and the stored tar reads back with the same.
+  ASSERT_TRUE(util::write_file_atomic(rig.root() / "exported.tgz", archive_bytes));
+  auto exported = archive::validate_tar_gz(rig.root() / "exported.tgz");
+  ASSERT_TRUE(exported) << exported.error().message;
+  EXPECT_EQ(database.entries_sha256, exported->entries_sha256);
+  auto tar = archive::read_tar(rig.layout().database_tar(), ErrorKind::export_invalid);
+  ASSERT_TRUE(tar) << tar.error().message;
+  EXPECT_EQ(tar->entries_sha256, exported->entries_sha256);
+}
+
+TEST(PreBackup, WithDatabaseStorageArchiveStoresTheDownloadedBytes) {
+  BackupRig rig(test::Settings{{"database-storage", "archive"}});
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  const auto& database = *staged->manifest.database;
+  EXPECT_EQ(database.format, snapshot::database_format_archive);
+  EXPECT_EQ(database.file, "db/connectware-db.tgz");
+  EXPECT_EQ(staged->manifest.format, 1);
+  auto stored = util::read_file(rig.layout().database_archive());
+  ASSERT_TRUE(stored) << stored.error().message;
+  EXPECT_EQ(*stored, test::small_tar_gz());
+  EXPECT_EQ(database.sha256, util::sha256_hex(*stored));
+  EXPECT_FALSE(exists_at(rig.layout().database_tar()));
+}
+
+TEST(PreBackup, ALeftoverArchiveOfTheOtherFormIsNotStagedAgain) {
+  BackupRig rig;
+  ASSERT_TRUE(util::ensure_directories(rig.layout().database_dir()));
+  ASSERT_TRUE(util::write_file_atomic(rig.layout().database_archive(), "an older run's archive"));
+  auto context = rig.context();
+  ASSERT_TRUE(run_pre_backup(context));
+  EXPECT_TRUE(exists_at(rig.layout().database_tar()));
+  EXPECT_FALSE(exists_at(rig.layout().database_archive()));
 }
 
 TEST(PreBackup, RefusesWithLockedWhileALiveOwnerHoldsTheRun) {

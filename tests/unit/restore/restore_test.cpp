@@ -1,3 +1,4 @@
+#include "archive/archive.hpp"
 #include "restore/restore.hpp"
 
 #include "../container/fake_container_runtime.hpp"
@@ -7,6 +8,7 @@
 #include "restore/snapshot_check.hpp"
 #include "staging/tree.hpp"
 #include "util/file_system.hpp"
+#include "util/sha256.hpp"
 
 #include <CLI/CLI.hpp>
 #include <gmock/gmock.h>
@@ -78,8 +80,12 @@ protected:
     manifest_.host = "testhost";
     manifest_.volumes = staged->records;
     write(layout_.database_archive(), snapshot_database_, 0600);
-    manifest_.database = snapshot::DatabaseRecord{"db/connectware-db.tgz", "1.10.2_x", snapshot_database_.size(),
-                                                  util::sha256_hex(snapshot_database_)};
+    snapshot::DatabaseRecord database;
+    database.file = "db/connectware-db.tgz";
+    database.backup_id = "1.10.2_x";
+    database.bytes = snapshot_database_.size();
+    database.sha256 = util::sha256_hex(snapshot_database_);
+    manifest_.database = database;
     save_manifest();
     expected_volume_ = tree(layout_.volume("service-manager"));
 
@@ -193,6 +199,61 @@ TEST_F(RestoreTest, RestoresDatabaseAndVolumeRestartsConnectwareAndKeepsTheSafet
   EXPECT_FALSE(fs::exists(dir_.path() / "state" / "restore"));
   // One file system here: the volume was swapped by rename, and the journal says it finished.
   EXPECT_THAT(*util::read_file(rollback_dir() / "volumes" / "service-manager.swap"), HasSubstr("done"));
+}
+
+// database-storage = unpacked: the snapshot holds the export gunzipped, and the restore gzips it again.
+class UnpackedDatabaseRestoreTest : public RestoreTest {
+protected:
+  void SetUp() override {
+    RestoreTest::SetUp();
+    const auto exported = dir_.path() / "exported.tgz";
+    write(exported, snapshot_database_);
+    archive::ValidateOptions options;
+    options.unpack_to = layout_.database_tar();
+    auto info = archive::validate_tar_gz(exported, options);
+    ASSERT_TRUE(info) << info.error().message;
+    exported_entries_ = info->entries_sha256;
+    ASSERT_TRUE(util::remove_tree(layout_.database_archive()));
+    auto tar_hash = util::sha256_file(layout_.database_tar());
+    ASSERT_TRUE(tar_hash);
+    snapshot::DatabaseRecord record;
+    record.file = "db/connectware-db.tar";
+    record.backup_id = "1.10.2_x";
+    record.bytes = fs::file_size(layout_.database_tar());
+    record.sha256 = *tar_hash;
+    record.format = snapshot::database_format_tar;
+    record.entries_sha256 = info->entries_sha256;
+    record.archive_bytes = snapshot_database_.size();
+    record.archive_sha256 = info->sha256;
+    manifest_.database = record;
+    manifest_.format = snapshot::manifest_format_version;
+    save_manifest();
+  }
+
+  std::string exported_entries_;
+};
+
+TEST_F(UnpackedDatabaseRestoreTest, UploadsAnArchiveWithExactlyTheEntriesConnectwareExported) {
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  const auto uploaded = dir_.path() / "uploaded.tgz";
+  write(uploaded, connectware_->database());
+  auto info = archive::validate_tar_gz(uploaded);
+  ASSERT_TRUE(info) << info.error().message; // a gzip-compressed tar, as Connectware expects
+  EXPECT_EQ(info->entries_sha256, exported_entries_);
+  EXPECT_EQ(tree(live_), expected_volume_);
+}
+
+TEST_F(UnpackedDatabaseRestoreTest, ATarThatDoesNotRebuildTheExportedEntriesIsRefusedBeforeAnythingChanges) {
+  manifest_.database->entries_sha256 = std::string(64, '0');
+  save_manifest();
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_THAT(done.error().message, HasSubstr("does not hold the entries"));
+  EXPECT_EQ(connectware_->restore_posts, 0);
+  EXPECT_EQ(connectware_->database(), live_database_);
+  EXPECT_EQ(tree(live_), live_before_);
 }
 
 TEST_F(RestoreTest, PrintsTheWallTimeOfEveryStepOnOneLine) {

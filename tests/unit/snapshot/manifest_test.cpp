@@ -1,6 +1,7 @@
 #include "snapshot/manifest.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 
@@ -16,7 +17,12 @@ Manifest sample() {
   manifest.started = "2026-11-25T15:00:00.000Z";
   manifest.finished = "2026-11-25T15:00:05.000Z";
   manifest.quiesce = {"pause", 1.5, 1, {"abc123"}};
-  manifest.database = DatabaseRecord{"db/connectware-db.tgz", "1.10.2_2026-11-25T15:00:01.000Z", 1234, "ff00"};
+  DatabaseRecord database;
+  database.file = "db/connectware-db.tgz";
+  database.backup_id = "1.10.2_2026-11-25T15:00:01.000Z";
+  database.bytes = 1234;
+  database.sha256 = "ff00";
+  manifest.database = database;
   VolumeRecord volume{"service-manager", "connectware_service-manager", "volumes/service-manager", {}};
   volume.entries.push_back({"services", EntryType::directory, 0, 0755, 0, 0, 10, "", ""});
   volume.entries.push_back({"services/a.yml", EntryType::file, 42, 0644, 1000, 1000, 20, "abcd", ""});
@@ -61,6 +67,42 @@ TEST(Manifest, RejectsAnAbsoluteDatabasePath) {
   auto parsed = parse_manifest(to_json_text(manifest));
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().kind, ErrorKind::snapshot_invalid);
+}
+
+TEST(Manifest, AnOlderManifestsDatabaseIsTheArchiveAsDownloaded) {
+  auto text = to_json_text(sample());
+  auto document = nlohmann::json::parse(text);
+  for (const char* key : {"format", "entries_sha256", "archive_bytes", "archive_sha256"})
+    document["database"].erase(key);
+  auto parsed = parse_manifest(document.dump());
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->database->format, database_format_archive);
+}
+
+TEST(Manifest, AnUnpackedDatabaseRoundTripsWithItsDigestAndNeedsOne) {
+  auto manifest = sample();
+  manifest.format = 2;
+  manifest.database->file = "db/connectware-db.tar";
+  manifest.database->format = database_format_tar;
+  manifest.database->entries_sha256 = "e1";
+  manifest.database->archive_bytes = 99;
+  manifest.database->archive_sha256 = "a1";
+  auto parsed = parse_manifest(to_json_text(manifest));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->format, 2);
+  EXPECT_EQ(parsed->database->format, database_format_tar);
+  EXPECT_EQ(parsed->database->entries_sha256, "e1");
+  EXPECT_EQ(parsed->database->archive_bytes, 99u);
+  EXPECT_EQ(parsed->database->archive_sha256, "a1");
+
+  manifest.database->entries_sha256.clear();
+  auto without_digest = parse_manifest(to_json_text(manifest));
+  ASSERT_FALSE(without_digest);
+  EXPECT_EQ(without_digest.error().kind, ErrorKind::snapshot_invalid);
+  manifest.database->format = "zip";
+  auto unknown = parse_manifest(to_json_text(manifest));
+  ASSERT_FALSE(unknown);
+  EXPECT_NE(unknown.error().message.find("unknown database format"), std::string::npos);
 }
 
 TEST(Manifest, RejectsANewerFormat) {
