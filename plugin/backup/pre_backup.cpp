@@ -258,11 +258,14 @@ Result<PreBackupResult> run_pre_backup(BackupContext& context) {
     if (!sources) return fail(sources.error());
 
     connectware::ExportOptions export_options;
-    // The configuration is held still until the export is seen finished: start polling early (the
-    // backoff still doubles up to poll-max-interval), so the window ends soon after the export does.
+    // The configuration is held still until the export is seen finished: poll early and often (from
+    // 250 ms, doubling to 500 ms at most, below poll-interval / poll-max-interval when those are shorter),
+    // so that the window ends at most half a second after the export does. A status GET is cheap.
     export_options.poll_initial =
         std::min<std::chrono::milliseconds>(config.poll_interval(), std::chrono::milliseconds(250));
-    export_options.poll_max = config.poll_max_interval();
+    export_options.poll_max =
+        std::max(export_options.poll_initial,
+                 std::min<std::chrono::milliseconds>(config.poll_max_interval(), std::chrono::milliseconds(500)));
     export_options.timeout = config.export_timeout();
     export_options.progress = context.progress;
 

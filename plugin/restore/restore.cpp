@@ -89,6 +89,13 @@ std::chrono::milliseconds first_poll(const config::Config& config) {
   return std::min<std::chrono::milliseconds>(config.poll_interval(), std::chrono::milliseconds(250));
 }
 
+/// The polls' longest interval: Connectware is down or held while the restore waits, so its end should be
+/// seen within half a second (a status GET is cheap); shorter when poll-max-interval is.
+std::chrono::milliseconds longest_poll(const config::Config& config) {
+  return std::max(first_poll(config),
+                  std::min<std::chrono::milliseconds>(config.poll_max_interval(), std::chrono::milliseconds(500)));
+}
+
 std::string mebibytes(std::uintmax_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / 1048576.0);
 }
@@ -230,7 +237,7 @@ Result<> check_cancellation(const char* step) {
 connectware::RestoreOptions restore_options(const RestoreContext& context) {
   connectware::RestoreOptions options;
   options.poll_initial = first_poll(context.config);
-  options.poll_max = context.config.poll_max_interval();
+  options.poll_max = longest_poll(context.config);
   options.timeout = context.config.export_timeout();
   options.progress = context.progress;
   return options;
@@ -239,7 +246,7 @@ connectware::RestoreOptions restore_options(const RestoreContext& context) {
 connectware::ExportOptions export_options(const RestoreContext& context) {
   connectware::ExportOptions options;
   options.poll_initial = first_poll(context.config);
-  options.poll_max = context.config.poll_max_interval();
+  options.poll_max = longest_poll(context.config);
   options.timeout = context.config.export_timeout();
   options.progress = context.progress;
   return options;

@@ -148,9 +148,11 @@ public:
   explicit CancellableSleeper(FakeClock& clock) : clock_(clock) {}
   Result<> sleep_for(std::chrono::milliseconds duration) override {
     if (util::cancellation_requested()) return fail(ErrorKind::interrupted, "interrupted while waiting");
+    sleeps.push_back(duration);
     clock_.advance(duration);
     return {};
   }
+  std::vector<std::chrono::milliseconds> sleeps;
 
 private:
   FakeClock& clock_;
@@ -253,6 +255,7 @@ public:
   BackupRig& operator=(const BackupRig&) = delete;
 
   [[nodiscard]] const std::filesystem::path& root() const { return temp_.path(); }
+  [[nodiscard]] const std::vector<std::chrono::milliseconds>& sleeps() const { return sleeper_.sleeps; }
   [[nodiscard]] std::filesystem::path volume_dir() const { return root() / "volume"; }
   [[nodiscard]] const config::Config& config() const { return *config_; }
   [[nodiscard]] backup::StatePaths state() const { return backup::StatePaths{config_->state_dir()}; }

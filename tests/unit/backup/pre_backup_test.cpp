@@ -152,6 +152,18 @@ TEST(PreBackup, ALeftoverArchiveOfTheOtherFormIsNotStagedAgain) {
   EXPECT_FALSE(exists_at(rig.layout().database_archive()));
 }
 
+TEST(PreBackup, PollsTheExportEveryHalfSecondAtMostWhileTheConfigurationIsHeld) {
+  BackupRig rig;
+  rig.server.polls_until_done = 5;
+  auto context = rig.context();
+  ASSERT_TRUE(run_pre_backup(context));
+  using std::chrono::milliseconds;
+  // Five answers "running", the sixth poll sees it done. poll-max-interval is 2 s by default: inside the
+  // window the backoff stops at 500 ms.
+  EXPECT_EQ(rig.sleeps(), (std::vector<milliseconds>{milliseconds(250), milliseconds(500), milliseconds(500),
+                                                     milliseconds(500), milliseconds(500), milliseconds(500)}));
+}
+
 TEST(PreBackup, RefusesWithLockedWhileALiveOwnerHoldsTheRun) {
   BackupRig rig;
   RunMarker other;
