@@ -165,7 +165,8 @@ plugin_backup() { # plugin_backup RUN(first|second): connectware-backup, timed
 # curl fetching the same archive from the same emulator into a file right afterwards. download_throughput SUFFIX
 download_throughput() {
   local status="$CONNECTWARE_STATE_DIR/status.json" bytes download curl_stats
-  bytes="$(jq '.bytes.database' "$status")"; download="$(jq '.stage_seconds.download' "$status")"
+  # The archive as downloaded (bytes.database is what was stored: the unpacked tar by default).
+  bytes="$(jq '.bytes.database_archive // .bytes.database' "$status")"; download="$(jq '.stage_seconds.download' "$status")"
   record "plugin_download${1}_mib_s" "$(awk -v b="$bytes" -v s="$download" 'BEGIN { if (s + 0 == 0) print "n/a"; else printf "%.2f", b / 1048576 / s }')"
   record "db_archive${1}_bytes" "$bytes"
   # Into a file on the same disk, as the plugin writes its archive (the plugin also hashes it meanwhile).
@@ -300,87 +301,6 @@ grow_database $(( (CWB_BENCH_LARGE_DB_MIB - CWB_BENCH_DB_MIB) * 1024 ))
 hooks_rss large
 
 # ---- the table ----------------------------------------------------------------------------------------------
-median() { # median SIZE METRIC
-  awk -F'\t' -v s="$1" -v m="$2" '$1 == s && $3 == m { print $4 }' "$samples" | sort -g |
-    awk '{ a[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2 }'
-}
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "n/a" || b == "n/a" || b + 0 == 0) print "n/a"; else printf "%.2f", a / b }'; }
-mib() { awk -v a="$1" 'BEGIN { if (a == "n/a") print "n/a"; else printf "%.1f", a / 1048576 }'; }
-kib_mib() { awk -v a="$1" 'BEGIN { if (a == "n/a") print "n/a"; else printf "%.1f", a / 1024 }'; }
-verdict() { # verdict VALUE OP TARGET
-  awk -v v="$1" -v op="$2" -v t="$3" 'BEGIN { if (v == "n/a") print "n/a"; else if ((op == "<=" && v + 0 <= t + 0) || (op == ">=" && v + 0 >= t + 0)) print "met"; else print "**not met**" }'
-}
-
-{
-  size="$CWB_BENCH_VOLUME_MIB"
-  echo "Command: \`$CWB_BENCH_COMMAND\`; $(nproc) cores, $(free -g | awk '/^Mem:/ { print $2 }') GiB, $(date -u +%Y-%m-%dT%H:%MZ);"
-  echo "restic $(restic version | awk '{ print $2 }'); medians of $CWB_BENCH_RUNS runs at $size MiB; ratio = plugin / baseline."
-  echo
-  echo "### Volume $size MiB ($(median "$size" volume_files) files, $(mib "$(median "$size" volume_bytes)") MiB on disk), database archive $(mib "$(median "$size" db_archive_bytes)") MiB (gzip)"
-  echo
-  echo "| # | item | baseline (manual) | plugin | ratio | target | verdict |"
-  echo "|---|---|---|---|---|---|---|"
-  for run in first second; do
-    b="$(median "$size" "baseline_wall_${run}_s")"; p="$(median "$size" "plugin_wall_${run}_s")"; r="$(ratio "$p" "$b")"
-    target=$([ $run = first ] && echo 1.0 || echo 0.5)
-    echo "| 1 | backup wall time, $run run (s) | $b | $p | $r | <= $target | $(verdict "$r" "<=" "$target") |"
-  done
-  b="$(median "$size" baseline_growth_second_bytes)"; p="$(median "$size" plugin_growth_second_bytes)"; r="$(ratio "$p" "$b")"
-  echo "| 2 | repository growth, second run (MiB) | $(mib "$b") | $(mib "$p") | $r | <= 0.1 | $(verdict "$r" "<=" 0.1) |"
-  for run in first second; do
-    b="$(median "$size" "baseline_freeze_${run}_s")"; p="$(median "$size" "plugin_freeze_${run}_s")"; r="$(ratio "$p" "$b")"
-    target=$([ $run = first ] && echo 0.5 || echo 0.1)
-    echo "| 3 | freeze window, $run run (s) | $b | $p | $r | <= $target | $(verdict "$r" "<=" "$target") |"
-  done
-  own="$(median "$size" plugin_backup_own_rss_kib)"
-  echo "| 4 | peak RSS of connectware-backup itself (MiB; restic child not included) | tar $(kib_mib "$(median "$size" baseline_tar_rss_kib)"), restic $(kib_mib "$(median "$size" baseline_restic_rss_kib)") | $(kib_mib "$own") | - | <= 64 | $(verdict "$(kib_mib "$own")" "<=" 64) |"
-  b="$(median "$size" baseline_download_mib_s)"; p="$(median "$size" plugin_download_mib_s)"; r="$(ratio "$p" "$b")"
-  echo "| 5 | DB download throughput right after the export (MiB/s; baseline: its curl, both into a file) | curl $b | $p | $r | >= 0.9 | $(verdict "$r" ">=" 0.9) |"
-  b="$(median "$size" baseline_restore_s)"; p="$(median "$size" plugin_restore_s)"; r="$(ratio "$p" "$b")"
-  echo "| 6 | restore wall time (s; baseline = restic restore + documented reverse) | $b | $p | $r | <= 1.1 | $(verdict "$r" "<=" 1.1) |"
-  echo
-  echo "Context (medians, seconds unless named):"
-  echo
-  for run in first second; do
-    bs=""; for st in export download tar restic; do bs+="$st $(median "$size" "baseline_stage_${st}_${run}_s"), "; done
-    ps=""; for st in prestage_volumes stage_volumes export download confirm_download validate_archive pre_backup restic; do
-      ps+="$st $(median "$size" "plugin_stage_${st}_${run}_s"), "; done
-    echo "- where the time goes, $run run: baseline ${bs%, }; plugin ${ps%, }."
-  done
-  b="$(median "$size" baseline_growth_first_bytes)"; p="$(median "$size" plugin_growth_first_bytes)"
-  echo "- repository growth, first run: baseline $(mib "$b") MiB, plugin $(mib "$p") MiB (ratio $(ratio "$p" "$b"))."
-  echo "- download, once more: curl fetching the same archive again right after the plugin's run: $(median "$size" curl_download_mib_s) MiB/s (the plugin's own download: $(median "$size" plugin_download_mib_s) MiB/s)."
-  rs=""; for st in fetch check safety_copy database volumes restart total; do rs+="$st $(median "$size" "plugin_restore_step_${st}_s"), "; done
-  echo "- restore: baseline restic restore $(median "$size" baseline_restic_restore_s), then upload + poll + rm + tar xzf $(median "$size" baseline_manual_restore_s); plugin steps ${rs%, }; connectware-restore's own peak RSS $(kib_mib "$(median "$size" plugin_restore_own_rss_kib)") MiB."
-  pk="$(median "$size" db_packed_growth_second_bytes)"; up="$(median "$size" db_unpacked_growth_second_bytes)"
-  echo "- database archive stored unpacked (one sample): second-day growth $(mib "$up") MiB as a tar ($(mib "$(median "$size" db_unpacked_second_bytes)") MiB) against $(mib "$pk") MiB as gzip (ratio $(ratio "$up" "$pk"))."
-  echo
-  echo "### Item 4: peak RSS of each hook as the database grows (target <= 64 MiB and flat)"
-  echo
-  echo "Each hook's own peak (VmHWM sampled every 50 ms; children such as restic not included), with the seeded volume"
-  echo "only (the generated files are gone by then), so that the database is what grows."
-  echo
-  echo "| database archive | connectware-pre-backup | connectware-post-backup | connectware-backup (own) | DB download: curl / plugin (MiB/s) | verdict |"
-  echo "|---|---|---|---|---|---|"
-  for label in small large; do
-    pre="$(kib_mib "$(median rss "pre_backup_rss_${label}_kib")")"; post="$(kib_mib "$(median rss "post_backup_rss_${label}_kib")")"
-    all="$(kib_mib "$(median rss "backup_own_rss_${label}_kib")")"
-    worst="$(awk -v a="$pre" -v b="$post" -v c="$all" 'BEGIN { m = a > b ? a : b; print (m > c ? m : c) }')"
-    dl="$(median rss "curl_download_${label}_mib_s") / $(median rss "plugin_download_${label}_mib_s")"
-    echo "| $(mib "$(median rss "db_archive_${label}_bytes")") MiB | $pre MiB | $post MiB | $all MiB | $dl | $(verdict "$worst" "<=" 64) |"
-  done
-  echo
-  echo "### Item 7: scaling with the volume size (database archive as above; $CWB_BENCH_SCALING_RUNS run(s) per extra size)"
-  echo
-  echo "| volume (MiB on disk / files) | baseline wall 1st / 2nd (s) | plugin wall 1st / 2nd (s) | ratio 1st / 2nd | baseline tar, 1st (s) | plugin volume stages, 1st: prestage + restic (s) | freeze baseline / plugin, 2nd (s) | connectware-backup own peak RSS (MiB) |"
-  echo "|---|---|---|---|---|---|---|---|"
-  for scaling in $(printf '%s\n' ${CWB_BENCH_SCALING_MIB//,/ } "$CWB_BENCH_VOLUME_MIB" | sort -n | uniq); do
-    b1="$(median "$scaling" baseline_wall_first_s)"; b2="$(median "$scaling" baseline_wall_second_s)"
-    p1="$(median "$scaling" plugin_wall_first_s)"; p2="$(median "$scaling" plugin_wall_second_s)"
-    vb="$(median "$scaling" volume_bytes)"
-    volume_stages="$(awk -v a="$(median "$scaling" plugin_stage_prestage_volumes_first_s)" -v b="$(median "$scaling" plugin_stage_restic_first_s)" 'BEGIN { printf "%.2f", a + b }')"
-    echo "| $(mib "$vb") / $(median "$scaling" volume_files) | $b1 / $b2 | $p1 / $p2 | $(ratio "$p1" "$b1") / $(ratio "$p2" "$b2") | $(median "$scaling" baseline_stage_tar_first_s) | $volume_stages | $(median "$scaling" baseline_freeze_second_s) / $(median "$scaling" plugin_freeze_second_s) | $(kib_mib "$(median "$scaling" plugin_backup_own_rss_kib)") |"
-  done
-} > "$results/latest.md"
+bash "$(dirname "${BASH_SOURCE[0]}")/report.sh" "$samples" > "$results/latest.md"
 step "results ($results/latest.md)"
 cat "$results/latest.md"

@@ -245,6 +245,7 @@ public:
     if (unpacked_.is_open()) {
       if (const int error = unpacked_.close_and_keep(); error != 0)
         return fail(ErrorKind::staging_io, "cannot write " + unpacked_.path().string() + ": " + errno_text(error));
+      info_.unpacked_sha256 = unpacked_hash_.finish_hex();
     }
     info_.sha256 = file_hash_.finish_hex();
     info_.entries_sha256 = entries_hash_.finish_hex();
@@ -333,6 +334,8 @@ private:
     if (produced > 0 && unpacked_.is_open()) {
       if (const int error = write_all(unpacked_.fd(), output_.data(), produced); error != 0)
         return set_error(ErrorKind::staging_io, "cannot write " + unpacked_.path().string() + ": " + errno_text(error));
+      unpacked_hash_.update(output_.data(), produced);
+      info_.unpacked_bytes += produced;
     }
     *block = output_.data();
     return static_cast<la_ssize_t>(produced);
@@ -351,6 +354,7 @@ private:
   OwnedOutput unpacked_;
   std::optional<Error> error_;
   util::Sha256 file_hash_;
+  util::Sha256 unpacked_hash_; // of what went to unpack_to
   util::Sha256 entries_hash_;
   util::Sha256 data_hash_;
   ArchiveEntry current_;

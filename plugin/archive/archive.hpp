@@ -33,6 +33,10 @@ struct ArchiveInfo {
   /// target and the SHA-256 of its data. Equal for a tar and any gzip of it; it does not depend on how the
   /// tar was compressed.
   std::string entries_sha256;
+  /// With ValidateOptions::unpack_to: the SHA-256 and size of the tar written there, i.e. of the very
+  /// stream the entries above were read from.
+  std::string unpacked_sha256;
+  std::uint64_t unpacked_bytes = 0;
 };
 
 struct ValidateOptions {

@@ -158,6 +158,7 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
     report.quiesce_mode = marker->quiesce_mode;
     report.quiesce_window_seconds = marker->quiesce_window_seconds;
     report.database_bytes = marker->database_bytes;
+    report.database_archive_bytes = marker->database_archive_bytes;
     report.volume_bytes = marker->volume_bytes;
     for (const auto& [stage, seconds] : marker->stage_seconds)
       report.stage_seconds[stage] = seconds;

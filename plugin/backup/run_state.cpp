@@ -32,6 +32,7 @@ Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker) {
                     {"quiesce_mode", marker.quiesce_mode},
                     {"quiesce_window_seconds", marker.quiesce_window_seconds},
                     {"database_bytes", marker.database_bytes},
+                    {"database_archive_bytes", marker.database_archive_bytes},
                     {"volume_bytes", marker.volume_bytes},
                     {"tags", marker.tags},
                     {"stage_seconds", stages},
@@ -56,6 +57,7 @@ Result<std::optional<RunMarker>> read_run_marker(const StatePaths& paths) {
   marker.quiesce_mode = in.value("quiesce_mode", "");
   marker.quiesce_window_seconds = in.value("quiesce_window_seconds", 0.0);
   marker.database_bytes = in.value("database_bytes", std::uint64_t{0});
+  marker.database_archive_bytes = in.value("database_archive_bytes", std::uint64_t{0});
   marker.volume_bytes = in.value("volume_bytes", std::uint64_t{0});
   marker.tags = in.value("tags", std::vector<std::string>{});
   if (const auto stages = in.find("stage_seconds"); stages != in.end() && stages->is_array()) {

@@ -34,7 +34,8 @@ struct RunMarker {
   std::string connectware_version;
   std::string quiesce_mode;
   double quiesce_window_seconds = 0;
-  std::uint64_t database_bytes = 0;
+  std::uint64_t database_bytes = 0;         // as stored in the staging folder
+  std::uint64_t database_archive_bytes = 0; // as downloaded
   std::uint64_t volume_bytes = 0;
   std::vector<std::string> tags;
   std::vector<std::pair<std::string, double>> stage_seconds;

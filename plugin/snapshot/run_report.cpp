@@ -23,6 +23,7 @@ std::string status_json(const RunReport& report) {
       {"quiesce", {{"mode", report.quiesce_mode}, {"window_seconds", report.quiesce_window_seconds}}},
       {"bytes",
        {{"database", report.database_bytes},
+        {"database_archive", report.database_archive_bytes},
         {"volumes", report.volume_bytes},
         {"restic_data_added", report.restic_data_added}}},
       {"snapshot_id", report.snapshot_id.empty() ? json(nullptr) : json(report.snapshot_id)},
@@ -56,9 +57,12 @@ std::string prometheus_text(const RunReport& report) {
   metric("quiesce_window_seconds", "gauge", "How long configuration changes were held in the last run.",
          fmt::format("connectware_backup_quiesce_window_seconds {:.3f}\n", report.quiesce_window_seconds));
   metric("bytes", "gauge", "Bytes handled by the last run.",
-         fmt::format("connectware_backup_bytes{{kind=\"database\"}} {}\nconnectware_backup_bytes{{kind=\"volumes\"}} "
-                     "{}\nconnectware_backup_bytes{{kind=\"restic_data_added\"}} {}\n",
-                     report.database_bytes, report.volume_bytes, report.restic_data_added));
+         fmt::format("connectware_backup_bytes{{kind=\"database\"}} {}\n"
+                     "connectware_backup_bytes{{kind=\"database_archive\"}} {}\n"
+                     "connectware_backup_bytes{{kind=\"volumes\"}} {}\n"
+                     "connectware_backup_bytes{{kind=\"restic_data_added\"}} {}\n",
+                     report.database_bytes, report.database_archive_bytes, report.volume_bytes,
+                     report.restic_data_added));
   return out;
 }
 

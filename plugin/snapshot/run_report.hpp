@@ -27,7 +27,8 @@ struct RunReport {
   std::map<std::string, double> stage_seconds;   // "export", "stage_volumes", "restic", ...
   double quiesce_window_seconds = 0;
   std::string quiesce_mode;
-  std::uint64_t database_bytes = 0;
+  std::uint64_t database_bytes = 0;         // as stored (unpacked tar or archive)
+  std::uint64_t database_archive_bytes = 0; // as downloaded from Connectware
   std::uint64_t volume_bytes = 0;
   std::uint64_t restic_data_added = 0;
   std::string snapshot_id;

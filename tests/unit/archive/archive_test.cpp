@@ -202,6 +202,10 @@ TEST_F(Archives, UnpackToWritesExactlyTheInflatedTar) {
   EXPECT_GT(unpacked->size(), 200'000u);
   EXPECT_EQ(fs::status(path("good.tar")).permissions() & fs::perms::all,
             fs::perms::owner_read | fs::perms::owner_write);
+  // The hash and size of what was written, taken as it was written.
+  EXPECT_EQ(info->unpacked_sha256, util::sha256_hex(*unpacked));
+  EXPECT_EQ(info->unpacked_bytes, unpacked->size());
+  EXPECT_TRUE(validate_tar_gz(path("good.tar.gz"))->unpacked_sha256.empty()); // nothing unpacked, no hash
 
   // The tar written on its own holds the same bytes.
   write_archive(path("plain.tar"), good_members(), Compression::none);

@@ -33,6 +33,7 @@ TEST(RunState, RunMarkerRoundTripsEveryField) {
   marker.quiesce_mode = "verify";
   marker.quiesce_window_seconds = 1.5;
   marker.database_bytes = 5'000'000'000ULL;
+  marker.database_archive_bytes = 3'000'000'000ULL;
   marker.volume_bytes = 77;
   marker.tags = {"connectware", "connectware-1.10.2"};
   marker.stage_seconds = {{"export", 2.5}, {"download", 0.25}};
@@ -51,6 +52,7 @@ TEST(RunState, RunMarkerRoundTripsEveryField) {
   EXPECT_EQ(back.quiesce_mode, "verify");
   EXPECT_DOUBLE_EQ(back.quiesce_window_seconds, 1.5);
   EXPECT_EQ(back.database_bytes, 5'000'000'000ULL);
+  EXPECT_EQ(back.database_archive_bytes, 3'000'000'000ULL);
   EXPECT_EQ(back.volume_bytes, 77u);
   EXPECT_EQ(back.tags, marker.tags);
   EXPECT_EQ(back.stage_seconds, marker.stage_seconds);

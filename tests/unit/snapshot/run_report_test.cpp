@@ -18,6 +18,7 @@ RunReport successful_run() {
   report.quiesce_mode = "pause";
   report.quiesce_window_seconds = 1.25;
   report.database_bytes = 1000;
+  report.database_archive_bytes = 600;
   report.snapshot_id = "abcd1234";
   return report;
 }
@@ -31,6 +32,11 @@ TEST(RunReport, SuccessRecordsItselfAsTheLastSuccess) {
   EXPECT_EQ(status["last_success_unix"].get<std::int64_t>(), 1795000010);
   EXPECT_EQ(status["snapshot_id"], "abcd1234");
   EXPECT_EQ(status["stage_seconds"]["export"].get<double>(), 2.5);
+  // The stored database (an unpacked tar) and the archive as downloaded are reported apart.
+  EXPECT_EQ(status["bytes"]["database"].get<std::uint64_t>(), 1000u);
+  EXPECT_EQ(status["bytes"]["database_archive"].get<std::uint64_t>(), 600u);
+  const auto metrics = util::read_file(dir->path() / "m.prom").value();
+  EXPECT_NE(metrics.find("connectware_backup_bytes{kind=\"database_archive\"} 600\n"), std::string::npos) << metrics;
 }
 
 TEST(RunReport, FailureKeepsThePreviousLastSuccessAndRecordsTheError) {
