@@ -93,7 +93,7 @@ echo
 echo "Each hook's own peak (VmHWM sampled every 50 ms; children such as restic not included), with the seeded volume"
 echo "only (the generated files are gone by then), so that the database is what grows."
 echo
-echo "| database (stored size) | connectware-pre-backup | connectware-post-backup | connectware-backup (own) | verdict |"
+echo "| database archive (as downloaded) | connectware-pre-backup | connectware-post-backup | connectware-backup (own) | verdict |"
 echo "|---|---|---|---|---|"
 for label in small large; do
   pre="$(kib_mib "$(median rss "pre_backup_rss_${label}_kib")")"; post="$(kib_mib "$(median rss "post_backup_rss_${label}_kib")")"

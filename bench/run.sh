@@ -5,7 +5,7 @@
 #                     [--scaling-mib N,N,...] [--scaling-runs N]
 #
 # defaults: --volume-mib 1024 --files 10000 --db-mib 256 --large-db-mib 2048 --runs 3
-#           --scaling-mib 128,512 --scaling-runs 1 (about 40 minutes on 2 cores; a quick look:
+#           --scaling-mib 128,512 --scaling-runs 1 (about 30 minutes on 2 cores; a quick look:
 #           --volume-mib 64 --files 1000 --db-mib 8 --large-db-mib 32 --runs 1 --scaling-mib 32,128).
 #
 # It builds a Release build of the hooks and the test tools (build/bench/), starts the real components
