@@ -131,6 +131,11 @@ Result<AttemptResult> stage_once(BackupContext& context, QuiesceMode mode, const
   return result;
 }
 
+Result<> move_into_place(const std::string& partial, const std::filesystem::path& target) {
+  if (std::rename(partial.c_str(), target.c_str()) == 0) return {};
+  return fail(ErrorKind::staging_io, "cannot move " + partial + " to " + target.string() + ": " + std::strerror(errno));
+}
+
 /// Checks the downloaded archive `partial` (one pass: gzip checksums, every tar entry, its SHA-256) and puts
 /// it into the staging folder: with `unpacked`, gunzipped in that same pass, and kept so only when reading
 /// the tar back gives exactly the archive's entries (the restore gzips it again and checks the same
@@ -171,11 +176,9 @@ Result<snapshot::DatabaseRecord> store_database_archive(config::DatabaseStorage 
     const auto stored_bytes = std::filesystem::file_size(tar_partial, error);
     const bool whole = !error && stored_bytes == archive_info->unpacked_bytes && !archive_info->unpacked_sha256.empty();
     if (whole) {
-      if (std::rename(tar_partial.c_str(), layout.database_tar().c_str()) != 0) {
-        const int saved = errno;
+      if (auto moved = move_into_place(tar_partial, layout.database_tar()); !moved) {
         (void)util::remove_tree(tar_partial);
-        return fail(ErrorKind::staging_io, "cannot move the database tar into " + layout.database_tar().string() +
-                                               ": " + std::strerror(saved));
+        return fail(moved.error());
       }
       record.file = relative(layout.database_tar());
       record.format = snapshot::database_format_tar;
@@ -188,11 +191,7 @@ Result<snapshot::DatabaseRecord> store_database_archive(config::DatabaseStorage 
                  error ? 0 : stored_bytes, archive_info->unpacked_bytes);
     (void)util::remove_tree(tar_partial);
   }
-  if (std::rename(partial.c_str(), layout.database_archive().c_str()) != 0) {
-    const int saved = errno;
-    return fail(ErrorKind::staging_io, "cannot move the database archive into " + layout.database_archive().string() +
-                                           ": " + std::strerror(saved));
-  }
+  CWB_TRY(move_into_place(partial, layout.database_archive()));
   record.file = relative(layout.database_archive());
   record.format = snapshot::database_format_archive;
   record.bytes = archive_bytes;

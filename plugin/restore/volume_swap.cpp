@@ -118,21 +118,6 @@ int move_entry_no_replace(const fs::path& from, const fs::path& to) {
   return errno;
 }
 
-namespace {
-
-timespec to_timespec(std::int64_t ns) {
-  timespec time{};
-  time.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-  time.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  if (time.tv_nsec < 0) {
-    time.tv_nsec += 1'000'000'000;
-    time.tv_sec -= 1;
-  }
-  return time;
-}
-
-} // namespace
-
 VolumeSwap::VolumeSwap(fs::path live, fs::path fetched, fs::path safety, MoveEntry move)
     : live_(std::move(live)), fetched_(std::move(fetched)), safety_(std::move(safety)),
       journal_(safety_.parent_path() / (safety_.filename().string() + ".swap")), move_(std::move(move)) {}
@@ -150,10 +135,7 @@ namespace {
 
 Result<> apply_root(const fs::path& path, mode_t mode, uid_t uid, gid_t gid, std::int64_t mtime_ns) {
   // As staging::mirror_tree does with a root: owner, times, then mode (chown clears setuid/setgid).
-  if (lchown(path.c_str(), uid, gid) != 0) return io_error("cannot chown", path, errno);
-  const timespec times[2] = {to_timespec(mtime_ns), to_timespec(mtime_ns)};
-  if (utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
-    return io_error("cannot set times of", path, errno);
+  CWB_TRY(util::set_owner_and_times(path, uid, gid, mtime_ns));
   if (chmod(path.c_str(), mode) != 0) return io_error("cannot chmod", path, errno);
   return {};
 }

@@ -30,17 +30,6 @@ std::unexpected<Error> io_error(const std::string& what, const fs::path& path, i
   return fail(ErrorKind::staging_io, what + " " + path.string() + ": " + std::strerror(error_number));
 }
 
-timespec to_timespec(std::int64_t ns) {
-  timespec time{};
-  time.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
-  time.tv_nsec = static_cast<long>(ns % 1'000'000'000);
-  if (time.tv_nsec < 0) {
-    time.tv_nsec += 1'000'000'000;
-    time.tv_sec -= 1;
-  }
-  return time;
-}
-
 std::string temporary_name(const fs::path& path) {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
   return path.parent_path() / (".cwb-mirror-tmp." + std::to_string(generator()));
@@ -132,11 +121,7 @@ Result<std::uint64_t> stream_file(int input, const fs::path& path, util::Sha256&
 }
 
 Result<> apply_owner_and_times(const fs::path& path, const TreeEntry& entry) {
-  if (lchown(path.c_str(), entry.uid, entry.gid) != 0) return io_error("cannot chown", path, errno);
-  const timespec times[2] = {to_timespec(entry.mtime_ns), to_timespec(entry.mtime_ns)};
-  if (utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
-    return io_error("cannot set times of", path, errno);
-  return {};
+  return util::set_owner_and_times(path, entry.uid, entry.gid, entry.mtime_ns);
 }
 
 // Copies a changed file: temporary file beside the destination, then rename over it.
@@ -159,7 +144,7 @@ Result<std::string> copy_file(const fs::path& from, const fs::path& to, const Tr
     return remove_temporary(io_error("cannot chown", temporary, errno).error());
   if (fchmod(output.get(), entry.mode) != 0)
     return remove_temporary(io_error("cannot chmod", temporary, errno).error());
-  const timespec times[2] = {to_timespec(entry.mtime_ns), to_timespec(entry.mtime_ns)};
+  const timespec times[2] = {util::timespec_of(entry.mtime_ns), util::timespec_of(entry.mtime_ns)};
   if (futimens(output.get(), times) != 0)
     return remove_temporary(io_error("cannot set times of", temporary, errno).error());
   if (close(output.release()) != 0) return remove_temporary(io_error("cannot write", temporary, errno).error());

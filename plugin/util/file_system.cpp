@@ -96,6 +96,25 @@ Result<> remove_tree(const fs::path& path) {
   return {};
 }
 
+timespec timespec_of(std::int64_t ns) {
+  timespec time{};
+  time.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  time.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  if (time.tv_nsec < 0) {
+    time.tv_nsec += 1'000'000'000;
+    time.tv_sec -= 1;
+  }
+  return time;
+}
+
+Result<> set_owner_and_times(const fs::path& path, uid_t uid, gid_t gid, std::int64_t mtime_ns) {
+  if (lchown(path.c_str(), uid, gid) != 0) return io_error("cannot chown", path, errno);
+  const timespec times[2] = {timespec_of(mtime_ns), timespec_of(mtime_ns)};
+  if (utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+    return io_error("cannot set times of", path, errno);
+  return {};
+}
+
 Result<std::uintmax_t> available_space(const fs::path& path) {
   struct statvfs info {};
   if (statvfs(path.c_str(), &info) != 0) return io_error("cannot stat file system of", path, errno);

@@ -4,6 +4,7 @@
 #include "core/error.hpp"
 
 #include <sys/types.h>
+#include <time.h>
 
 #include <cstdint>
 #include <filesystem>
@@ -30,6 +31,13 @@ Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_
 
 /// Removes a file or a tree; succeeds when it does not exist.
 Result<> remove_tree(const fs::path& path);
+
+/// Returns `ns` nanoseconds since the epoch as a timespec (a negative remainder is normalised).
+timespec timespec_of(std::int64_t ns);
+
+/// Sets the owner and the access and modification times of `path` itself (a symbolic link is not
+/// followed). Call it before chmod: chown clears setuid/setgid bits.
+Result<> set_owner_and_times(const fs::path& path, uid_t uid, gid_t gid, std::int64_t mtime_ns);
 
 /// Returns the bytes available to an unprivileged user on the file system holding `path`.
 Result<std::uintmax_t> available_space(const fs::path& path);

@@ -7,6 +7,7 @@
 #include "fake_parties.hpp"
 #include "restore/snapshot_check.hpp"
 #include "staging/tree.hpp"
+#include "tree_files.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
 
@@ -44,16 +45,8 @@ std::string make_tgz(const fs::path& dir, const std::string& text) {
   return bytes ? *bytes : std::string();
 }
 
-void write(const fs::path& path, const std::string& text, mode_t mode = 0644) {
-  ASSERT_TRUE(util::ensure_directories(path.parent_path()));
-  ASSERT_TRUE(util::write_file_atomic(path, text, mode));
-}
-
-std::vector<staging::TreeEntry> tree(const fs::path& root) {
-  auto entries = staging::scan_tree(root);
-  EXPECT_TRUE(entries) << entries.error().message;
-  return entries ? *entries : std::vector<staging::TreeEntry>{};
-}
+using test::tree;
+using test::write;
 
 class RestoreTest : public testing::Test {
 protected:

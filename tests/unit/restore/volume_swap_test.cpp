@@ -1,6 +1,7 @@
 #include "restore/volume_swap.hpp"
 
 #include "staging/tree.hpp"
+#include "tree_files.hpp"
 #include "util/file_system.hpp"
 
 #include <gmock/gmock.h>
@@ -18,16 +19,8 @@ namespace {
 namespace fs = std::filesystem;
 using testing::HasSubstr;
 
-void write(const fs::path& path, const std::string& text, mode_t mode = 0644) {
-  ASSERT_TRUE(util::ensure_directories(path.parent_path()));
-  ASSERT_TRUE(util::write_file_atomic(path, text, mode));
-}
-
-std::vector<staging::TreeEntry> tree(const fs::path& root) {
-  auto entries = staging::scan_tree(root);
-  EXPECT_TRUE(entries) << entries.error().message;
-  return entries ? *entries : std::vector<staging::TreeEntry>{};
-}
+using test::tree;
+using test::write;
 
 struct RootState {
   mode_t mode = 0;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 namespace cwb::util {
 namespace {
@@ -47,6 +48,35 @@ TEST(FileSystem, AtomicWriteReplacesContentAndSetsMode) {
   struct stat info {};
   ASSERT_EQ(stat(file.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0644u);
+}
+
+TEST(FileSystem, TimesBeforeTheEpochKeepANonNegativeNanosecondPart) {
+  const auto before = timespec_of(-1);
+  EXPECT_EQ(before.tv_sec, -1);
+  EXPECT_EQ(before.tv_nsec, 999'999'999);
+  const auto after = timespec_of(1'500'000'001);
+  EXPECT_EQ(after.tv_sec, 1);
+  EXPECT_EQ(after.tv_nsec, 500'000'001);
+}
+
+TEST(FileSystem, SetsTheTimesOfASymbolicLinkItselfNotOfItsTarget) {
+  auto dir = TemporaryDirectory::create({}, "cwb-fs-test-");
+  ASSERT_TRUE(dir);
+  const auto target = dir->path() / "target";
+  const auto link = dir->path() / "link";
+  ASSERT_TRUE(write_file_atomic(target, "x"));
+  ASSERT_EQ(symlink("target", link.c_str()), 0);
+  struct stat target_before {};
+  ASSERT_EQ(stat(target.c_str(), &target_before), 0);
+  const std::int64_t mtime_ns = 1'000'000'000'123'456'789;
+  ASSERT_TRUE(set_owner_and_times(link, getuid(), getgid(), mtime_ns));
+  struct stat link_after {};
+  ASSERT_EQ(lstat(link.c_str(), &link_after), 0);
+  EXPECT_EQ(link_after.st_mtim.tv_sec, 1'000'000'000);
+  EXPECT_EQ(link_after.st_mtim.tv_nsec, 123'456'789);
+  struct stat target_after {};
+  ASSERT_EQ(stat(target.c_str(), &target_after), 0);
+  EXPECT_EQ(target_after.st_mtim.tv_sec, target_before.st_mtim.tv_sec);
 }
 
 TEST(FileSystem, ReadingAMissingFileNamesThePath) {
