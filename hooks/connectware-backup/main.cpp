@@ -17,10 +17,11 @@ int main(int argc, char** argv) {
       argc, argv, {}, [](const app::HookInput& input) -> Result<> {
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
         if (!clients) return fail(clients.error());
+        CWB_TRY(app::select_installation(**clients, input.config, input.environment));
         const auto self = util::identify_process(getpid());
         backup::BackupContext context{input.config,
                                       *(*clients)->connectware,
-                                      (*clients)->containers.get(),
+                                      *(*clients)->installation,
                                       *(*clients)->restic,
                                       (*clients)->clock,
                                       self.value_or(util::ProcessIdentity{}),

@@ -5,6 +5,7 @@
 #include "app/clients.hpp"
 #include "app/hook_runner.hpp"
 #include "backup/post_backup.hpp"
+#include "installation/host.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -53,9 +54,16 @@ int main(int argc, char** argv) {
             request.outcome == backup::RunOutcome::succeeded ? app::NeedsRepository::yes : app::NeedsRepository::no;
         auto clients = app::make_clients(input.config, input.environment, needs_repository);
         if (!clients) return fail(clients.error());
+        // Without the installation nothing can be released, but the run must still be recorded and its
+        // staged archive removed: a plain host (which holds nothing) stands in, and the failure is reported.
+        if (auto selected = app::select_installation(**clients, input.config, input.environment); !selected) {
+          request.installation_problem = selected.error();
+          (*clients)->installation = std::make_unique<installation::HostInstallation>(
+              installation::HostSettings{}, (*clients)->process_runner, input.environment);
+        }
         backup::BackupContext context{input.config,
                                       *(*clients)->connectware,
-                                      (*clients)->containers.get(),
+                                      *(*clients)->installation,
                                       *(*clients)->restic,
                                       (*clients)->clock,
                                       // The run's owner as the pre hook recorded it: both hooks belong to the

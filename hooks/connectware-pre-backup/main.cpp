@@ -16,12 +16,13 @@ int main(int argc, char** argv) {
       argc, argv, {}, [](const app::HookInput& input) -> Result<> {
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::no);
         if (!clients) return fail(clients.error());
+        CWB_TRY(app::select_installation(**clients, input.config, input.environment));
         // The run lasts until the post hook: its owner is the job that runs both, i.e. our process group
         // (resticprofile, which starts its hooks through `sh -c`; a cron job's shell; a backup agent).
         const auto owner = util::identify_process(getpgrp());
         backup::BackupContext context{input.config,
                                       *(*clients)->connectware,
-                                      (*clients)->containers.get(),
+                                      *(*clients)->installation,
                                       *(*clients)->restic,
                                       (*clients)->clock,
                                       owner.value_or(util::ProcessIdentity{}),

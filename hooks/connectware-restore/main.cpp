@@ -58,16 +58,8 @@ int main(int argc, char** argv) {
           return fail(ErrorKind::usage, "refusing to restore without a terminal to confirm on: pass --yes");
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
         if (!clients) return fail(clients.error());
-        restore::RestoreContext context{input.config,
-                                        *(*clients)->connectware,
-                                        (*clients)->containers.get(),
-                                        *(*clients)->restic,
-                                        (*clients)->process_runner,
-                                        input.environment,
-                                        std::cout,
-                                        app::make_progress(input.config.progress(), "database archive")};
         if (flags.list) {
-          auto snapshots = restore::list_snapshots(context);
+          auto snapshots = restore::list_snapshots(*(*clients)->restic, input.config);
           if (!snapshots) return fail(snapshots.error());
           if (snapshots->empty()) std::cout << "no snapshots with tags of this configuration for this host\n";
           for (const auto& snapshot : *snapshots) {
@@ -79,6 +71,13 @@ int main(int argc, char** argv) {
           }
           return {};
         }
+        CWB_TRY(app::select_installation(**clients, input.config, input.environment));
+        restore::RestoreContext context{input.config,
+                                        *(*clients)->connectware,
+                                        *(*clients)->installation,
+                                        *(*clients)->restic,
+                                        std::cout,
+                                        app::make_progress(input.config.progress(), "database archive")};
         restore::RestoreRequest request;
         request.snapshot = flags.snapshot;
         request.parts = flags.db_only       ? restore::Parts::database_only

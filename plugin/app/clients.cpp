@@ -2,8 +2,10 @@
 
 #include "container/docker_engine_runtime.hpp"
 #include "http/curl_transport.hpp"
+#include "installation/select.hpp"
 
 #include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -68,9 +70,12 @@ Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, cons
   clients->connectware = std::make_unique<connectware::ConnectwareClient>(
       std::move(options), *clients->connectware_transport, clients->sleeper, clients->clock);
 
-  auto runtime = make_container_runtime(config.docker_host());
-  if (!runtime) return fail(runtime.error());
-  clients->containers = std::move(*runtime);
+  // A plain host needs no container runtime: none is made, so nothing connects to a Docker socket.
+  if (config.platform() != config::PlatformChoice::host) {
+    auto runtime = make_container_runtime(config.docker_host());
+    if (!runtime) return fail(runtime.error());
+    clients->containers = std::move(*runtime);
+  }
 
   restic::ResticOptions restic_options;
   restic_options.binary = config.restic_binary();
@@ -83,6 +88,31 @@ Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, cons
   if (config.restic_cacert()) restic_options.cacert = *config.restic_cacert();
   clients->restic = std::make_unique<restic::Restic>(std::move(restic_options), clients->process_runner, environment);
   return clients;
+}
+
+Result<> select_installation(Clients& clients, const config::Config& config, const util::Environment& environment) {
+  auto selected =
+      installation::select_installation(config, clients.containers.get(), clients.process_runner, environment);
+  if (!selected) return fail(selected.error());
+  clients.installation = std::move(selected->installation);
+  clients.installation_reason = std::move(selected->reason);
+  spdlog::info("platform {} ({})", installation::to_string(clients.installation->platform()),
+               clients.installation_reason);
+  return {};
+}
+
+std::string describe_platform(const config::Config& config, const util::Environment& environment) {
+  std::unique_ptr<container::ContainerRuntime> runtime;
+  if (config.platform() != config::PlatformChoice::host) {
+    auto made = make_container_runtime(config.docker_host());
+    if (!made) return "# platform: none (" + made.error().message + ")\n";
+    runtime = std::move(*made);
+  }
+  util::SystemProcessRunner runner;
+  auto selected = installation::select_installation(config, runtime.get(), runner, environment);
+  if (!selected) return "# platform: none: " + selected.error().message + "\n";
+  return std::string("# platform: ") + installation::to_string(selected->installation->platform()) + " (" +
+         selected->reason + ")\n";
 }
 
 http::ProgressCallback make_progress(config::Progress progress, std::string label) {

@@ -8,6 +8,7 @@
 #include "container/container_runtime.hpp"
 #include "http/clock.hpp"
 #include "http/transport.hpp"
+#include "installation/installation.hpp"
 #include "restic/restic.hpp"
 #include "util/subprocess.hpp"
 
@@ -21,9 +22,12 @@ struct Clients {
   util::SystemProcessRunner process_runner;
   std::unique_ptr<http::Transport> connectware_transport;
   std::unique_ptr<connectware::ConnectwareClient> connectware;
-  /// nullptr when docker-host is empty.
+  /// nullptr when docker-host is empty or platform = host (then nothing connects to a Docker socket).
   std::unique_ptr<container::ContainerRuntime> containers;
   std::unique_ptr<restic::Restic> restic;
+  /// Set by select_installation().
+  std::unique_ptr<installation::Installation> installation;
+  std::string installation_reason; // why this platform, for the log
 };
 
 enum class NeedsRepository { yes, no };
@@ -32,6 +36,14 @@ enum class NeedsRepository { yes, no };
 /// or (with NeedsRepository::yes) no restic repository or password is configured.
 Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, const util::Environment& environment,
                                               NeedsRepository needs_repository);
+
+/// Picks the installation the configuration describes (installation/select.hpp) into
+/// `clients.installation` and logs the choice. Errors: usage.
+Result<> select_installation(Clients& clients, const config::Config& config, const util::Environment& environment);
+
+/// Returns the --show-config line for the platform: "# platform: compose (auto: the Docker engine at ...
+/// answers)", or why none could be chosen. Asks the Docker engine with platform = auto.
+std::string describe_platform(const config::Config& config, const util::Environment& environment);
 
 /// Returns a progress printer for transfers labelled `label`: a single updating line on stderr when
 /// progress is `always`, or `auto` and stderr is a terminal; an empty callback otherwise.

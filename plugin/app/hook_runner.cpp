@@ -1,5 +1,7 @@
 #include "app/hook_runner.hpp"
 
+#include "app/clients.hpp"
+
 #include "config/command_line.hpp"
 #include "config/logging.hpp"
 #include "core/exit_codes.hpp"
@@ -34,7 +36,7 @@ int run_hook(const HookDescription& hook, int argc, char** argv, const std::func
     return to_int(exit_code_for(config.error().kind));
   }
   if (command_line.show_config) {
-    std::cout << config::show_config(*config);
+    std::cout << config::show_config(*config) << describe_platform(*config, environment);
     return 0;
   }
   config::setup_logging(config->log_level(), hook.name);

@@ -4,8 +4,8 @@
 
 #include "config/config.hpp"
 #include "connectware/client.hpp"
-#include "container/container_runtime.hpp"
 #include "http/clock.hpp"
+#include "installation/installation.hpp"
 #include "restic/restic.hpp"
 #include "util/process_identity.hpp"
 #include "util/subprocess.hpp"
@@ -17,11 +17,11 @@ namespace cwb::backup {
 struct BackupContext {
   const config::Config& config;
   connectware::ConnectwareClient& connectware;
-  /// The container runtime, or nullptr when none is configured or reachable (quiesce then cannot pause).
-  container::ContainerRuntime* containers = nullptr;
+  /// The installation being backed up: its volumes, how to hold its configuration still.
+  installation::Installation& installation;
   restic::Restic& restic;
   http::Clock& clock;
-  /// The process whose life bounds this run (see run_state.hpp): the pre hook's parent, or the
+  /// The process whose life bounds this run (see installation/run_state.hpp): the pre hook's parent, or the
   /// connectware-backup process itself.
   util::ProcessIdentity run_owner;
   /// Progress of long transfers (the DB download); empty when not printing progress.

@@ -1,31 +1,21 @@
 #include "backup/post_backup.hpp"
 
-#include "backup/quiesce.hpp"
-#include "backup/run_state.hpp"
 #include "core/exit_codes.hpp"
+#include "installation/run_state.hpp"
 #include "snapshot/layout.hpp"
 #include "snapshot/manifest.hpp"
 #include "snapshot/run_report.hpp"
-#include "util/file_lock.hpp"
 #include "util/file_system.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <thread>
 
 namespace cwb::backup {
 namespace {
 
-/// The post hook follows the pre hook of the same run; a lock still held means a hook of this run is
-/// finishing (or another run's pre hook is deciding): wait a little instead of failing at once.
-Result<util::FileLock> acquire_lock(const StatePaths& paths) {
-  for (int attempt = 0;; ++attempt) {
-    auto lock = util::FileLock::try_acquire(paths.lock());
-    if (lock || lock.error().kind != ErrorKind::locked || attempt >= 300) return lock;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-}
+using installation::RunMarker;
+using installation::StatePaths;
 
 /// Finds the snapshot this run made: the one restic reported, or else the newest snapshot of the staging
 /// folder from this host with our tags that is not older than the run.
@@ -79,8 +69,9 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
   const auto& config = context.config;
   const StatePaths paths{config.state_dir()};
   const snapshot::Layout layout{config.staging_dir()};
-  CWB_TRY(util::create_private_directory(paths.state_dir));
-  auto lock = acquire_lock(paths);
+  // The post hook follows the pre hook of the same run; a lock still held means a hook of this run is
+  // finishing (or another run's pre hook is deciding): wait a little instead of failing at once.
+  auto lock = installation::acquire_run_lock(paths, installation::LockWait::a_while);
   if (!lock) return fail(lock.error());
 
   std::optional<Error> problem; // the first thing that went wrong here
@@ -89,7 +80,7 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
     if (!problem) problem = std::move(error);
   };
 
-  auto marker_read = read_run_marker(paths);
+  auto marker_read = installation::read_run_marker(paths);
   std::optional<RunMarker> marker;
   if (!marker_read) {
     note(marker_read.error());
@@ -104,12 +95,14 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
   }
 
   // Release first: whatever else fails, Connectware must be writable again.
-  if (context.containers != nullptr) {
-    auto released = release_leftover_pause(*context.containers, paths);
+  if (request.installation_problem) {
+    note(*request.installation_problem);
+  } else {
+    auto released = context.installation.release_leftover_hold(paths);
     if (!released) {
       note(released.error());
     } else if (!released->empty()) {
-      spdlog::warn("unpaused {} container(s) left paused by the pre-backup stage", released->size());
+      spdlog::warn("released {} container(s) left paused by the pre-backup stage", released->size());
     }
   }
 
@@ -178,7 +171,7 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
   const std::filesystem::path metrics = config.metrics_file().value_or(std::filesystem::path{});
   if (auto written = snapshot::write_run_report(report, config.status_file(), metrics); !written) note(written.error());
 
-  if (auto removed = remove_run_marker(paths); !removed) note(removed.error());
+  if (auto removed = installation::remove_run_marker(paths); !removed) note(removed.error());
   if (problem) return fail(*problem);
   return result;
 }

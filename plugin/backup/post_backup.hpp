@@ -24,6 +24,9 @@ struct PostBackupRequest {
   std::string snapshot_id;
   std::optional<restic::BackupSummary> summary;
   double restic_seconds = 0;
+  /// Set when the hook could not reach the installation (platform selection failed): nothing can be
+  /// released now (the next run releases what the pre hook held), and the run is recorded as failed.
+  std::optional<Error> installation_problem;
 };
 
 struct PostBackupResult {

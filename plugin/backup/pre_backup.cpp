@@ -2,14 +2,16 @@
 
 #include "archive/archive.hpp"
 #include "backup/quiesce.hpp"
-#include "backup/run_state.hpp"
 #include "backup/volume_staging.hpp"
 #include "connectware/database_operations.hpp"
+#include "installation/run_state.hpp"
 #include "snapshot/layout.hpp"
 #include "util/cancellation.hpp"
 #include "util/file_lock.hpp"
 #include "util/file_system.hpp"
+#include "util/removal_guard.hpp"
 #include "util/sha256.hpp"
+#include "util/step_timer.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -21,11 +23,8 @@
 namespace cwb::backup {
 namespace {
 
-using Seconds = std::chrono::duration<double>;
-
-double seconds_since(http::Clock& clock, std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration_cast<Seconds>(clock.now() - start).count();
-}
+using installation::RunMarker;
+using installation::StatePaths;
 
 Result<> check_cancellation(const char* stage) {
   if (util::cancellation_requested()) {
@@ -35,101 +34,14 @@ Result<> check_cancellation(const char* stage) {
   return {};
 }
 
-/// Removes the staged database archive in either form, and partial files of both.
-void remove_staged_database(const snapshot::Layout& layout) {
-  for (const auto& path : {layout.database_archive(), layout.database_tar()}) {
-    (void)util::remove_tree(path);
-    (void)util::remove_tree(path.string() + ".part");
-  }
-}
-
-/// Resolves `auto`: pause where the container runtime answers, else verify.
-QuiesceMode resolve_quiesce(BackupContext& context) {
-  switch (context.config.quiesce()) {
-  case config::Quiesce::pause: return QuiesceMode::pause;
-  case config::Quiesce::verify: return QuiesceMode::verify;
-  case config::Quiesce::none: return QuiesceMode::none;
-  case config::Quiesce::automatic: break;
-  }
-  if (context.containers != nullptr && context.containers->list_containers({})) return QuiesceMode::pause;
-  spdlog::warn("the container runtime at {} does not answer: quiesce falls back to verify mode",
-               context.config.docker_host());
-  return QuiesceMode::verify;
-}
-
-/// Takes the run: refuses while another run's owner lives, recovers what a dead run left behind.
-Result<> claim_run(BackupContext& context, const StatePaths& paths, RunMarker& marker) {
-  auto previous = read_run_marker(paths);
-  if (!previous) return fail(previous.error());
-  if (*previous) {
-    const auto& other = **previous;
-    // A run whose owner lives is in progress, unless it is ours (the same job ran pre twice) or so old
-    // that its owner cannot still be running it (a backup agent that never calls the post hook).
-    const auto now_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(context.clock.wall_now().time_since_epoch()).count();
-    const bool too_old = now_ms - other.started_unix_ms > std::chrono::milliseconds(stale_run_age).count();
-    if (util::is_alive(other.owner) && !(other.owner == context.run_owner) && !too_old) {
-      return fail(ErrorKind::locked, "another backup run is in progress (started " + other.started + " by pid " +
-                                         std::to_string(other.owner.pid) + ")");
-    }
-    spdlog::warn("recovering from an unfinished run started {} (its post-backup hook never ran)", other.started);
-  }
-  if (context.containers != nullptr) {
-    auto released = release_leftover_pause(*context.containers, paths);
-    if (!released) return fail(released.error().with_context("releasing containers a previous run left paused"));
-    if (!released->empty()) spdlog::warn("unpaused {} container(s) a previous run left paused", released->size());
-  }
-  return write_run_marker(paths, marker);
-}
-
-/// One attempt at a consistent copy: quiesce, export on the server while the volumes are mirrored,
-/// release. Returns the finished export's id and the staged volumes.
-struct AttemptResult {
-  connectware::PendingExport export_started;
+/// One attempt at a consistent copy: the export's id and the staged volumes, and how long the
+/// configuration was held.
+struct Attempt {
   std::string export_id;
   StagedVolumes volumes;
   double window_seconds = 0;
-  double export_seconds = 0;
-  double staging_seconds = 0;
-  std::vector<std::string> paused;
+  std::vector<std::string> held;
 };
-
-Result<AttemptResult> stage_once(BackupContext& context, QuiesceMode mode, const StatePaths& paths,
-                                 const snapshot::Layout& layout, const std::vector<VolumeSource>& sources,
-                                 const connectware::ExportOptions& export_options) {
-  AttemptResult result;
-  const auto window_start = context.clock.now();
-  PauseGuard guard;
-  if (mode == QuiesceMode::pause) {
-    auto paused = PauseGuard::pause(*context.containers, paths, context.config.compose_project(),
-                                    context.config.pause_services());
-    if (!paused) return fail(paused.error());
-    guard = std::move(*paused);
-    result.paused = guard.paused();
-    spdlog::info("paused {} container(s) that write configuration", result.paused.size());
-  }
-  // The server exports while we mirror the volumes: only the slower of the two counts against the window.
-  auto pending = connectware::start_export(context.connectware, export_options);
-  if (!pending) return fail(pending.error());
-  result.export_started = *pending;
-
-  const auto staging_start = context.clock.now();
-  auto staged = stage_volumes(sources, layout);
-  if (!staged) return fail(staged.error());
-  result.volumes = std::move(*staged);
-  result.staging_seconds = seconds_since(context.clock, staging_start);
-  CWB_TRY(check_cancellation("while staging the volumes"));
-
-  const auto export_wait_start = context.clock.now();
-  auto finished = connectware::await_export(context.connectware, *pending, export_options);
-  if (!finished) return fail(finished.error());
-  result.export_id = *finished;
-  result.export_seconds = seconds_since(context.clock, export_wait_start);
-
-  if (mode == QuiesceMode::pause) CWB_TRY(guard.release());
-  result.window_seconds = seconds_since(context.clock, window_start);
-  return result;
-}
 
 Result<> move_into_place(const std::string& partial, const std::filesystem::path& target) {
   if (std::rename(partial.c_str(), target.c_str()) == 0) return {};
@@ -199,187 +111,310 @@ Result<snapshot::DatabaseRecord> store_database_archive(config::DatabaseStorage 
   return record;
 }
 
-/// Fingerprint of everything verify mode watches: the volume trees and the services list.
-Result<std::string> configuration_fingerprint(BackupContext& context, const std::vector<VolumeSource>& sources) {
-  auto trees = fingerprint_volumes(sources);
-  if (!trees) return fail(trees.error());
-  auto services = context.connectware.services();
-  if (!services) return fail(services.error().with_context("listing services"));
-  return *trees + ":" + util::sha256_hex(services->dump());
-}
+/// The pre-backup stage as named steps over one run's state. Each step either completes or returns the
+/// error the stage ends with; `partial_files` removes what a failed run leaves half-written.
+class PreBackupRun {
+public:
+  explicit PreBackupRun(BackupContext& context)
+      : context_(context), config_(context.config), paths_{config_.state_dir()}, layout_{config_.staging_dir()},
+        timer_([&clock = context.clock] { return clock.now(); }) {}
 
-} // namespace
-
-Result<PreBackupResult> run_pre_backup(BackupContext& context) {
-  const auto& config = context.config;
-  const StatePaths paths{config.state_dir()};
-  const snapshot::Layout layout{config.staging_dir()};
-  const auto run_start = context.clock.now();
-  const auto started_wall = context.clock.wall_now();
-
-  CWB_TRY(util::create_private_directory(paths.state_dir));
-  auto lock = util::FileLock::try_acquire(paths.lock());
-  if (!lock) return fail(lock.error());
-
-  RunMarker marker;
-  marker.started = snapshot::iso8601_utc(started_wall);
-  marker.started_unix_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(started_wall.time_since_epoch()).count();
-  marker.run_id = marker.started + "-" + std::to_string(getpid());
-  marker.owner = context.run_owner;
-  CWB_TRY(claim_run(context, paths, marker));
-
-  // From here on a failure must leave nothing behind: no marker, no partial archive.
-  struct Cleanup {
-    const StatePaths& paths;
-    const snapshot::Layout& layout;
-    bool armed = true;
-    ~Cleanup() {
-      if (!armed) return;
-      remove_staged_database(layout);
-      (void)remove_run_marker(paths);
+  Result<PreBackupResult> run() {
+    CWB_TRY(take_run());
+    // From here on a failure must leave nothing behind: no marker, no partial archive.
+    struct ForgetRun {
+      const StatePaths& paths;
+      bool armed = true;
+      ~ForgetRun() {
+        if (armed) (void)installation::remove_run_marker(paths);
+      }
+    } forget_run{paths_};
+    for (const auto& path : {layout_.database_archive(), layout_.database_tar()}) {
+      partial_files_.remove_on_failure(path);
+      partial_files_.remove_on_failure(path.string() + ".part");
     }
-  } cleanup{paths, layout};
 
-  auto result = [&]() -> Result<PreBackupResult> {
-    auto info = context.connectware.system_info();
+    CWB_TRY(ask_connectware_version());
+    CWB_TRY(choose_quiesce());
+    CWB_TRY(locate_volumes());
+    CWB_TRY(prestage_volumes());
+    CWB_TRY(stage_consistently());
+    CWB_TRY(check_cancellation("after staging"));
+    CWB_TRY(download_database());
+    CWB_TRY(confirm_download());
+    CWB_TRY(store_database());
+    auto result = write_manifest();
+    if (!result) return fail(result.error());
+    partial_files_.keep();
+    forget_run.armed = false;
+    return result;
+  }
+
+private:
+  /// Takes the lock and the run: refuses while another run's owner lives, recovers what a dead run left.
+  Result<> take_run() {
+    auto lock = installation::acquire_run_lock(paths_, installation::LockWait::no);
+    if (!lock) return fail(lock.error());
+    lock_ = std::move(*lock);
+    const auto started_wall = context_.clock.wall_now();
+    marker_.started = snapshot::iso8601_utc(started_wall);
+    marker_.started_unix_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(started_wall.time_since_epoch()).count();
+    marker_.run_id = marker_.started + "-" + std::to_string(getpid());
+    marker_.owner = context_.run_owner;
+
+    auto previous = installation::read_run_marker(paths_);
+    if (!previous) return fail(previous.error());
+    if (*previous) {
+      const auto& other = **previous;
+      // A run whose owner lives is in progress, unless it is ours (the same job ran pre twice) or so old
+      // that its owner cannot still be running it (a backup agent that never calls the post hook).
+      const bool too_old = marker_.started_unix_ms - other.started_unix_ms >
+                           std::chrono::milliseconds(installation::stale_run_age).count();
+      if (util::is_alive(other.owner) && !(other.owner == context_.run_owner) && !too_old) {
+        return fail(ErrorKind::locked, "another backup run is in progress (started " + other.started + " by pid " +
+                                           std::to_string(other.owner.pid) + ")");
+      }
+      spdlog::warn("recovering from an unfinished run started {} (its post-backup hook never ran)", other.started);
+    }
+    auto released = context_.installation.release_leftover_hold(paths_);
+    if (!released) return fail(released.error().with_context("releasing what a previous run left held"));
+    if (!released->empty()) spdlog::warn("released {} container(s) a previous run left paused", released->size());
+    return installation::write_run_marker(paths_, marker_);
+  }
+
+  Result<> ask_connectware_version() {
+    timer_.start("system_info");
+    auto info = context_.connectware.system_info();
     if (!info) return fail(info.error().with_context("asking Connectware for its version"));
-    spdlog::info("Connectware {} at {}", info->version, config.connectware_url());
-    marker.connectware_version = info->version;
+    spdlog::info("Connectware {} at {}", info->version, http::redact_url(config_.connectware_url()));
+    marker_.connectware_version = info->version;
+    return {};
+  }
 
-    const QuiesceMode mode = resolve_quiesce(context);
-    if (mode == QuiesceMode::pause && context.containers == nullptr) {
-      return fail(ErrorKind::usage, "quiesce = pause needs a container runtime (docker-host)");
+  /// Resolves `auto`: pause where the installation can hold its writers, else verify.
+  Result<> choose_quiesce() {
+    switch (config_.quiesce()) {
+    case config::Quiesce::pause: mode_ = QuiesceMode::pause; break;
+    case config::Quiesce::verify: mode_ = QuiesceMode::verify; break;
+    case config::Quiesce::none: mode_ = QuiesceMode::none; break;
+    case config::Quiesce::automatic:
+      if (context_.installation.can_hold_configuration()) {
+        mode_ = QuiesceMode::pause;
+      } else {
+        spdlog::warn("the {} installation cannot pause its configuration writers now: quiesce falls back to verify "
+                     "mode",
+                     installation::to_string(context_.installation.platform()));
+        mode_ = QuiesceMode::verify;
+      }
+      break;
     }
-    marker.quiesce_mode = to_string(mode);
+    marker_.quiesce_mode = to_string(mode_);
+    return {};
+  }
 
-    CWB_TRY(util::create_private_directory(layout.root));
-    CWB_TRY(util::create_private_directory(layout.database_dir()));
-    auto sources = resolve_volume_sources(config, context.containers);
-    if (!sources) return fail(sources.error());
+  Result<> locate_volumes() {
+    CWB_TRY(util::create_private_directory(layout_.root));
+    CWB_TRY(util::create_private_directory(layout_.database_dir()));
+    auto volumes = context_.installation.locate_volumes(config_.volumes());
+    if (!volumes) return fail(volumes.error());
+    volumes_ = std::move(*volumes);
+    auto described = context_.installation.describe(volumes_);
+    if (!described) return fail(described.error().with_context("describing the installation"));
+    description_ = std::move(*described);
+    return {};
+  }
 
-    connectware::ExportOptions export_options;
+  /// A first pass over the volumes while nothing is held: on a first run (or after many changes) it does
+  /// the bulk of the copying, so that the pass inside the quiesce window only re-checks metadata and copies
+  /// what changed in between. Without quiescing there is no window to keep short.
+  Result<> prestage_volumes() {
+    if (mode_ == QuiesceMode::none) return {};
+    timer_.start("prestage_volumes");
+    if (auto prestaged = stage_volumes(volumes_, layout_); !prestaged) return fail(prestaged.error());
+    return check_cancellation("while staging the volumes");
+  }
+
+  /// Fingerprint of everything verify mode watches: the volume trees and the services list.
+  Result<std::string> configuration_fingerprint() {
+    auto trees = fingerprint_volumes(volumes_);
+    if (!trees) return fail(trees.error());
+    auto services = context_.connectware.services();
+    if (!services) return fail(services.error().with_context("listing services"));
+    return *trees + ":" + util::sha256_hex(services->dump());
+  }
+
+  connectware::ExportOptions export_options() const {
+    connectware::ExportOptions options;
     // The configuration is held still until the export is seen finished: poll early and often (from
     // 250 ms, doubling to 500 ms at most, below poll-interval / poll-max-interval when those are shorter),
     // so that the window ends at most half a second after the export does. A status GET is cheap.
-    export_options.poll_initial =
-        std::min<std::chrono::milliseconds>(config.poll_interval(), std::chrono::milliseconds(250));
-    export_options.poll_max =
-        std::max(export_options.poll_initial,
-                 std::min<std::chrono::milliseconds>(config.poll_max_interval(), std::chrono::milliseconds(500)));
-    export_options.timeout = config.export_timeout();
-    export_options.progress = context.progress;
+    options.poll_initial = std::min<std::chrono::milliseconds>(config_.poll_interval(), std::chrono::milliseconds(250));
+    options.poll_max =
+        std::max(options.poll_initial,
+                 std::min<std::chrono::milliseconds>(config_.poll_max_interval(), std::chrono::milliseconds(500)));
+    options.timeout = config_.export_timeout();
+    options.progress = context_.progress;
+    return options;
+  }
 
-    // A first pass over the volumes while nothing is held: on a first run (or after many changes) it does
-    // the bulk of the copying, so that the pass inside the quiesce window only re-checks metadata and copies
-    // what changed in between. Without quiescing there is no window to keep short.
-    double prestage_seconds = 0;
-    if (mode != QuiesceMode::none) {
-      const auto prestage_start = context.clock.now();
-      if (auto prestaged = stage_volumes(*sources, layout); !prestaged) return fail(prestaged.error());
-      prestage_seconds = seconds_since(context.clock, prestage_start);
-      CWB_TRY(check_cancellation("while staging the volumes"));
+  /// One attempt: hold, export on the server while the volumes are mirrored, release.
+  Result<Attempt> stage_once() {
+    Attempt attempt;
+    const auto window_start = context_.clock.now();
+    std::unique_ptr<installation::ConfigurationHold> hold;
+    if (mode_ == QuiesceMode::pause) {
+      auto held = context_.installation.hold_configuration(paths_);
+      if (!held) return fail(held.error());
+      hold = std::move(*held);
+      attempt.held = hold->held();
+      spdlog::info("paused {} container(s) that write configuration", attempt.held.size());
     }
+    // The server exports while we mirror the volumes: only the slower of the two counts against the window.
+    const auto options = export_options();
+    auto pending = connectware::start_export(context_.connectware, options);
+    if (!pending) return fail(pending.error());
 
-    const int max_attempts = mode == QuiesceMode::verify ? std::max(1, config.verify_attempts()) : 1;
-    std::optional<AttemptResult> attempt;
-    int attempts = 0;
-    for (attempts = 1; attempts <= max_attempts; ++attempts) {
+    timer_.start("stage_volumes");
+    auto staged = stage_volumes(volumes_, layout_);
+    if (!staged) return fail(staged.error());
+    attempt.volumes = std::move(*staged);
+    CWB_TRY(check_cancellation("while staging the volumes"));
+
+    timer_.start("export");
+    auto finished = connectware::await_export(context_.connectware, *pending, options);
+    if (!finished) return fail(finished.error());
+    attempt.export_id = *finished;
+    timer_.stop();
+
+    if (hold) CWB_TRY(hold->release());
+    attempt.window_seconds = std::chrono::duration<double>(context_.clock.now() - window_start).count();
+    return attempt;
+  }
+
+  /// Stages until one attempt saw the configuration unchanged (verify mode: at most verify-attempts), or once.
+  Result<> stage_consistently() {
+    const int max_attempts = mode_ == QuiesceMode::verify ? std::max(1, config_.verify_attempts()) : 1;
+    for (attempts_ = 1; attempts_ <= max_attempts; ++attempts_) {
       std::string before;
-      if (mode == QuiesceMode::verify) {
-        auto fingerprint = configuration_fingerprint(context, *sources);
+      if (mode_ == QuiesceMode::verify) {
+        auto fingerprint = configuration_fingerprint();
         if (!fingerprint) return fail(fingerprint.error());
         before = *fingerprint;
       }
-      auto staged = stage_once(context, mode, paths, layout, *sources, export_options);
+      auto staged = stage_once();
       if (!staged) return fail(staged.error());
-      if (mode != QuiesceMode::verify) {
-        attempt = std::move(*staged);
-        break;
+      if (mode_ != QuiesceMode::verify) {
+        attempt_ = std::move(*staged);
+        return {};
       }
-      auto after = configuration_fingerprint(context, *sources);
+      auto after = configuration_fingerprint();
       if (!after) return fail(after.error());
       if (*after == before) {
-        attempt = std::move(*staged);
-        break;
+        attempt_ = std::move(*staged);
+        return {};
       }
-      spdlog::warn("the configuration changed during attempt {} of {}; staging again", attempts, max_attempts);
+      spdlog::warn("the configuration changed during attempt {} of {}; staging again", attempts_, max_attempts);
     }
-    if (!attempt) {
-      return fail(ErrorKind::quiesce_failed, "the configuration kept changing during " + std::to_string(max_attempts) +
-                                                 " attempts (verify mode); retry later or use quiesce = pause");
-    }
-    CWB_TRY(check_cancellation("after staging"));
+    return fail(ErrorKind::quiesce_failed, "the configuration kept changing during " + std::to_string(max_attempts) +
+                                               " attempts (verify mode); retry later or use quiesce = pause");
+  }
 
-    // The export finished inside the window; fetching it needs no stillness. Each part is timed on its
-    // own: the transfer, the status check, the archive check (with the unpacking).
-    const auto download_start = context.clock.now();
-    const std::string partial = layout.database_archive().string() + ".part";
-    // Not synced: restic reads the archive right after this stage, and a crash before the snapshot is
-    // saved fails the run anyway (the next run starts over). Not hashed during the transfer either: the
-    // validation reads the file once more anyway and hashes it then, so the transfer runs at curl's pace.
-    connectware::DownloadOptions download_options;
-    download_options.sync = false;
-    download_options.hash = false;
-    auto downloaded = context.connectware.download_backup(partial, context.progress, download_options);
-    if (!downloaded) {
-      (void)util::remove_tree(partial);
-      return fail(downloaded.error().with_context("downloading the database archive"));
-    }
-    const double download_seconds = seconds_since(context.clock, download_start);
-    // Someone could have started another export between ours finishing and the download: the archive
-    // would then not be ours. The status tells.
-    const auto confirm_start = context.clock.now();
-    auto status = context.connectware.status();
+  /// The export finished inside the window; fetching it needs no stillness. Not synced: restic reads the
+  /// archive right after this stage, and a crash before the snapshot is saved fails the run anyway (the
+  /// next run starts over). Not hashed during the transfer either: the validation reads the file once
+  /// more anyway and hashes it then, so the transfer runs at curl's pace.
+  Result<> download_database() {
+    timer_.start("download");
+    downloaded_ = layout_.database_archive().string() + ".part";
+    connectware::DownloadOptions options;
+    options.sync = false;
+    options.hash = false;
+    auto downloaded = context_.connectware.download_backup(downloaded_, context_.progress, options);
+    if (!downloaded) return fail(downloaded.error().with_context("downloading the database archive"));
+    return {};
+  }
+
+  /// Someone could have started another export between ours finishing and the download: the archive
+  /// would then not be ours. The status tells.
+  Result<> confirm_download() {
+    timer_.start("confirm_download");
+    auto status = context_.connectware.status();
     if (!status) return fail(status.error().with_context("confirming the downloaded archive"));
-    if (status->running || !status->backup || status->backup->id != attempt->export_id) {
-      (void)util::remove_tree(partial);
+    if (status->running || !status->backup || status->backup->id != attempt_.export_id) {
       return fail(ErrorKind::export_failed, "another database export started while ours was downloaded (" +
                                                 (status->backup ? status->backup->id : std::string("?")) +
                                                 "); run the backup again");
     }
-    const double confirm_seconds = seconds_since(context.clock, confirm_start);
-    const auto validate_start = context.clock.now();
-    auto database = store_database_archive(config.database_storage(), layout, partial, attempt->export_id);
-    (void)util::remove_tree(partial);
-    if (!database) return fail(database.error());
-    const double validate_seconds = seconds_since(context.clock, validate_start);
+    return {};
+  }
 
+  Result<> store_database() {
+    timer_.start("validate_archive");
+    auto database = store_database_archive(config_.database_storage(), layout_, downloaded_, attempt_.export_id);
+    (void)util::remove_tree(downloaded_);
+    if (!database) return fail(database.error());
+    database_ = std::move(*database);
+    timer_.stop();
+    return {};
+  }
+
+  Result<PreBackupResult> write_manifest() {
     snapshot::Manifest manifest;
     manifest.plugin_version = CWB_VERSION;
-    manifest.connectware_url = http::redact_url(config.connectware_url());
-    manifest.connectware_version = info->version;
-    manifest.host = config.host();
-    manifest.started = marker.started;
-    manifest.finished = snapshot::iso8601_utc(context.clock.wall_now());
-    manifest.quiesce = {to_string(mode), attempt->window_seconds, attempts, attempt->paused};
-    manifest.database = *database;
-    if (database->format == snapshot::database_format_tar) manifest.format = snapshot::manifest_format_version;
-    manifest.volumes = attempt->volumes.records;
-    manifest.tags = config.tags();
-    manifest.tags.push_back("connectware-" + info->version);
-    CWB_TRY(util::write_file_atomic(layout.manifest(), snapshot::to_json_text(manifest)));
+    manifest.connectware_url = http::redact_url(config_.connectware_url());
+    manifest.connectware_version = marker_.connectware_version;
+    manifest.host = config_.host();
+    manifest.started = marker_.started;
+    manifest.finished = snapshot::iso8601_utc(context_.clock.wall_now());
+    manifest.quiesce = {to_string(mode_), attempt_.window_seconds, attempts_, attempt_.held};
+    manifest.installation = {description_.platform, description_.project, description_.volumes,
+                             description_.containers};
+    manifest.database = database_;
+    if (database_.format == snapshot::database_format_tar) manifest.format = snapshot::manifest_format_version;
+    manifest.volumes = attempt_.volumes.records;
+    manifest.tags = config_.tags();
+    manifest.tags.push_back("connectware-" + marker_.connectware_version);
+    CWB_TRY(util::write_file_atomic(layout_.manifest(), snapshot::to_json_text(manifest)));
 
-    marker.quiesce_window_seconds = attempt->window_seconds;
-    marker.database_bytes = database->bytes;
-    marker.database_archive_bytes = database->archive_bytes;
-    marker.volume_bytes = attempt->volumes.bytes;
-    marker.tags = manifest.tags;
-    marker.stage_seconds = {{"prestage_volumes", prestage_seconds},
-                            {"export", attempt->export_seconds},
-                            {"stage_volumes", attempt->staging_seconds},
-                            {"download", download_seconds},
-                            {"confirm_download", confirm_seconds},
-                            {"validate_archive", validate_seconds},
-                            {"pre_backup", seconds_since(context.clock, run_start)}};
-    marker.staged = true;
-    CWB_TRY(write_run_marker(paths, marker));
+    marker_.quiesce_window_seconds = attempt_.window_seconds;
+    marker_.database_bytes = database_.bytes;
+    marker_.database_archive_bytes = database_.archive_bytes;
+    marker_.volume_bytes = attempt_.volumes.bytes;
+    marker_.tags = manifest.tags;
+    marker_.stage_seconds.clear();
+    for (const auto& step :
+         {"prestage_volumes", "export", "stage_volumes", "download", "confirm_download", "validate_archive"})
+      marker_.stage_seconds.emplace_back(step, timer_.seconds(step));
+    marker_.stage_seconds.emplace_back("pre_backup", timer_.total());
+    marker_.staged = true;
+    CWB_TRY(installation::write_run_marker(paths_, marker_));
     spdlog::info("staged {} ({} bytes of database, {} bytes of volumes); configuration held for {:.2f} s",
-                 layout.root.string(), database->bytes, attempt->volumes.bytes, attempt->window_seconds);
-    return PreBackupResult{std::move(manifest), marker.tags};
-  }();
-  if (result) cleanup.armed = false;
-  return result;
+                 layout_.root.string(), database_.bytes, attempt_.volumes.bytes, attempt_.window_seconds);
+    return PreBackupResult{std::move(manifest), marker_.tags};
+  }
+
+  BackupContext& context_;
+  const config::Config& config_;
+  const StatePaths paths_;
+  const snapshot::Layout layout_;
+  util::StepTimer timer_;
+  util::FileLock lock_; // declared before partial_files_: released only after they are removed
+  util::RemovalGuard partial_files_;
+  RunMarker marker_;
+  QuiesceMode mode_ = QuiesceMode::none;
+  std::vector<installation::Volume> volumes_;
+  installation::Description description_;
+  Attempt attempt_;
+  int attempts_ = 0;
+  std::string downloaded_;
+  snapshot::DatabaseRecord database_;
+};
+
+} // namespace
+
+Result<PreBackupResult> run_pre_backup(BackupContext& context) {
+  return PreBackupRun(context).run();
 }
 
 } // namespace cwb::backup

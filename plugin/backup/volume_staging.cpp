@@ -25,33 +25,7 @@ std::optional<snapshot::EntryType> manifest_type(staging::EntryType type) {
 
 } // namespace
 
-Result<std::vector<VolumeSource>> resolve_volume_sources(const config::Config& config,
-                                                         container::ContainerRuntime* runtime) {
-  std::vector<VolumeSource> sources;
-  for (const auto& name : config.volumes()) {
-    VolumeSource source{name, config.compose_project() + "_" + name, {}};
-    if (name == "service-manager" && config.volume_path()) {
-      source.source = config.volume_path()->string();
-      source.path = *config.volume_path();
-    } else if (runtime != nullptr) {
-      auto mountpoint = runtime->volume_mountpoint(source.source);
-      if (!mountpoint) return fail(mountpoint.error().with_context("locating volume " + source.source));
-      source.path = *mountpoint;
-    } else {
-      return fail(ErrorKind::usage, "cannot locate volume " + source.source +
-                                        " without a container runtime: set volume-path or docker-host");
-    }
-    std::error_code error;
-    if (!std::filesystem::is_directory(source.path, error)) {
-      return fail(ErrorKind::staging_io,
-                  "volume " + source.source + " is not a readable folder at " + source.path.string());
-    }
-    sources.push_back(std::move(source));
-  }
-  return sources;
-}
-
-Result<StagedVolumes> stage_volumes(const std::vector<VolumeSource>& sources, const snapshot::Layout& layout) {
+Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout) {
   StagedVolumes staged;
   CWB_TRY(util::create_private_directory(layout.volumes_dir()));
   CWB_TRY(util::create_private_directory(layout.mirror_index("x").parent_path()));
@@ -95,7 +69,7 @@ Result<StagedVolumes> stage_volumes(const std::vector<VolumeSource>& sources, co
   return staged;
 }
 
-Result<std::string> fingerprint_volumes(const std::vector<VolumeSource>& sources) {
+Result<std::string> fingerprint_volumes(const std::vector<Volume>& sources) {
   util::Sha256 combined;
   for (const auto& source : sources) {
     auto entries = staging::scan_tree(source.path);

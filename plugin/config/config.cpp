@@ -10,6 +10,7 @@
 #include <cctype>
 #include <charconv>
 #include <climits>
+#include <set>
 #include <utility>
 
 namespace cwb::config {
@@ -184,13 +185,23 @@ Parsed<std::string> parse_compose_project(std::string_view raw) {
   return std::string{raw};
 }
 
+// Empty: no Docker engine (platform = host, or auto finding none).
 Parsed<std::string> parse_docker_host(std::string_view raw) {
+  if (raw.empty()) return std::string{};
   constexpr std::array schemes{"unix://", "tcp://", "http://", "https://"};
   const bool known = std::ranges::any_of(schemes, [raw](const char* scheme) {
     return raw.starts_with(scheme) && raw.size() > std::string_view{scheme}.size();
   });
-  if (!known || has_blank(raw)) return expected("unix:///path/to/docker.sock or tcp://HOST:PORT");
+  if (!known || has_blank(raw))
+    return expected("unix:///path/to/docker.sock or tcp://HOST:PORT (or empty: no Docker engine)");
   return std::string{raw};
+}
+
+// "name=/abs/path" items: a volume name as Compose spells it, then its folder.
+bool is_volume_path_item(std::string_view item) {
+  const auto equals = item.find('=');
+  if (equals == std::string_view::npos) return false;
+  return is_docker_name(item.substr(0, equals)) && item.size() > equals + 1 && item[equals + 1] == '/';
 }
 
 Parsed<std::string> parse_host(std::string_view raw) {
@@ -330,7 +341,13 @@ const std::vector<Config::Binding>& Config::bindings() {
         accessors(&Config::database_storage_,
                   parse_enum<DatabaseStorage>(parse_database_storage, "unpacked or archive"),
                   print_enum<DatabaseStorage>));
-    add("docker-host", "DOCKER_HOST", ValueType::string, "Docker engine to talk to",
+    add("platform", "CONNECTWARE_PLATFORM", ValueType::enumeration,
+        "Where Connectware runs: compose (Docker Compose, through the Docker engine), host (volumes given as "
+        "folders by volume-path/volume-paths, restarted by restart-command; no container runtime), or auto "
+        "(compose when the Docker engine answers, else host when every volume's folder is given)",
+        accessors(&Config::platform_, parse_enum<PlatformChoice>(parse_platform, "auto, compose or host"),
+                  print_enum<PlatformChoice>));
+    add("docker-host", "DOCKER_HOST", ValueType::string, "Docker engine to talk to (empty: none)",
         accessors(&Config::docker_host_, parse_docker_host, print_text));
     add("compose-project", "CONNECTWARE_COMPOSE_PROJECT", ValueType::string,
         "Docker Compose project of Connectware (volume names start with it)",
@@ -343,6 +360,10 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("volume-path", "CONNECTWARE_VOLUME_PATH", ValueType::path,
         "Directory of the service-manager volume, instead of asking the Docker engine",
         accessors(&Config::volume_path_, parse_optional_path, print_optional_path));
+    add("volume-paths", "CONNECTWARE_VOLUME_PATHS", ValueType::list,
+        "Directory of each volume, as NAME=/path items (e.g. service-manager=/srv/cw/sm,certs=/srv/cw/certs), "
+        "instead of asking the Docker engine",
+        accessors(&Config::volume_paths_, parse_list(is_volume_path_item, "NAME=/absolute/path items"), print_list));
 
     // Local files
     add("staging-dir", "CONNECTWARE_STAGING_DIR", ValueType::path, "Where the database export is staged for restic",
@@ -366,6 +387,10 @@ const std::vector<Config::Binding>& Config::bindings() {
         "Command that restarts Connectware after a restore, split on spaces and run without a shell (e.g. "
         "\"systemctl restart connectware\"); unset: restart its containers through the Docker engine",
         accessors(&Config::restart_command_, parse_optional_text, print_text));
+    add("stop-command", "CONNECTWARE_STOP_COMMAND", ValueType::string,
+        "With platform = host: command run before the volumes are replaced (e.g. \"systemctl stop "
+        "connectware\"), split on spaces and run without a shell; restart-command starts Connectware again",
+        accessors(&Config::stop_command_, parse_optional_text, print_text));
     add("health-timeout", "CONNECTWARE_HEALTH_TIMEOUT", ValueType::duration,
         "Seconds to wait for every Connectware container to report running after a restart",
         accessors(&Config::health_timeout_, parse_duration, print_duration));
@@ -512,6 +537,17 @@ Result<> Config::finish() {
                                       ", longer than " + describe_key("poll-max-interval", *this) + " " +
                                       print_duration(poll_max_interval_));
 
+  std::set<std::string, std::less<>> given_paths;
+  for (const auto& item : volume_paths_) {
+    const auto name = item.substr(0, item.find('='));
+    if (!given_paths.insert(name).second)
+      return fail(ErrorKind::usage, describe_key("volume-paths", *this) + " names volume " + name + " twice");
+  }
+  if (volume_path_ && given_paths.contains(service_manager_volume))
+    return fail(ErrorKind::usage, "both " + describe_key("volume-path", *this) + " and " +
+                                      describe_key("volume-paths", *this) +
+                                      " give the service-manager volume's folder: keep only one");
+
   struct SecretPair {
     std::string_view key;
     Secret Config::*secret;
@@ -597,22 +633,37 @@ std::vector<const Secret*> Config::secrets() const {
   return result;
 }
 
-std::vector<std::string> Config::restart_command() const {
+namespace {
+
+std::vector<std::string> split_on_spaces(const std::string& command) {
   std::vector<std::string> argv;
   std::size_t start = 0;
-  while (start < restart_command_.size()) {
-    const auto end = std::min(restart_command_.find(' ', start), restart_command_.size());
-    if (end > start) argv.push_back(restart_command_.substr(start, end - start));
+  while (start < command.size()) {
+    const auto end = std::min(command.find(' ', start), command.size());
+    if (end > start) argv.push_back(command.substr(start, end - start));
     start = end + 1;
   }
   return argv;
 }
 
-std::vector<std::string> Config::volume_names() const {
-  std::vector<std::string> names;
-  for (const auto& volume : volumes_)
-    names.push_back(compose_project_ + "_" + volume);
-  return names;
+} // namespace
+
+std::vector<std::string> Config::restart_command() const {
+  return split_on_spaces(restart_command_);
+}
+
+std::vector<std::string> Config::stop_command() const {
+  return split_on_spaces(stop_command_);
+}
+
+std::map<std::string, fs::path> Config::volume_paths() const {
+  std::map<std::string, fs::path> paths;
+  for (const auto& item : volume_paths_) {
+    const auto equals = item.find('=');
+    paths.emplace(item.substr(0, equals), fs::path(item.substr(equals + 1)));
+  }
+  if (volume_path_) paths.insert_or_assign(std::string(service_manager_volume), *volume_path_);
+  return paths;
 }
 
 std::string show_config(const Config& config) {

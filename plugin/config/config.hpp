@@ -32,6 +32,10 @@
 
 namespace cwb::config {
 
+/// The volume every installation has: Connectware's service commissioning files (and the default of
+/// `volumes` and `pause-services`). volume-path names its folder.
+inline constexpr std::string_view service_manager_volume = "service-manager";
+
 /// Where a value came from.
 struct Origin {
   enum class Source { default_value, config_file, environment, command_line, secret_file };
@@ -113,14 +117,15 @@ public:
   [[nodiscard]] Quiesce quiesce() const { return quiesce_; } // `automatic` is resolved by the pipeline
   [[nodiscard]] int verify_attempts() const { return verify_attempts_; }
   [[nodiscard]] DatabaseStorage database_storage() const { return database_storage_; }
+  [[nodiscard]] PlatformChoice platform() const { return platform_; } // resolved by installation/select
+  /// Returns docker-host; empty when no Docker engine is to be used.
   [[nodiscard]] const std::string& docker_host() const { return docker_host_; }
   [[nodiscard]] const std::string& compose_project() const { return compose_project_; }
   [[nodiscard]] const std::vector<std::string>& pause_services() const { return pause_services_; }
-  /// Returns the volume names as configured ("service-manager"); volume_names() adds the project.
+  /// Returns the volume names as configured ("service-manager"), without any platform's prefix.
   [[nodiscard]] const std::vector<std::string>& volumes() const { return volumes_; }
-  /// Returns the Docker volume names: "<compose-project>_<volume>".
-  [[nodiscard]] std::vector<std::string> volume_names() const;
-  [[nodiscard]] const std::optional<std::filesystem::path>& volume_path() const { return volume_path_; }
+  /// Returns the folders given for volumes: volume-paths' items, and volume-path as service-manager's.
+  [[nodiscard]] std::map<std::string, std::filesystem::path> volume_paths() const;
 
   // Local files
   [[nodiscard]] const std::filesystem::path& staging_dir() const { return staging_dir_; }
@@ -139,6 +144,8 @@ public:
   /// Returns restart-command split on spaces (run without a shell), empty when unset: then the container
   /// runtime restarts Connectware's containers.
   [[nodiscard]] std::vector<std::string> restart_command() const;
+  /// Returns stop-command split on spaces, empty when unset (platform = host only).
+  [[nodiscard]] std::vector<std::string> stop_command() const;
   [[nodiscard]] std::chrono::seconds health_timeout() const { return health_timeout_; }
 
   // restic
@@ -190,11 +197,13 @@ private:
   Quiesce quiesce_ = Quiesce::automatic;
   int verify_attempts_ = 3;
   DatabaseStorage database_storage_ = DatabaseStorage::unpacked;
+  PlatformChoice platform_ = PlatformChoice::automatic;
   std::string docker_host_ = "unix:///var/run/docker.sock";
   std::string compose_project_ = "connectware";
-  std::vector<std::string> pause_services_{"service-manager"};
-  std::vector<std::string> volumes_{"service-manager"};
+  std::vector<std::string> pause_services_{std::string(service_manager_volume)};
+  std::vector<std::string> volumes_{std::string(service_manager_volume)};
   std::optional<std::filesystem::path> volume_path_;
+  std::vector<std::string> volume_paths_; // "name=/path" items
 
   std::filesystem::path staging_dir_ = "/var/lib/connectware-backup/staging";
   std::filesystem::path state_dir_ = "/var/lib/connectware-backup";
@@ -203,6 +212,7 @@ private:
   std::filesystem::path restore_dir_;  // empty until finish() derives it from state-dir
   std::filesystem::path rollback_dir_; // empty until finish() derives it from state-dir
   std::string restart_command_;
+  std::string stop_command_;
   std::chrono::seconds health_timeout_{300};
 
   std::string restic_binary_ = "restic";

@@ -27,6 +27,10 @@ constexpr std::array quiesce_names{
 constexpr std::array database_storage_names{std::pair{DatabaseStorage::unpacked, std::string_view{"unpacked"}},
                                             std::pair{DatabaseStorage::archive, std::string_view{"archive"}}};
 
+constexpr std::array platform_names{std::pair{PlatformChoice::automatic, std::string_view{"auto"}},
+                                    std::pair{PlatformChoice::compose, std::string_view{"compose"}},
+                                    std::pair{PlatformChoice::host, std::string_view{"host"}}};
+
 constexpr std::array progress_names{std::pair{Progress::automatic, std::string_view{"auto"}},
                                     std::pair{Progress::always, std::string_view{"always"}},
                                     std::pair{Progress::never, std::string_view{"never"}}};
@@ -44,6 +48,9 @@ std::string_view to_string(Quiesce value) noexcept {
 std::string_view to_string(DatabaseStorage value) noexcept {
   return name_of(database_storage_names, value);
 }
+std::string_view to_string(PlatformChoice value) noexcept {
+  return name_of(platform_names, value);
+}
 std::string_view to_string(Progress value) noexcept {
   return name_of(progress_names, value);
 }
@@ -56,6 +63,9 @@ std::optional<Quiesce> parse_quiesce(std::string_view text) noexcept {
 }
 std::optional<DatabaseStorage> parse_database_storage(std::string_view text) noexcept {
   return value_of(database_storage_names, text);
+}
+std::optional<PlatformChoice> parse_platform(std::string_view text) noexcept {
+  return value_of(platform_names, text);
 }
 std::optional<Progress> parse_progress(std::string_view text) noexcept {
   return value_of(progress_names, text);

@@ -13,6 +13,10 @@ enum class Quiesce { automatic, pause, verify, none };
 /// the backup proves the tar rebuilds an archive with identical entries, or exactly as downloaded.
 enum class DatabaseStorage { unpacked, archive };
 
+/// Which platform Connectware runs on (plugin/installation): `automatic` ("auto") is resolved at start-up:
+/// compose when the Docker engine answers, host when every volume's folder is given, else a usage error.
+enum class PlatformChoice { automatic, compose, host };
+
 /// Whether progress lines are printed: `automatic` ("auto") prints them when stderr is a terminal.
 enum class Progress { automatic, always, never };
 
@@ -21,12 +25,14 @@ enum class LogLevel { trace, debug, info, warn, error, off };
 /// Returns the spelling used in flags and files: "auto", "pause", ...
 std::string_view to_string(Quiesce value) noexcept;
 std::string_view to_string(DatabaseStorage value) noexcept;
+std::string_view to_string(PlatformChoice value) noexcept;
 std::string_view to_string(Progress value) noexcept;
 std::string_view to_string(LogLevel value) noexcept;
 
 /// Return the value spelled `text` exactly (lower case), or nullopt.
 std::optional<Quiesce> parse_quiesce(std::string_view text) noexcept;
 std::optional<DatabaseStorage> parse_database_storage(std::string_view text) noexcept;
+std::optional<PlatformChoice> parse_platform(std::string_view text) noexcept;
 std::optional<Progress> parse_progress(std::string_view text) noexcept;
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
 

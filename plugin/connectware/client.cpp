@@ -16,7 +16,8 @@ std::string trim_trailing_slash(std::string url) {
 
 Result<json> parse_json(const std::string& body, const std::string& what) {
   auto document = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (document.is_discarded()) return fail(ErrorKind::http, what + ": response is not JSON: \"" + excerpt(body) + "\"");
+  if (document.is_discarded())
+    return fail(ErrorKind::malformed_response, what + ": response is not JSON: \"" + excerpt(body) + "\"");
   return document;
 }
 
@@ -166,7 +167,7 @@ Result<SystemInfo> ConnectwareClient::system_info() {
   try {
     return SystemInfo{document->at("version").get<std::string>(), *document};
   } catch (const json::exception& error) {
-    return fail(ErrorKind::http, what + ": " + error.what());
+    return fail(ErrorKind::malformed_response, what + ": " + error.what());
   }
 }
 
@@ -187,7 +188,7 @@ Result<std::vector<ServiceHealth>> ConnectwareClient::health() {
     }
     return services;
   } catch (const json::exception& error) {
-    return fail(ErrorKind::http, what + ": " + error.what());
+    return fail(ErrorKind::malformed_response, what + ": " + error.what());
   }
 }
 
@@ -213,7 +214,7 @@ Result<Secret> ConnectwareClient::login(const std::string& username, const Secre
   try {
     return Secret(document->at("token").get<std::string>());
   } catch (const json::exception& error) {
-    return fail(ErrorKind::http, what + ": " + error.what());
+    return fail(ErrorKind::malformed_response, what + ": " + error.what());
   }
 }
 

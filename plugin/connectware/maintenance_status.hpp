@@ -1,7 +1,8 @@
 #pragma once
 // The answer of GET /api/maintenance/db, parsed tolerantly: `running` is required, the `backup` and
-// `restore` objects and all their fields are optional, unknown fields are ignored, and both the documented
-// spelling "succeded" and "succeeded" are accepted.
+// `restore` objects and all their fields are optional and may be null (as they are before the first
+// backup), text fields may come as numbers, unknown fields are ignored, and both the documented spelling
+// "succeded" and "succeeded" are accepted.
 
 #include "core/error.hpp"
 
@@ -27,8 +28,8 @@ struct MaintenanceStatus {
   std::optional<OperationStatus> restore;
 };
 
-/// Parses a status body. Errors: http when the body is not JSON (an HTML error page, say), not an object,
-/// lacks `running`, or has a field of the wrong type; the message quotes the start of the body.
+/// Parses a status body. Errors: malformed_response when the body is not JSON (an HTML error page, say), not
+/// an object, or lacks a boolean `running`; the message names the field and quotes the start of the body.
 Result<MaintenanceStatus> parse_maintenance_status(std::string_view body);
 
 /// Returns the first `limit` characters of `body` on one line, for error messages.

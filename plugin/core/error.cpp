@@ -22,8 +22,36 @@ const char* to_string(ErrorKind kind) noexcept {
   case ErrorKind::not_found: return "not_found";
   case ErrorKind::http: return "http";
   case ErrorKind::container_runtime: return "container_runtime";
+  case ErrorKind::malformed_response: return "malformed_response";
+  case ErrorKind::volume_missing: return "volume_missing";
+  case ErrorKind::no_snapshot: return "no_snapshot";
   }
   return "unknown";
+}
+
+const char* to_string(Cause cause) noexcept {
+  switch (cause) {
+  case Cause::none: return "none";
+  case Cause::connect: return "connect";
+  case Cause::timeout: return "timeout";
+  case Cause::stalled: return "stalled";
+  case Cause::tls: return "tls";
+  case Cause::truncated: return "truncated";
+  case Cause::receive: return "receive";
+  case Cause::send: return "send";
+  case Cause::local_io: return "local_io";
+  case Cause::interrupted: return "interrupted";
+  case Cause::protocol: return "protocol";
+  case Cause::http_status: return "http_status";
+  case Cause::restic_wrong_password: return "restic_wrong_password";
+  case Cause::restic_no_repository: return "restic_no_repository";
+  case Cause::restic_locked: return "restic_locked";
+  case Cause::restic_unreachable_backend: return "restic_unreachable_backend";
+  case Cause::restic_incomplete_snapshot: return "restic_incomplete_snapshot";
+  case Cause::restic_snapshot_not_found: return "restic_snapshot_not_found";
+  case Cause::restic_repository_exists: return "restic_repository_exists";
+  }
+  return "none";
 }
 
 } // namespace cwb

@@ -27,7 +27,39 @@ enum class ErrorKind {
   not_found,            // a thing looked up does not exist (a container, a snapshot, a file)
   http,                 // an HTTP request failed in a way not covered above (4xx other than auth)
   container_runtime,    // the container runtime (Docker engine) failed or is unreachable
+  malformed_response,   // a server answered, but not with what its API promises (not JSON, wrong types, HTML)
+  volume_missing,       // a volume to back up or restore does not exist on this installation
+  no_snapshot,          // no snapshot to restore: none for this host and tags, or the id is unknown
 };
+
+/// Why a transfer or request failed, for callers that branch on it (retry policies, the Connectware client
+/// turning a cut download into export_invalid) without reading the message. `none` for errors that need no
+/// finer class than their kind.
+enum class Cause {
+  none,
+  connect,     // nothing was sent: DNS, connection refused, no route
+  timeout,     // connect or total time limit reached
+  stalled,     // the low-speed limit fired after body bytes had arrived
+  tls,         // TLS handshake or certificate verification failed
+  truncated,   // the connection closed before Content-Length bytes arrived
+  receive,     // the connection broke while receiving (reset, empty reply)
+  send,        // the connection broke while sending (upload)
+  local_io,    // the download file could not be written or the upload file read
+  interrupted, // cancellation was requested
+  protocol,    // anything else the transport reports (bad response, too many redirects, ...)
+  http_status, // the server answered with an unexpected HTTP status (Error::http_status says which)
+  // restic's failure classes (restic/failure.hpp), read from its exit code and stderr
+  restic_wrong_password,
+  restic_no_repository,
+  restic_locked,
+  restic_unreachable_backend,
+  restic_incomplete_snapshot,
+  restic_snapshot_not_found,
+  restic_repository_exists,
+};
+
+/// Returns the stable lower-case name of a cause ("truncated").
+const char* to_string(Cause cause) noexcept;
 
 /// Returns the stable lower-case name of a kind, as used in logs and the status JSON.
 const char* to_string(ErrorKind kind) noexcept;
@@ -35,10 +67,16 @@ const char* to_string(ErrorKind kind) noexcept;
 struct Error {
   ErrorKind kind = ErrorKind::internal;
   std::string message;
+  Cause cause = Cause::none;
+  int http_status = 0; // with Cause::http_status: the status the server answered
 
   /// Returns a copy with `context` put in front: Error{"HTTP 401"}.with_context("exporting db")
-  /// gives "exporting db: HTTP 401".
-  [[nodiscard]] Error with_context(const std::string& context) const { return Error{kind, context + ": " + message}; }
+  /// gives "exporting db: HTTP 401". Kind and cause are kept.
+  [[nodiscard]] Error with_context(const std::string& context) const {
+    return Error{kind, context + ": " + message, cause, http_status};
+  }
+  /// Returns a copy with another kind (a layer that knows better what the failure means), cause kept.
+  [[nodiscard]] Error as(ErrorKind other) const { return Error{other, message, cause, http_status}; }
 };
 
 template <typename T = void> using Result = std::expected<T, Error>;

@@ -19,11 +19,14 @@ ExitCode exit_code_for(ErrorKind kind) noexcept {
   case ErrorKind::incompatible_version: return ExitCode::incompatible_version;
   case ErrorKind::restore_rolled_back: return ExitCode::restore_rolled_back;
   case ErrorKind::rollback_failed: return ExitCode::rollback_failed;
-  // A missing thing or an unexpected HTTP answer is reported with its own message; the exit code says
-  // which party failed.
-  case ErrorKind::not_found: return ExitCode::internal;
+  // A container or other object the runtime no longer has: the runtime's situation, not a bug of ours.
+  case ErrorKind::not_found: return ExitCode::container_runtime;
+  // An HTTP exchange that broke off or got an unexpected status: the server is not serving us.
   case ErrorKind::http: return ExitCode::unreachable;
   case ErrorKind::container_runtime: return ExitCode::container_runtime;
+  case ErrorKind::malformed_response: return ExitCode::malformed_response;
+  case ErrorKind::volume_missing: return ExitCode::volume_missing;
+  case ErrorKind::no_snapshot: return ExitCode::no_snapshot;
   }
   return ExitCode::internal;
 }

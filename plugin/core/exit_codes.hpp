@@ -24,6 +24,9 @@ enum class ExitCode : int {
   restore_rolled_back = 14,
   rollback_failed = 15,
   container_runtime = 16,
+  malformed_response = 17,
+  volume_missing = 18,
+  no_snapshot = 19,
 };
 
 /// Returns the exit code a hook ends with for an error of `kind`.

@@ -203,7 +203,7 @@ Error transfer_error(CURLcode code, const TransferState& state, const char* curl
   if (failure == TransferFailure::tls) {
     message += "; if the server uses a self-signed certificate, give its CA certificate with the CA file option";
   }
-  return Error{kind, scrub_secrets(std::move(message), state.request->auth)};
+  return Error{kind, scrub_secrets(std::move(message), state.request->auth), failure};
 }
 
 } // namespace

@@ -112,12 +112,35 @@ const char* to_string(Failure failure) noexcept {
   return "other";
 }
 
+Cause to_cause(Failure failure) noexcept {
+  switch (failure) {
+  case Failure::wrong_password: return Cause::restic_wrong_password;
+  case Failure::no_repository: return Cause::restic_no_repository;
+  case Failure::locked: return Cause::restic_locked;
+  case Failure::unreachable_backend: return Cause::restic_unreachable_backend;
+  case Failure::incomplete_snapshot: return Cause::restic_incomplete_snapshot;
+  case Failure::snapshot_not_found: return Cause::restic_snapshot_not_found;
+  case Failure::repository_exists: return Cause::restic_repository_exists;
+  case Failure::other: return Cause::none;
+  }
+  return Cause::none;
+}
+
+Failure failure_of(const Error& error) noexcept {
+  for (const auto failure :
+       {Failure::wrong_password, Failure::no_repository, Failure::locked, Failure::unreachable_backend,
+        Failure::incomplete_snapshot, Failure::snapshot_not_found, Failure::repository_exists})
+    if (error.cause == to_cause(failure)) return failure;
+  return Failure::other;
+}
+
 ClassifiedFailure classify_failure(const util::ExitStatus& status, std::string_view stderr_text,
                                    const FailureContext& context) {
   const auto lines = lines_of(stderr_text);
   auto classified = [&](Failure failure, std::string_view matched_line) {
-    return ClassifiedFailure{failure,
-                             Error{ErrorKind::restic, message_for(failure, matched_line, lines, status, context)}};
+    return ClassifiedFailure{
+        failure,
+        Error{ErrorKind::restic, message_for(failure, matched_line, lines, status, context), to_cause(failure)}};
   };
   if (status.timed_out || status.signal || !status.code) return classified(Failure::other, {});
 

@@ -25,6 +25,12 @@ enum class Failure {
 /// Returns the stable name of a failure ("wrong_password"), for logs and tests.
 const char* to_string(Failure failure) noexcept;
 
+/// Returns the cause an Error of this failure carries (Cause::none for other).
+Cause to_cause(Failure failure) noexcept;
+
+/// Returns the restic failure an error carries as its cause; other for errors that are not restic's.
+Failure failure_of(const Error& error) noexcept;
+
 /// What the message names besides the cause.
 struct FailureContext {
   std::string operation;       // "backup", "snapshots", ...
@@ -34,7 +40,7 @@ struct FailureContext {
 
 struct ClassifiedFailure {
   Failure failure = Failure::other;
-  Error error; // kind restic; a one-line message naming the cause and the repository
+  Error error; // kind restic, cause to_cause(failure); a one-line message naming the cause and the repository
 };
 
 /// Returns the cause of a failed restic run from its exit status and stderr text. Timeouts and signals

@@ -65,10 +65,8 @@ Result<util::ProcessResult> Restic::run(const std::string& operation, std::vecto
   if (on_stderr_line) result->stderr_text = std::move(stderr_text);
   if (!result->status.success()) {
     auto classified = classify_failure(result->status, result->stderr_text, failure_context(operation));
-    last_failure_ = classified.failure;
     return fail(std::move(classified.error));
   }
-  last_failure_ = Failure::other;
   return result;
 }
 
@@ -129,13 +127,14 @@ Result<BackupSummary> Restic::backup(const BackupRequest& request,
   const auto feed = [&parser](std::string_view line) { parser.feed_line(line); };
   auto result = run("backup", std::move(arguments), feed, feed);
   if (!result) {
-    if (last_failure_ != Failure::incomplete_snapshot || parser.item_errors().empty()) return fail(result.error());
+    if (failure_of(result.error()) != Failure::incomplete_snapshot || parser.item_errors().empty())
+      return fail(result.error());
     std::string items;
     for (const auto& item : parser.item_errors())
       items += (items.empty() ? "" : ", ") + item.item;
     std::string message = result.error().message + " (" + items + ")";
     if (parser.summary()) message += "; snapshot " + parser.summary()->snapshot_id + " was saved without them";
-    return fail(ErrorKind::restic, std::move(message));
+    return fail(Error{ErrorKind::restic, std::move(message), result.error().cause});
   }
   if (!parser.summary())
     return fail(ErrorKind::restic,
@@ -164,8 +163,9 @@ Result<Snapshot> Restic::find_snapshot(const std::string& id) {
   if (!snapshots) return fail(snapshots.error());
   // restic 0.14 prints `[]` and exits 0 for an unknown id, with "no matching ID found" on stderr.
   if (snapshots->empty()) {
-    last_failure_ = Failure::snapshot_not_found;
-    return fail(ErrorKind::not_found, "restic: no snapshot " + id + " in " + redact_repository(options_.repository));
+    return fail(Error{ErrorKind::no_snapshot,
+                      "restic: no snapshot " + id + " in " + redact_repository(options_.repository),
+                      to_cause(Failure::snapshot_not_found)});
   }
   if (snapshots->size() > 1)
     return fail(ErrorKind::restic,

@@ -65,7 +65,7 @@ public:
   /// Errors: restic.
   Result<std::vector<Snapshot>> snapshots(const std::vector<std::string>& tags = {}, const std::string& host = {});
 
-  /// Returns the snapshot with this id or unique id prefix ("latest" too). Errors: not_found when there is
+  /// Returns the snapshot with this id or unique id prefix ("latest" too). Errors: no_snapshot when there is
   /// none, restic otherwise.
   Result<Snapshot> find_snapshot(const std::string& id);
 
@@ -85,10 +85,6 @@ public:
   /// Errors: restic, with restic's own complaint.
   Result<> check(const std::string& read_data_subset = {});
 
-  /// Returns the cause of the last failed call (Failure::other when the last call succeeded), for callers
-  /// that branch on it (create the repository when it is missing).
-  [[nodiscard]] Failure last_failure() const { return last_failure_; }
-
 private:
   /// Runs restic with global flags + `arguments`; a non-zero exit becomes a classified error. Line
   /// callbacks see stdout (stderr) line by line; stderr is kept for the classification as well.
@@ -102,7 +98,6 @@ private:
   util::ProcessRunner& runner_;
   util::Environment base_environment_;
   std::optional<Version> version_;
-  Failure last_failure_ = Failure::other;
 };
 
 } // namespace cwb::restic

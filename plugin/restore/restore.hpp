@@ -42,7 +42,8 @@ struct RestoreOutcome {
 };
 
 /// Runs the restore. Errors: usage (bad request, refused confirmation, no way to restart), locked (a backup
-/// or restore runs), restic (fetching), not_found (no such snapshot), snapshot_invalid (step 2),
+/// or restore runs), restic (fetching), no_snapshot (none for this host, or no such id), volume_missing (a
+/// volume of the snapshot does not exist here), snapshot_invalid (step 2),
 /// incompatible_version (a backup from a newer Connectware, or Connectware refused the archive: nothing
 /// changed), unreachable/authentication (step 2), staging_io (no room for the safety copy, or it failed:
 /// nothing changed), export_failed/export_invalid (the safety export: nothing changed),
@@ -52,7 +53,7 @@ struct RestoreOutcome {
 Result<RestoreOutcome> run_restore(RestoreContext& context, const RestoreRequest& request);
 
 /// Returns our snapshots (all configured tags, this host), oldest first. Errors: restic.
-Result<std::vector<restic::Snapshot>> list_snapshots(RestoreContext& context);
+Result<std::vector<restic::Snapshot>> list_snapshots(restic::Restic& restic, const config::Config& config);
 
 /// Returns the text an operator reads after Connectware refused an archive for its version: the server's
 /// message and Connectware's documented downgrade path.

@@ -4,10 +4,9 @@
 
 #include "config/config.hpp"
 #include "connectware/client.hpp"
-#include "container/container_runtime.hpp"
 #include "http/transport.hpp"
+#include "installation/installation.hpp"
 #include "restic/restic.hpp"
-#include "util/subprocess.hpp"
 
 #include <ostream>
 
@@ -16,14 +15,9 @@ namespace cwb::restore {
 struct RestoreContext {
   const config::Config& config;
   connectware::ConnectwareClient& connectware;
-  /// The container runtime, or nullptr when none is configured (then volume-path and restart-command
-  /// must be set).
-  container::ContainerRuntime* containers = nullptr;
+  /// The installation restored into: its volumes, who uses them, how Connectware restarts.
+  installation::Installation& installation;
   restic::Restic& restic;
-  /// Runs restart-command.
-  util::ProcessRunner& process_runner;
-  /// The environment restart-command runs with.
-  const util::Environment& environment;
   /// Where the operator reads what happens (the plan, the safety copy's folder, the downgrade path).
   std::ostream& out;
   /// Progress of the database upload and of the safety export's download; empty when not printing.

@@ -126,6 +126,11 @@ std::string to_json_text(const Manifest& manifest) {
         {"window_seconds", manifest.quiesce.window_seconds},
         {"attempts", manifest.quiesce.attempts},
         {"paused_containers", manifest.quiesce.paused_containers}}},
+      {"installation",
+       {{"platform", manifest.installation.platform},
+        {"project", manifest.installation.project},
+        {"volumes", manifest.installation.volumes},
+        {"containers", manifest.installation.containers}}},
       {"database", nullptr},
       {"volumes", std::move(volumes)},
       {"tags", manifest.tags},
@@ -165,6 +170,12 @@ Result<Manifest> parse_manifest(const std::string& text) {
       manifest.quiesce.window_seconds = quiesce->value("window_seconds", 0.0);
       manifest.quiesce.attempts = quiesce->value("attempts", 1);
       manifest.quiesce.paused_containers = quiesce->value("paused_containers", std::vector<std::string>{});
+    }
+    if (const auto installation = in.find("installation"); installation != in.end() && installation->is_object()) {
+      manifest.installation.platform = installation->value("platform", "");
+      manifest.installation.project = installation->value("project", "");
+      manifest.installation.volumes = installation->value("volumes", std::vector<std::string>{});
+      manifest.installation.containers = installation->value("containers", std::vector<std::string>{});
     }
     if (const auto database = in.find("database"); database != in.end() && database->is_object()) {
       DatabaseRecord record;

@@ -61,6 +61,14 @@ struct QuiesceRecord {
   std::vector<std::string> paused_containers;
 };
 
+/// The installation the snapshot came from (installation::Description), for the restore and the operator.
+struct InstallationRecord {
+  std::string platform;                // "compose", "host"; empty in manifests older than this field
+  std::string project;                 // the Compose project; empty on a plain host
+  std::vector<std::string> volumes;    // each volume's source (Docker volume name or folder)
+  std::vector<std::string> containers; // the installation's containers by name
+};
+
 struct Manifest {
   int format = 1; // as written: 2 only when the database is stored unpacked (manifest_format_version)
   std::string plugin_version;
@@ -70,6 +78,7 @@ struct Manifest {
   std::string started;  // ISO 8601 UTC
   std::string finished; // ISO 8601 UTC
   QuiesceRecord quiesce;
+  InstallationRecord installation;
   std::optional<DatabaseRecord> database;
   std::vector<VolumeRecord> volumes;
   std::vector<std::string> tags; // the tags restic should give the snapshot

@@ -4,8 +4,8 @@
 
 #include "integration/support/backup_fixture.hpp"
 
-#include "backup/run_state.hpp"
 #include "harness/support.hpp"
+#include "installation/run_state.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -196,16 +196,16 @@ TEST_F(BackupFailureTest, StaleRunMarkerOfADeadOwnerIsRecoveredAndItsPausedConta
   auto child = util::ChildProcess::start(short_lived);
   ASSERT_TRUE(child);
   ASSERT_TRUE(child->wait_for(10s));
-  backup::RunMarker marker;
+  installation::RunMarker marker;
   marker.run_id = "2020-01-01T00:00:00Z-" + std::to_string(child->pid());
   marker.started = "2020-01-01T00:00:00Z";
   marker.started_unix_ms = 1'577'836'800'000;
   marker.owner = util::ProcessIdentity{child->pid(), 12345};
-  const backup::StatePaths paths{state_dir()};
+  const installation::StatePaths paths{state_dir()};
   ASSERT_TRUE(util::create_private_directory(state_dir()));
-  ASSERT_TRUE(backup::write_run_marker(paths, marker));
+  ASSERT_TRUE(installation::write_run_marker(paths, marker));
   const auto& manager_id = world().connectware().service_manager_id();
-  ASSERT_TRUE(backup::write_pause_marker(paths, {manager_id}));
+  ASSERT_TRUE(installation::write_pause_marker(paths, {manager_id}));
   ASSERT_TRUE(world().docker().docker_checked({"pause", service_manager}));
 
   const auto outcome = run_hook(backup_hook);

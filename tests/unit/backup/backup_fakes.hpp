@@ -12,9 +12,10 @@
 #include "../http/loopback_server.hpp"
 #include "../restic/recorded_reply.hpp"
 #include "backup/backup_context.hpp"
-#include "backup/run_state.hpp"
 #include "config/config.hpp"
 #include "connectware/client.hpp"
+#include "installation/run_state.hpp"
+#include "installation/select.hpp"
 #include "restic/restic.hpp"
 #include "snapshot/layout.hpp"
 #include "util/cancellation.hpp"
@@ -258,12 +259,18 @@ public:
   [[nodiscard]] const std::vector<std::chrono::milliseconds>& sleeps() const { return sleeper_.sleeps; }
   [[nodiscard]] std::filesystem::path volume_dir() const { return root() / "volume"; }
   [[nodiscard]] const config::Config& config() const { return *config_; }
-  [[nodiscard]] backup::StatePaths state() const { return backup::StatePaths{config_->state_dir()}; }
+  [[nodiscard]] installation::StatePaths state() const { return installation::StatePaths{config_->state_dir()}; }
   [[nodiscard]] snapshot::Layout layout() const { return snapshot::Layout{config_->staging_dir()}; }
 
-  /// The context the pipelines get; `with_runtime` false means no Docker engine is configured.
+  /// The context the pipelines get, on the installation the configuration selects (platform = auto by
+  /// default: compose over the fake runtime; `with_runtime` false means no Docker engine is configured,
+  /// which with the rig's volume-path is a plain host).
   backup::BackupContext context(bool with_runtime = true) {
-    return backup::BackupContext{*config_, *client_, with_runtime ? &containers : nullptr, *restic_, clock, owner, {}};
+    auto selected =
+        installation::select_installation(*config_, with_runtime ? &containers : nullptr, processes_, environment_);
+    EXPECT_TRUE(selected) << (selected ? std::string() : selected.error().message);
+    installation_ = selected ? std::move(selected->installation) : nullptr;
+    return backup::BackupContext{*config_, *client_, *installation_, *restic_, clock, owner, {}};
   }
 
   /// Returns the JSON of a file in the rig, or null when it is missing or not JSON.
@@ -281,6 +288,9 @@ public:
 
 private:
   util::TemporaryDirectory temp_;
+  util::SystemProcessRunner processes_;
+  util::Environment environment_;
+  std::unique_ptr<installation::Installation> installation_;
   CancellableSleeper sleeper_{clock};
   std::unique_ptr<config::Config> config_;
   std::unique_ptr<connectware::ConnectwareClient> client_;

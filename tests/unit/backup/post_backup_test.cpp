@@ -3,7 +3,7 @@
 #include "backup/backup_job.hpp"
 #include "backup/post_backup.hpp"
 #include "backup/pre_backup.hpp"
-#include "backup/run_state.hpp"
+#include "installation/run_state.hpp"
 #include "snapshot/run_report.hpp"
 
 #include "backup_fakes.hpp"
@@ -14,6 +14,12 @@
 
 namespace cwb::backup {
 namespace {
+
+using installation::read_run_marker;
+using installation::RunMarker;
+using installation::stale_run_age;
+using installation::write_pause_marker;
+using installation::write_run_marker;
 
 using test::BackupRig;
 using test::exists_at;

@@ -1,8 +1,7 @@
 // The pre-backup stage against a scripted Connectware, a fake container runtime and a fake clock.
 #include "archive/archive.hpp"
 #include "backup/pre_backup.hpp"
-#include "backup/quiesce.hpp"
-#include "backup/run_state.hpp"
+#include "installation/run_state.hpp"
 #include "util/file_lock.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
@@ -16,6 +15,12 @@
 
 namespace cwb::backup {
 namespace {
+
+using installation::read_run_marker;
+using installation::RunMarker;
+using installation::stale_run_age;
+using installation::write_pause_marker;
+using installation::write_run_marker;
 
 using test::BackupRig;
 using test::exists_at;

@@ -1,6 +1,7 @@
-// The run and pause markers (run_state) and the PauseGuard that holds the configuration still (quiesce).
-#include "backup/quiesce.hpp"
-#include "backup/run_state.hpp"
+// The run and pause markers (installation/run_state) and the PauseGuard that holds a Compose installation's
+// configuration still (installation/compose), over the backup's test rig.
+#include "installation/compose.hpp"
+#include "installation/run_state.hpp"
 
 #include "backup_fakes.hpp"
 
@@ -11,6 +12,10 @@
 namespace cwb::backup {
 namespace {
 
+using installation::PauseGuard;
+using installation::release_leftover_pause;
+using installation::RunMarker;
+using installation::StatePaths;
 using test::BackupRig;
 using test::exists_at;
 
@@ -38,9 +43,9 @@ TEST(RunState, RunMarkerRoundTripsEveryField) {
   marker.tags = {"connectware", "connectware-1.10.2"};
   marker.stage_seconds = {{"export", 2.5}, {"download", 0.25}};
   marker.staged = true;
-  ASSERT_TRUE(write_run_marker(rig.state(), marker));
+  ASSERT_TRUE(installation::write_run_marker(rig.state(), marker));
 
-  auto read = read_run_marker(rig.state());
+  auto read = installation::read_run_marker(rig.state());
   ASSERT_TRUE(read) << read.error().message;
   ASSERT_TRUE(read->has_value());
   const auto& back = **read;
@@ -61,10 +66,10 @@ TEST(RunState, RunMarkerRoundTripsEveryField) {
 
 TEST(RunState, MissingRunMarkerIsAbsentAndRemovingItSucceeds) {
   BackupRig rig;
-  auto read = read_run_marker(rig.state());
+  auto read = installation::read_run_marker(rig.state());
   ASSERT_TRUE(read);
   EXPECT_FALSE(read->has_value());
-  EXPECT_TRUE(remove_run_marker(rig.state()));
+  EXPECT_TRUE(installation::remove_run_marker(rig.state()));
 }
 
 TEST(RunState, GarbageRunMarkerIsTreatedAsAbsent) {
@@ -72,7 +77,7 @@ TEST(RunState, GarbageRunMarkerIsTreatedAsAbsent) {
   ASSERT_TRUE(util::ensure_directories(rig.state().state_dir));
   for (const std::string garbage : {"{\"run_id\": \"trunc", "[1,2,3]", "", "\x01\x02 not json"}) {
     ASSERT_TRUE(util::write_file_atomic(rig.state().run_marker(), garbage));
-    auto read = read_run_marker(rig.state());
+    auto read = installation::read_run_marker(rig.state());
     ASSERT_TRUE(read) << read.error().message;
     EXPECT_FALSE(read->has_value()) << garbage;
   }
@@ -80,27 +85,27 @@ TEST(RunState, GarbageRunMarkerIsTreatedAsAbsent) {
 
 TEST(RunState, RemovedRunMarkerIsGone) {
   BackupRig rig;
-  ASSERT_TRUE(write_run_marker(rig.state(), RunMarker{}));
+  ASSERT_TRUE(installation::write_run_marker(rig.state(), RunMarker{}));
   ASSERT_TRUE(exists_at(rig.state().run_marker()));
-  ASSERT_TRUE(remove_run_marker(rig.state()));
+  ASSERT_TRUE(installation::remove_run_marker(rig.state()));
   EXPECT_FALSE(exists_at(rig.state().run_marker()));
 }
 
 TEST(RunState, PauseMarkerRoundTripsAndGarbageReadsAsEmpty) {
   BackupRig rig;
-  ASSERT_TRUE(write_pause_marker(rig.state(), {"abc", "def"}));
-  auto read = read_pause_marker(rig.state());
+  ASSERT_TRUE(installation::write_pause_marker(rig.state(), {"abc", "def"}));
+  auto read = installation::read_pause_marker(rig.state());
   ASSERT_TRUE(read);
   EXPECT_EQ(*read, (std::vector<std::string>{"abc", "def"}));
 
   ASSERT_TRUE(util::write_file_atomic(rig.state().pause_marker(), "{{{"));
-  read = read_pause_marker(rig.state());
+  read = installation::read_pause_marker(rig.state());
   ASSERT_TRUE(read);
   EXPECT_TRUE(read->empty());
 
-  ASSERT_TRUE(remove_pause_marker(rig.state()));
+  ASSERT_TRUE(installation::remove_pause_marker(rig.state()));
   EXPECT_FALSE(exists_at(rig.state().pause_marker()));
-  read = read_pause_marker(rig.state());
+  read = installation::read_pause_marker(rig.state());
   ASSERT_TRUE(read);
   EXPECT_TRUE(read->empty());
 }
@@ -111,7 +116,7 @@ TEST(PauseGuard, PausesOnlyTheLabelledServiceOfTheProject) {
   BackupRig rig;
   auto guard = PauseGuard::pause(rig.containers, rig.state(), "connectware", {"service-manager"});
   ASSERT_TRUE(guard) << guard.error().message;
-  EXPECT_EQ(guard->paused(), (std::vector<std::string>{"sm1"}));
+  EXPECT_EQ((*guard)->held(), (std::vector<std::string>{"sm1"}));
   EXPECT_EQ(rig.containers.state_of("sm1"), "paused");
   EXPECT_EQ(rig.containers.state_of("other1"), "running");
   EXPECT_EQ(rig.containers.state_of("sm-elsewhere"), "running");
@@ -140,7 +145,8 @@ public:
     return inner_.list_containers(filter);
   }
   Result<> pause(const std::string& id) override {
-    marker_at_pause.push_back(read_pause_marker(paths_).value_or(std::vector<std::string>{"<unreadable>"}));
+    marker_at_pause.push_back(
+        installation::read_pause_marker(paths_).value_or(std::vector<std::string>{"<unreadable>"}));
     return inner_.pause(id);
   }
   Result<> unpause(const std::string& id) override { return inner_.unpause(id); }
@@ -184,7 +190,7 @@ TEST(PauseGuard, ReleaseUnpausesOnceAndTheDestructorDoesNothingMore) {
   {
     auto guard = PauseGuard::pause(rig.containers, rig.state(), "connectware", {"service-manager"});
     ASSERT_TRUE(guard);
-    ASSERT_TRUE(guard->release());
+    ASSERT_TRUE((*guard)->release());
     EXPECT_EQ(rig.containers.state_of("sm1"), "running");
     EXPECT_FALSE(exists_at(rig.state().pause_marker()));
   }
@@ -214,7 +220,7 @@ TEST(PauseGuard, LeavesAlreadyPausedContainersAlone) {
   {
     auto guard = PauseGuard::pause(rig.containers, rig.state(), "connectware", {"service-manager"});
     ASSERT_TRUE(guard);
-    EXPECT_EQ(guard->paused(), (std::vector<std::string>{"sm1"}));
+    EXPECT_EQ((*guard)->held(), (std::vector<std::string>{"sm1"}));
   }
   EXPECT_EQ(rig.containers.state_of("sm-paused"), "paused");
   EXPECT_EQ(rig.containers.state_of("sm1"), "running");
@@ -243,32 +249,32 @@ TEST(PauseGuard, AFailingUnpauseKeepsTheMarkerForTheNextRun) {
   auto guard = PauseGuard::pause(rig.containers, rig.state(), "connectware", {"service-manager"});
   ASSERT_TRUE(guard);
   rig.containers.fail_always("unpause", "sm1", Error{ErrorKind::container_runtime, "engine hiccup"});
-  auto released = guard->release();
+  auto released = (*guard)->release();
   ASSERT_FALSE(released);
   EXPECT_EQ(released.error().kind, ErrorKind::quiesce_failed);
   EXPECT_NE(released.error().message.find("sm1"), std::string::npos);
   EXPECT_EQ(rig.containers.state_of("sm1"), "paused");
-  auto marker = read_pause_marker(rig.state());
+  auto marker = installation::read_pause_marker(rig.state());
   ASSERT_TRUE(marker);
   EXPECT_EQ(*marker, (std::vector<std::string>{"sm1"}));
 
   // A later release (the destructor, the post hook) succeeds once the engine answers again.
   rig.containers.clear_failures();
-  ASSERT_TRUE(guard->release());
+  ASSERT_TRUE((*guard)->release());
   EXPECT_EQ(rig.containers.state_of("sm1"), "running");
   EXPECT_FALSE(exists_at(rig.state().pause_marker()));
 }
 
 TEST(PauseGuard, MovingTheGuardTransfersTheDutyToUnpause) {
   BackupRig rig;
-  PauseGuard outer;
+  std::unique_ptr<PauseGuard> outer;
   {
     auto guard = PauseGuard::pause(rig.containers, rig.state(), "connectware", {"service-manager"});
     ASSERT_TRUE(guard);
     outer = std::move(*guard);
   }
   EXPECT_EQ(rig.containers.state_of("sm1"), "paused");
-  ASSERT_TRUE(outer.release());
+  ASSERT_TRUE(outer->release());
   EXPECT_EQ(rig.containers.state_of("sm1"), "running");
 }
 
@@ -277,7 +283,7 @@ TEST(PauseGuard, MovingTheGuardTransfersTheDutyToUnpause) {
 TEST(ReleaseLeftoverPause, UnpausesWhatAKilledRunRecordedAndRemovesTheMarker) {
   BackupRig rig;
   ASSERT_TRUE(rig.containers.pause("sm1"));
-  ASSERT_TRUE(write_pause_marker(rig.state(), {"sm1"}));
+  ASSERT_TRUE(installation::write_pause_marker(rig.state(), {"sm1"}));
   auto released = release_leftover_pause(rig.containers, rig.state());
   ASSERT_TRUE(released) << released.error().message;
   EXPECT_EQ(*released, (std::vector<std::string>{"sm1"}));
@@ -288,7 +294,7 @@ TEST(ReleaseLeftoverPause, UnpausesWhatAKilledRunRecordedAndRemovesTheMarker) {
 TEST(ReleaseLeftoverPause, ContainersGoneOrAlreadyRunningCountAsReleased) {
   BackupRig rig;
   // sm1 runs (the killed run died before pausing it); "vanished" was removed meanwhile.
-  ASSERT_TRUE(write_pause_marker(rig.state(), {"sm1", "vanished"}));
+  ASSERT_TRUE(installation::write_pause_marker(rig.state(), {"sm1", "vanished"}));
   auto released = release_leftover_pause(rig.containers, rig.state());
   ASSERT_TRUE(released) << released.error().message;
   EXPECT_FALSE(exists_at(rig.state().pause_marker()));
@@ -306,7 +312,7 @@ TEST(ReleaseLeftoverPause, WithoutAMarkerThereIsNothingToDo) {
 TEST(ReleaseLeftoverPause, KeepsTheMarkerWhenAContainerStaysPaused) {
   BackupRig rig;
   ASSERT_TRUE(rig.containers.pause("sm1"));
-  ASSERT_TRUE(write_pause_marker(rig.state(), {"sm1"}));
+  ASSERT_TRUE(installation::write_pause_marker(rig.state(), {"sm1"}));
   rig.containers.fail_always("unpause", "sm1", Error{ErrorKind::container_runtime, "engine hiccup"});
   auto released = release_leftover_pause(rig.containers, rig.state());
   ASSERT_FALSE(released);

@@ -74,7 +74,9 @@ TEST_F(ConfigTest, DefaultsApplyWhenNothingIsSet) {
   EXPECT_EQ(config->retries(), 4);
   EXPECT_EQ(config->quiesce(), Quiesce::automatic);
   EXPECT_EQ(config->docker_host(), "unix:///var/run/docker.sock");
-  EXPECT_EQ(config->volume_names(), std::vector<std::string>{"connectware_service-manager"});
+  EXPECT_EQ(config->volumes(), std::vector<std::string>{"service-manager"});
+  EXPECT_EQ(config->platform(), PlatformChoice::automatic);
+  EXPECT_TRUE(config->volume_paths().empty());
   EXPECT_EQ(config->tags(), std::vector<std::string>{"connectware"});
   EXPECT_EQ(config->status_file(), fs::path{"/var/lib/connectware-backup/status.json"});
   EXPECT_FALSE(config->insecure());
@@ -208,7 +210,7 @@ INSTANTIATE_TEST_SUITE_P(
                                  "\"_\" and \".\""},
                     InvalidValue{"tags", "a,b c", "expected a comma-separated list of tags without blanks"},
                     InvalidValue{"docker-host", "/var/run/docker.sock",
-                                 "expected unix:///path/to/docker.sock or tcp://HOST:PORT"},
+                                 "expected unix:///path/to/docker.sock or tcp://HOST:PORT (or empty: no Docker engine)"},
                     InvalidValue{"compose-project", "Connectware",
                                  "expected lower-case letters, digits, \"-\" and \"_\", starting with a letter or "
                                  "digit"}));
@@ -543,6 +545,70 @@ TEST(Logging, LinesCarryTheHookNameAndRespectTheLevel) {
   EXPECT_THAT(text, HasSubstr(" info: exporting ********"));
   EXPECT_THAT(text, Not(HasSubstr("hidden")));
   spdlog::set_default_logger(spdlog::stderr_logger_mt("cwb-config-test-reset"));
+}
+
+TEST(Config, VolumePathsGiveEachVolumesFolderAndVolumePathStandsForServiceManager) {
+  CommandLine command_line;
+  command_line.values = {{"volume-paths", "certs=/srv/cw/certs, postgresql=/srv/cw/pg"}, {"volume-path", "/srv/cw/sm"}};
+  auto config = Config::resolve(command_line, {});
+  ASSERT_TRUE(config) << config.error().message;
+  const std::map<std::string, fs::path> expected{
+      {"certs", "/srv/cw/certs"}, {"postgresql", "/srv/cw/pg"}, {"service-manager", "/srv/cw/sm"}};
+  EXPECT_EQ(config->volume_paths(), expected);
+}
+
+TEST(Config, VolumePathsRejectItemsWithoutAnAbsoluteFolder) {
+  for (const char* raw : {"service-manager", "service-manager=relative/dir", "=/srv", "Bad_Name=/srv"}) {
+    CommandLine command_line;
+    command_line.values = {{"volume-paths", raw}};
+    auto config = Config::resolve(command_line, {});
+    ASSERT_FALSE(config) << raw;
+    EXPECT_EQ(config.error().kind, ErrorKind::usage);
+    EXPECT_NE(config.error().message.find("volume-paths"), std::string::npos) << config.error().message;
+  }
+}
+
+TEST(Config, ServiceManagersFolderGivenTwiceIsAUsageError) {
+  CommandLine command_line;
+  command_line.values = {{"volume-paths", "service-manager=/a"}, {"volume-path", "/b"}};
+  auto config = Config::resolve(command_line, {});
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("keep only one"), std::string::npos) << config.error().message;
+  CommandLine twice;
+  twice.values = {{"volume-paths", "certs=/a,certs=/b"}};
+  EXPECT_FALSE(Config::resolve(twice, {}));
+}
+
+TEST(Config, PlatformIsAutoComposeOrHost) {
+  for (const auto& [raw, expected] : std::vector<std::pair<std::string, PlatformChoice>>{
+           {"auto", PlatformChoice::automatic}, {"compose", PlatformChoice::compose}, {"host", PlatformChoice::host}}) {
+    CommandLine command_line;
+    command_line.values = {{"platform", raw}};
+    auto config = Config::resolve(command_line, {});
+    ASSERT_TRUE(config) << config.error().message;
+    EXPECT_EQ(config->platform(), expected);
+  }
+  CommandLine wrong;
+  wrong.values = {{"platform", "kubernetes-maybe"}};
+  auto config = Config::resolve(wrong, {});
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("auto, compose or host"), std::string::npos) << config.error().message;
+}
+
+TEST(Config, EmptyDockerHostMeansNoEngine) {
+  CommandLine command_line;
+  command_line.values = {{"docker-host", ""}};
+  auto config = Config::resolve(command_line, {});
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->docker_host(), "");
+}
+
+TEST(Config, StopCommandIsSplitOnSpaces) {
+  CommandLine command_line;
+  command_line.values = {{"stop-command", "systemctl  stop connectware"}};
+  auto config = Config::resolve(command_line, {});
+  ASSERT_TRUE(config) << config.error().message;
+  EXPECT_EQ(config->stop_command(), (std::vector<std::string>{"systemctl", "stop", "connectware"}));
 }
 
 } // namespace

@@ -49,7 +49,7 @@ TEST(MaintenanceStatus, MissingOutcomeIsUnknownRatherThanFalse) {
 TEST(MaintenanceStatus, MalformedJsonIsAnErrorNotAnException) {
   auto status = parse_maintenance_status(R"({"running": fal)");
   ASSERT_FALSE(status);
-  EXPECT_EQ(status.error().kind, ErrorKind::http);
+  EXPECT_EQ(status.error().kind, ErrorKind::malformed_response);
   EXPECT_NE(status.error().message.find("not JSON"), std::string::npos);
 }
 
@@ -59,11 +59,35 @@ TEST(MaintenanceStatus, HtmlErrorPageIsQuotedInTheError) {
   EXPECT_NE(status.error().message.find("<html> <body>502 Bad Gateway"), std::string::npos) << status.error().message;
 }
 
-TEST(MaintenanceStatus, MissingOrMistypedRunningIsAnError) {
-  EXPECT_FALSE(parse_maintenance_status(R"({"backup": {}})"));
-  EXPECT_FALSE(parse_maintenance_status(R"({"running": "yes"})"));
-  EXPECT_FALSE(parse_maintenance_status(R"([1,2])"));
-  EXPECT_FALSE(parse_maintenance_status(R"({"running": false, "backup": {"id": 7}})"));
+TEST(MaintenanceStatus, MissingOrMistypedRunningIsAMalformedAnswerNamingTheField) {
+  for (const char* body : {R"({"backup": {}})", R"({"running": "yes"})", R"({"running": null})"}) {
+    auto status = parse_maintenance_status(body);
+    ASSERT_FALSE(status) << body;
+    EXPECT_EQ(status.error().kind, ErrorKind::malformed_response) << body;
+    EXPECT_NE(status.error().message.find("\"running\""), std::string::npos) << status.error().message;
+    EXPECT_NE(status.error().message.find(body), std::string::npos) << status.error().message;
+  }
+  auto array = parse_maintenance_status(R"([1,2])");
+  ASSERT_FALSE(array);
+  EXPECT_EQ(array.error().kind, ErrorKind::malformed_response);
+}
+
+TEST(MaintenanceStatus, NullFieldsBeforeTheFirstBackupAreEmpty) {
+  auto status = parse_maintenance_status(
+      R"({"running": false, "backup": {"succeded": null, "id": null, "message": null, "startedAt": null}, "restore": null})");
+  ASSERT_TRUE(status) << status.error().message;
+  ASSERT_TRUE(status->backup);
+  EXPECT_EQ(status->backup->id, "");
+  EXPECT_EQ(status->backup->message, "");
+  EXPECT_EQ(status->backup->succeeded, std::nullopt);
+  EXPECT_FALSE(status->restore);
+}
+
+TEST(MaintenanceStatus, NumbersWhereTextIsExpectedAreTakenAsText) {
+  auto status = parse_maintenance_status(R"({"running": false, "backup": {"id": 7, "message": {"nested": 1}}})");
+  ASSERT_TRUE(status) << status.error().message;
+  EXPECT_EQ(status->backup->id, "7");
+  EXPECT_EQ(status->backup->message, "");
 }
 
 TEST(VersionNamedIn, FindsTheVersionAfterTheWordVersion) {

@@ -29,6 +29,9 @@ constexpr ErrorKind all_kinds[] = {
     ErrorKind::not_found,
     ErrorKind::http,
     ErrorKind::container_runtime,
+    ErrorKind::malformed_response,
+    ErrorKind::volume_missing,
+    ErrorKind::no_snapshot,
 };
 
 // Reads "| code | name | ..." rows of docs/exit-codes.md.

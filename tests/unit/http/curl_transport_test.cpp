@@ -375,9 +375,13 @@ TEST(RedactUrl, RemovesUserInfoAndTokenValues) {
   EXPECT_EQ(redact_url("http://host/path"), "http://host/path");
 }
 
-TEST(TransferFailure, IsReadBackFromTheMessageTag) {
-  const Error error{ErrorKind::http, "GET x: " + transfer_failure_tag(TransferFailure::truncated) + ": partial"};
+TEST(TransferFailure, IsCarriedAsTheErrorsCauseNotReadFromItsText) {
+  const Error error{ErrorKind::http, "GET x: partial", TransferFailure::truncated};
   EXPECT_EQ(transfer_failure_of(error), TransferFailure::truncated);
+  EXPECT_EQ(transfer_failure_of(error.with_context("downloading")), TransferFailure::truncated);
+  // A message that merely quotes a tag (a server's text, say) carries no cause.
+  const Error quoted{ErrorKind::http, "GET x: " + transfer_failure_tag(TransferFailure::truncated)};
+  EXPECT_EQ(transfer_failure_of(quoted), std::nullopt);
   EXPECT_EQ(transfer_failure_of(Error{ErrorKind::http, "HTTP 500"}), std::nullopt);
 }
 

@@ -123,12 +123,12 @@ TEST(ResticCommands, FindSnapshotOfAnUnknownIdIsNotFound) {
   Restic restic(options(), runner, {});
   auto snapshot = restic.find_snapshot("deadbeef");
   ASSERT_FALSE(snapshot);
-  EXPECT_EQ(snapshot.error().kind, ErrorKind::not_found);
+  EXPECT_EQ(snapshot.error().kind, ErrorKind::no_snapshot);
   EXPECT_NE(snapshot.error().message.find("deadbeef"), std::string::npos);
-  EXPECT_EQ(restic.last_failure(), Failure::snapshot_not_found);
+  EXPECT_EQ(failure_of(snapshot.error()), Failure::snapshot_not_found);
 }
 
-TEST(ResticCommands, WrongPasswordIsClassifiedAndRemembered) {
+TEST(ResticCommands, WrongPasswordIsClassifiedAsTheErrorsCause) {
   ReplayRunner runner;
   runner.replies = {{0, golden("version.stdout"), ""}, {1, "", golden("err_wrong_password.stderr")}};
   Restic restic(options(), runner, {});
@@ -137,7 +137,7 @@ TEST(ResticCommands, WrongPasswordIsClassifiedAndRemembered) {
   EXPECT_EQ(stats.error().kind, ErrorKind::restic);
   EXPECT_EQ(stats.error().message,
             "restic stats: wrong repository password for /srv/repo (RESTIC_PASSWORD_FILE=/etc/cwb/password)");
-  EXPECT_EQ(restic.last_failure(), Failure::wrong_password);
+  EXPECT_EQ(failure_of(stats.error()), Failure::wrong_password);
 }
 
 TEST(ResticCommands, IncompleteBackupNamesTheUnreadableFilesAndTheSavedSnapshot) {
@@ -148,7 +148,7 @@ TEST(ResticCommands, IncompleteBackupNamesTheUnreadableFilesAndTheSavedSnapshot)
   auto summary = restic.backup({{"/tmp/rg2/data"}, {}, {}, {}});
   ASSERT_FALSE(summary);
   EXPECT_EQ(summary.error().kind, ErrorKind::restic);
-  EXPECT_EQ(restic.last_failure(), Failure::incomplete_snapshot);
+  EXPECT_EQ(failure_of(summary.error()), Failure::incomplete_snapshot);
   EXPECT_NE(summary.error().message.find("/tmp/rg2/data/unreadable"), std::string::npos) << summary.error().message;
   EXPECT_NE(summary.error().message.find("e276004c"), std::string::npos) << summary.error().message;
 }

@@ -108,7 +108,7 @@ TEST_F(RealRestic, BacksUpListsRestoresWithVerifyAndReportsStats) {
 TEST_F(RealRestic, UnknownSnapshotIsNotFound) {
   auto found = restic_->find_snapshot("0123abcd");
   ASSERT_FALSE(found);
-  EXPECT_EQ(found.error().kind, ErrorKind::not_found);
+  EXPECT_EQ(found.error().kind, ErrorKind::no_snapshot);
 }
 
 TEST_F(RealRestic, WrongPasswordIsClassifiedWithoutRevealingIt) {
@@ -116,7 +116,7 @@ TEST_F(RealRestic, WrongPasswordIsClassifiedWithoutRevealingIt) {
   Restic wrong(options_for(root / "repo", root / "wrong-password"), *runner_, base_environment());
   auto snapshots = wrong.snapshots();
   ASSERT_FALSE(snapshots);
-  EXPECT_EQ(wrong.last_failure(), Failure::wrong_password) << snapshots.error().message;
+  EXPECT_EQ(failure_of(snapshots.error()), Failure::wrong_password) << snapshots.error().message;
   EXPECT_EQ(snapshots.error().kind, ErrorKind::restic);
   EXPECT_NE(snapshots.error().message.find("RESTIC_PASSWORD_FILE=" + (root / "wrong-password").string()),
             std::string::npos);
@@ -128,7 +128,7 @@ TEST_F(RealRestic, MissingRepositoryIsClassified) {
   Restic missing(options_for(root / "no-repo-here", root / "password"), *runner_, base_environment());
   auto snapshots = missing.snapshots();
   ASSERT_FALSE(snapshots);
-  EXPECT_EQ(missing.last_failure(), Failure::no_repository) << snapshots.error().message;
+  EXPECT_EQ(failure_of(snapshots.error()), Failure::no_repository) << snapshots.error().message;
   EXPECT_NE(snapshots.error().message.find((root / "no-repo-here").string()), std::string::npos);
 }
 

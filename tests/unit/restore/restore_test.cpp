@@ -1,4 +1,5 @@
 #include "archive/archive.hpp"
+#include "installation/select.hpp"
 #include "restore/restore.hpp"
 
 #include "../container/fake_container_runtime.hpp"
@@ -66,7 +67,7 @@ protected:
     ASSERT_TRUE(util::ensure_directories(original / "empty"));
     // ... and the snapshot's staging folder made from it the way the backup makes it.
     layout_ = snapshot::Layout{dir_.path() / "staging"};
-    auto staged = backup::stage_volumes({backup::VolumeSource{"service-manager", volume_name, original}}, layout_);
+    auto staged = backup::stage_volumes({installation::Volume{"service-manager", volume_name, original}}, layout_);
     ASSERT_TRUE(staged) << staged.error().message;
     ASSERT_TRUE(util::remove_tree(layout_.mirror_index("x").parent_path()));
     manifest_.connectware_version = "1.10.2";
@@ -133,7 +134,11 @@ protected:
     restic_options.repository = config_->repository();
     restic_options.password = "pw";
     restic_ = std::make_unique<restic::Restic>(restic_options, runner_, environment);
-    RestoreContext context{*config_, *client_, &runtime_, *restic_, runner_, environment, out_, {}};
+    environment_ = environment;
+    auto selected = installation::select_installation(*config_, &runtime_, runner_, environment_);
+    if (!selected) return fail(selected.error());
+    installation_ = std::move(selected->installation);
+    RestoreContext context{*config_, *client_, *installation_, *restic_, out_, {}};
     return run_restore(context, request);
   }
 
@@ -158,6 +163,8 @@ protected:
   std::vector<staging::TreeEntry> live_before_;
   test::FakeContainerRuntime runtime_;
   test::FakeProcessRunner runner_;
+  util::Environment environment_;
+  std::unique_ptr<installation::Installation> installation_;
   test::FakeClock clock_;
   test::FakeSleeper sleeper_{&clock_};
   std::ostringstream out_;

@@ -1,12 +1,13 @@
-#include "backup/run_state.hpp"
+#include "installation/run_state.hpp"
 
 #include "util/file_system.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <system_error>
+#include <thread>
 
-namespace cwb::backup {
+namespace cwb::installation {
 
 using nlohmann::json;
 
@@ -18,6 +19,18 @@ bool file_exists(const std::filesystem::path& path) {
 }
 
 } // namespace
+
+Result<util::FileLock> acquire_run_lock(const StatePaths& paths, LockWait wait) {
+  CWB_TRY(util::create_private_directory(paths.state_dir));
+  constexpr int attempts_while_waiting = 300; // every 100 ms: 30 s
+  for (int attempt = 0;; ++attempt) {
+    auto lock = util::FileLock::try_acquire(paths.lock());
+    if (lock || lock.error().kind != ErrorKind::locked) return lock;
+    if (wait == LockWait::no || attempt >= attempts_while_waiting)
+      return fail(lock.error().with_context("a backup or restore is running"));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+}
 
 Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker) {
   json stages = json::array();
@@ -91,4 +104,4 @@ Result<> remove_pause_marker(const StatePaths& paths) {
   return util::remove_tree(paths.pause_marker());
 }
 
-} // namespace cwb::backup
+} // namespace cwb::installation

@@ -1,5 +1,6 @@
 #pragma once
-// State that must outlive one hook process, kept in the state folder:
+// State that must outlive one hook process, kept in the state folder, and the one lock that keeps backups
+// and restores of one installation apart:
 //
 // - The *run marker* ties a pre-backup hook to the post-backup hook of the same run. resticprofile and
 //   enterprise routines start pre, restic and post as separate processes, so a flock held by one process
@@ -9,9 +10,12 @@
 //   of blocking backups forever.
 // - The *pause marker* lists the containers a run paused. It is written before pausing, so a run killed
 //   with SIGKILL while they were paused leaves enough behind for the post hook or the next run to unpause
-//   them.
+//   them. (Other platforms hold the configuration differently; each records what it changed here before
+//   changing it, under its own marker file.)
+// - The *run lock* (flock on backup.lock): held by whichever hook works on the installation right now.
 
 #include "core/error.hpp"
+#include "util/file_lock.hpp"
 #include "util/process_identity.hpp"
 
 #include <chrono>
@@ -20,7 +24,7 @@
 #include <string>
 #include <vector>
 
-namespace cwb::backup {
+namespace cwb::installation {
 
 /// A run marker older than this is recovered even when its owner still lives: no backup takes a day, and
 /// an owner that never called the post hook must not block backups forever.
@@ -50,6 +54,16 @@ struct StatePaths {
   [[nodiscard]] std::filesystem::path pause_marker() const { return state_dir / "paused-containers.json"; }
 };
 
+/// How acquire_run_lock behaves when another process holds the lock.
+enum class LockWait {
+  no,      // fail at once: a second backup or restore must not queue up behind the first
+  a_while, // up to 30 s: the post hook follows its own pre hook, whose process may still be exiting
+};
+
+/// Takes the run lock of the state folder (creating the folder, owner-only). Errors: locked (another backup
+/// or restore holds it; with LockWait::a_while after waiting), staging_io.
+Result<util::FileLock> acquire_run_lock(const StatePaths& paths, LockWait wait);
+
 /// Writes the run marker atomically. Errors: staging_io.
 Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker);
 
@@ -70,4 +84,4 @@ Result<std::vector<std::string>> read_pause_marker(const StatePaths& paths);
 /// Removes the pause marker; succeeds when there is none.
 Result<> remove_pause_marker(const StatePaths& paths);
 
-} // namespace cwb::backup
+} // namespace cwb::installation
