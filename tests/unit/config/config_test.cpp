@@ -209,8 +209,9 @@ INSTANTIATE_TEST_SUITE_P(
                                  "expected a comma-separated list of names of lower-case letters, digits, \"-\", "
                                  "\"_\" and \".\""},
                     InvalidValue{"tags", "a,b c", "expected a comma-separated list of tags without blanks"},
-                    InvalidValue{"docker-host", "/var/run/docker.sock",
-                                 "expected unix:///path/to/docker.sock or tcp://HOST:PORT (or empty: no Docker engine)"},
+                    InvalidValue{
+                        "docker-host", "/var/run/docker.sock",
+                        "expected unix:///path/to/docker.sock or tcp://HOST:PORT (or empty: no Docker engine)"},
                     InvalidValue{"compose-project", "Connectware",
                                  "expected lower-case letters, digits, \"-\" and \"_\", starting with a letter or "
                                  "digit"}));
