@@ -5,6 +5,7 @@
 #include "app/clients.hpp"
 #include "app/hook_runner.hpp"
 #include "backup/backup_job.hpp"
+#include "installation/host.hpp"
 
 #include <spdlog/spdlog.h>
 #include <unistd.h>
@@ -17,7 +18,13 @@ int main(int argc, char** argv) {
       argc, argv, {}, [](const app::HookInput& input) -> Result<> {
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
         if (!clients) return fail(clients.error());
-        CWB_TRY(app::select_installation(**clients, input.config, input.environment));
+        auto selected = app::select_installation(**clients, input.config, input.environment);
+        if (!selected) {
+          // Recorded like any failed run (status, metrics), on a stand-in that holds nothing: what a killed
+          // run left held stays recorded for the next run that reaches the installation.
+          (*clients)->installation = std::make_unique<installation::HostInstallation>(
+              installation::HostSettings{}, (*clients)->process_runner, input.environment);
+        }
         const auto self = util::identify_process(getpid());
         backup::BackupContext context{input.config,
                                       *(*clients)->connectware,
@@ -26,6 +33,10 @@ int main(int argc, char** argv) {
                                       (*clients)->clock,
                                       self.value_or(util::ProcessIdentity{}),
                                       app::make_progress(input.config.progress(), "downloading database archive")};
+        if (!selected) {
+          backup::record_failed_run(context, selected.error());
+          return fail(selected.error());
+        }
         auto done = backup::run_backup_job(context);
         if (!done) return fail(done.error());
         spdlog::info("backup complete: snapshot {}", done->snapshot_id.substr(0, 8));

@@ -8,15 +8,19 @@
 
 namespace cwb::backup {
 
+void record_failed_run(BackupContext& context, const Error& error, double restic_seconds) {
+  PostBackupRequest request;
+  request.outcome = RunOutcome::failed;
+  request.failure = error;
+  request.restic_seconds = restic_seconds;
+  if (auto post = run_post_backup(context, request); !post) {
+    spdlog::error("while recording the failure: {}", post.error().message);
+  }
+}
+
 Result<BackupJobResult> run_backup_job(BackupContext& context) {
   const auto record_failure = [&context](const Error& error, double restic_seconds = 0) {
-    PostBackupRequest request;
-    request.outcome = RunOutcome::failed;
-    request.failure = error;
-    request.restic_seconds = restic_seconds;
-    if (auto post = run_post_backup(context, request); !post) {
-      spdlog::error("while recording the failure: {}", post.error().message);
-    }
+    record_failed_run(context, error, restic_seconds);
   };
 
   auto pre = run_pre_backup(context);

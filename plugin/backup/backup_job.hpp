@@ -18,4 +18,8 @@ struct BackupJobResult {
 /// Errors: those of run_pre_backup, restic, and those of run_post_backup.
 Result<BackupJobResult> run_backup_job(BackupContext& context);
 
+/// Records a run that failed with `error` (the post stage's failure path: release, status, metrics, clean
+/// up); problems while recording are logged. For failures before run_backup_job could start.
+void record_failed_run(BackupContext& context, const Error& error, double restic_seconds = 0);
+
 } // namespace cwb::backup

@@ -68,11 +68,14 @@ Result<SelectedInstallation> select_installation(const config::Config& config, c
   if (missing.empty())
     return SelectedInstallation{make_host(config, process_runner, environment),
                                 "auto: " + engine + ", and every volume's folder is given"};
-  return fail(ErrorKind::usage, "cannot tell where Connectware runs (platform = auto): " + engine +
-                                    ", and no folder is given for volume(s) " + join(missing) +
-                                    ". Either make the Docker engine reachable (docker-host) for platform = compose, "
-                                    "or give every volume's folder (volume-paths NAME=/path, or volume-path) and "
-                                    "restart-command for platform = host");
+  // An engine that is configured but down is an outage of the Compose installation (exit 16), not a
+  // configuration mistake; with none configured and no folders, the configuration is what is missing.
+  return fail(runtime != nullptr ? ErrorKind::container_runtime : ErrorKind::usage,
+              "cannot tell where Connectware runs (platform = auto): " + engine +
+                  ", and no folder is given for volume(s) " + join(missing) +
+                  ". Either make the Docker engine reachable (docker-host) for platform = compose, "
+                  "or give every volume's folder (volume-paths NAME=/path, or volume-path) and "
+                  "restart-command for platform = host");
 }
 
 } // namespace cwb::installation

@@ -19,8 +19,9 @@ struct SelectedInstallation {
 
 /// Builds the installation `config` describes. `runtime` is the Docker engine client (nullptr when
 /// docker-host is empty); it is asked once, with platform = auto. The references must outlive the result.
-/// Errors: usage (compose without docker-host; auto with neither an engine that answers nor every volume's
-/// folder given: the message names both ways).
+/// Errors: usage (compose without docker-host; auto with no engine configured and not every volume's folder
+/// given: the message names both ways); container_runtime (auto, the configured engine does not answer and
+/// not every volume's folder is given: an outage of a Compose installation, the message names both ways).
 Result<SelectedInstallation> select_installation(const config::Config& config, container::ContainerRuntime* runtime,
                                                  util::ProcessRunner& process_runner,
                                                  const util::Environment& environment);

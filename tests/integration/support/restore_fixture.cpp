@@ -61,9 +61,9 @@ std::string RestoreTest::started_at(const std::string& container) {
   return started ? *started : std::string();
 }
 
-std::string RestoreTest::back_up() {
+std::string RestoreTest::back_up(const util::Environment& overrides) {
   const auto before = snapshot_count();
-  expect_successful_backup();
+  expect_successful_backup(overrides);
   auto snapshots = world().snapshots();
   EXPECT_TRUE(snapshots) << snapshots.error().message;
   if (!snapshots || snapshots->size() != before + 1) {

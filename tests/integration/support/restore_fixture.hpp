@@ -36,8 +36,9 @@ protected:
   LiveState live_state();
   /// Returns `docker inspect -f {{.State.StartedAt}}` of a container.
   std::string started_at(const std::string& container);
-  /// Makes a backup with hooks/connectware-backup and returns its snapshot id (the test fails otherwise).
-  std::string back_up();
+  /// Makes a backup with hooks/connectware-backup (with `overrides` in its environment) and returns its
+  /// snapshot id (the test fails otherwise).
+  std::string back_up(const util::Environment& overrides = {});
   /// Runs hooks/connectware-restore with `args`.
   HookOutcome run_restore(const std::vector<std::string>& args, const util::Environment& overrides = {});
   enum class VolumeChange { edit, empty };

@@ -209,6 +209,15 @@ TEST_F(InstallationTest, AutoChoosesHostWhenNoEngineAnswersAndEveryFolderIsGiven
   EXPECT_EQ(without_engine->installation->platform(), Platform::host);
 }
 
+TEST_F(InstallationTest, AutoWithAConfiguredEngineDownAndNoFoldersIsAnEngineOutage) {
+  runtime_.fail_always("list", "*", Error{ErrorKind::container_runtime, "cannot connect to the Docker engine"});
+  auto selected = select_installation(config({}), &runtime_, runner_, environment_);
+  ASSERT_FALSE(selected);
+  EXPECT_EQ(selected.error().kind, ErrorKind::container_runtime);
+  EXPECT_NE(selected.error().message.find("cannot connect"), std::string::npos) << selected.error().message;
+  EXPECT_NE(selected.error().message.find("volume-paths"), std::string::npos) << selected.error().message;
+}
+
 TEST_F(InstallationTest, AutoWithNeitherWayIsAUsageErrorNamingBoth) {
   const auto settings = config({});
   auto selected = select_installation(settings, nullptr, runner_, environment_);
