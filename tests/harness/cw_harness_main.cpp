@@ -5,8 +5,8 @@
 
 #include "harness/docker_engine.hpp"
 #include "harness/emulator.hpp"
-#include "harness/postgres_cluster.hpp"
 #include "harness/s3_server.hpp"
+#include "support/postgres_cluster.hpp"
 #include "util/cancellation.hpp"
 #include "util/file_system.hpp"
 #include "util/subprocess.hpp"

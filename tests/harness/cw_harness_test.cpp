@@ -1,4 +1,4 @@
-#include "harness/support.hpp"
+#include "support/support.hpp"
 
 #include "util/file_system.hpp"
 #include "util/subprocess.hpp"

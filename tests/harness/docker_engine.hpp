@@ -4,7 +4,7 @@
 // Nothing can be pulled here: import_busybox() makes the one image the tests need from /bin/busybox.
 
 #include "core/error.hpp"
-#include "harness/support.hpp"
+#include "support/support.hpp"
 #include "util/subprocess.hpp"
 
 #include <filesystem>

@@ -1,6 +1,6 @@
 #include "harness/docker_engine.hpp"
 #include "harness/emulator.hpp"
-#include "harness/postgres_cluster.hpp"
+#include "support/postgres_cluster.hpp"
 
 #include "util/file_system.hpp"
 

@@ -5,8 +5,8 @@
 
 #include "core/error.hpp"
 #include "harness/docker_engine.hpp"
-#include "harness/postgres_cluster.hpp"
-#include "harness/support.hpp"
+#include "support/postgres_cluster.hpp"
+#include "support/support.hpp"
 
 #include <chrono>
 #include <cstdint>

@@ -1,5 +1,5 @@
 #include "harness/emulator.hpp"
-#include "harness/postgres_cluster.hpp"
+#include "support/postgres_cluster.hpp"
 
 #include "util/file_system.hpp"
 

@@ -1,4 +1,4 @@
-#include "harness/postgres_cluster.hpp"
+#include "support/postgres_cluster.hpp"
 
 #include "util/file_system.hpp"
 

@@ -1,6 +1,6 @@
 #include "harness/s3_server.hpp"
 
-#include "harness/tls_certificate.hpp"
+#include "support/tls_certificate.hpp"
 #include "util/file_system.hpp"
 
 #include <signal.h>

@@ -3,7 +3,7 @@
 // corrupts restic repositories. One bucket is created at start-up.
 
 #include "core/error.hpp"
-#include "harness/support.hpp"
+#include "support/support.hpp"
 #include "util/subprocess.hpp"
 
 #include <cstdint>

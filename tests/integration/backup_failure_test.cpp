@@ -4,8 +4,8 @@
 
 #include "integration/support/backup_fixture.hpp"
 
-#include "harness/support.hpp"
 #include "installation/run_state.hpp"
+#include "support/support.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

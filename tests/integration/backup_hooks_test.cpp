@@ -3,7 +3,7 @@
 
 #include "integration/support/backup_fixture.hpp"
 
-#include "harness/support.hpp"
+#include "support/support.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

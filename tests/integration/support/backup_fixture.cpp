@@ -1,7 +1,7 @@
 #include "integration/support/backup_fixture.hpp"
 
-#include "harness/support.hpp"
 #include "http/curl_transport.hpp"
+#include "support/support.hpp"
 #include "util/sha256.hpp"
 
 #include <csignal>

@@ -12,9 +12,9 @@
 
 #include "harness/docker_engine.hpp"
 #include "harness/emulator.hpp"
-#include "harness/postgres_cluster.hpp"
 #include "harness/s3_server.hpp"
 #include "staging/tree.hpp"
+#include "support/postgres_cluster.hpp"
 #include "util/file_system.hpp"
 #include "util/subprocess.hpp"
 

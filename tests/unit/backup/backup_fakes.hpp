@@ -8,9 +8,6 @@
 // - ResticReplay: a util::ProcessRunner replaying recorded restic 0.14 output (tests/unit/restic/golden).
 // - BackupRig: all of the above plus a FakeContainerRuntime and a Config in a temporary folder.
 
-#include "../container/fake_container_runtime.hpp"
-#include "../http/loopback_server.hpp"
-#include "../restic/recorded_reply.hpp"
 #include "backup/backup_context.hpp"
 #include "config/config.hpp"
 #include "connectware/client.hpp"
@@ -18,6 +15,9 @@
 #include "installation/select.hpp"
 #include "restic/restic.hpp"
 #include "snapshot/layout.hpp"
+#include "support/fake_container_runtime.hpp"
+#include "support/loopback_server.hpp"
+#include "support/recorded_reply.hpp"
 #include "util/cancellation.hpp"
 #include "util/file_system.hpp"
 #include "util/process_identity.hpp"

@@ -1,7 +1,7 @@
 #include "connectware/client.hpp"
 #include "connectware/database_operations.hpp"
 
-#include "fake_connectware.hpp"
+#include "support/fake_connectware.hpp"
 
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
 #include "connectware/database_operations.hpp"
 
-#include "fake_connectware.hpp"
+#include "support/fake_connectware.hpp"
 
 #include <gtest/gtest.h>
 

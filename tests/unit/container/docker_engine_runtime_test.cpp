@@ -1,8 +1,8 @@
 #include "container/docker_engine_runtime.hpp"
 #include "http/curl_transport.hpp"
 
-#include "../http/loopback_server.hpp"
-#include "fake_container_runtime.hpp"
+#include "support/fake_container_runtime.hpp"
+#include "support/loopback_server.hpp"
 
 #include <nlohmann/json.hpp>
 

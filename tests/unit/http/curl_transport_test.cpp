@@ -3,7 +3,7 @@
 #include "util/cancellation.hpp"
 #include "util/sha256.hpp"
 
-#include "loopback_server.hpp"
+#include "support/loopback_server.hpp"
 
 #include <gtest/gtest.h>
 

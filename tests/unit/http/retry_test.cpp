@@ -3,7 +3,7 @@
 #include "http/transfer_failure.hpp"
 #include "util/cancellation.hpp"
 
-#include "loopback_server.hpp"
+#include "support/loopback_server.hpp"
 
 #include <gtest/gtest.h>
 

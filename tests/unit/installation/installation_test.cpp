@@ -4,8 +4,8 @@
 #include "installation/host.hpp"
 #include "installation/select.hpp"
 
-#include "../container/fake_container_runtime.hpp"
 #include "config/command_line.hpp"
+#include "support/fake_container_runtime.hpp"
 #include "util/file_system.hpp"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // Restic against a ProcessRunner that replays recorded restic 0.14 output: argv, environment and parsing.
-#include "recorded_reply.hpp"
 #include "restic/restic.hpp"
+#include "support/recorded_reply.hpp"
 #include "util/file_system.hpp"
 
 #include <gtest/gtest.h>

@@ -3,8 +3,8 @@
 // the archive last restored, an export returns it), and a ProcessRunner standing in for restic (snapshots,
 // restore by copying a prepared staging folder) and for restart-command.
 
-#include "../http/loopback_server.hpp"
 #include "staging/mirror.hpp"
+#include "support/loopback_server.hpp"
 #include "util/sha256.hpp"
 #include "util/subprocess.hpp"
 

@@ -2,13 +2,13 @@
 #include "installation/select.hpp"
 #include "restore/restore.hpp"
 
-#include "../container/fake_container_runtime.hpp"
 #include "backup/volume_staging.hpp"
 #include "config/command_line.hpp"
 #include "fake_parties.hpp"
 #include "restore/snapshot_check.hpp"
 #include "staging/tree.hpp"
-#include "tree_files.hpp"
+#include "support/fake_container_runtime.hpp"
+#include "support/tree_files.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
 

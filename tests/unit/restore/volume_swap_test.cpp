@@ -1,7 +1,7 @@
 #include "restore/volume_swap.hpp"
 
 #include "staging/tree.hpp"
-#include "tree_files.hpp"
+#include "support/tree_files.hpp"
 #include "util/file_system.hpp"
 
 #include <gmock/gmock.h>

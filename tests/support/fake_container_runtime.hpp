@@ -1,6 +1,6 @@
 #pragma once
 // An in-memory ContainerRuntime for the unit tests of other modules (quiesce guards, backup and restore
-// pipelines). Header-only; include it as "../container/fake_container_runtime.hpp" from tests/unit/<module>/.
+// pipelines). Header-only; include it as "support/fake_container_runtime.hpp" (target cwb_test_support).
 //
 // - Containers and volumes are plain public members: set them up, then inspect them after the code ran.
 // - Every call is recorded in `calls` as "<operation> <id>" ("pause c1", "stop c2 t=10", "list

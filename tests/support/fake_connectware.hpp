@@ -2,8 +2,8 @@
 // A scripted Connectware on a loopback port for the client tests: the maintenance status answers follow a
 // list (the last one repeats), and every request is counted.
 
-#include "../http/loopback_server.hpp"
 #include "connectware/client.hpp"
+#include "support/loopback_server.hpp"
 #include "util/sha256.hpp"
 
 #include <nlohmann/json.hpp>

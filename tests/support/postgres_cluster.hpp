@@ -4,7 +4,7 @@
 // and is stopped by PID.
 
 #include "core/error.hpp"
-#include "harness/support.hpp"
+#include "support/support.hpp"
 
 #include <cstdint>
 #include <filesystem>

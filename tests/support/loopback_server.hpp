@@ -4,6 +4,7 @@
 // CLI, a port nobody listens on, and a Sleeper/Clock pair that takes no wall time.
 
 #include "http/clock.hpp"
+#include "support/support.hpp"
 #include "util/file_system.hpp"
 #include "util/subprocess.hpp"
 
@@ -98,16 +99,9 @@ private:
 
 /// Returns a loopback port that was free a moment ago and has no listener now (connection refused).
 inline int unused_port() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address);
-  socklen_t length = sizeof address;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length);
-  ::close(fd);
-  return ntohs(address.sin_port);
+  auto port = free_loopback_port();
+  EXPECT_TRUE(port) << (port ? std::string() : port.error().message);
+  return port ? static_cast<int>(*port) : 0;
 }
 
 /// A clock that only moves when told to (or when FakeSleeper sleeps).

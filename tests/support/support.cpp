@@ -1,4 +1,4 @@
-#include "harness/support.hpp"
+#include "support/support.hpp"
 
 #include "util/cancellation.hpp"
 #include "util/file_descriptor.hpp"

@@ -1,6 +1,6 @@
-#include "harness/tls_certificate.hpp"
+#include "support/tls_certificate.hpp"
 
-#include "harness/support.hpp"
+#include "support/support.hpp"
 #include "util/file_system.hpp"
 #include "util/subprocess.hpp"
 
