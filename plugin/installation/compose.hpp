@@ -5,6 +5,7 @@
 // them (cgroup freezer: their requests wait in the kernel's socket queues, nothing is lost); Connectware's
 // containers carry io.cybus.connectware=core or the project's label.
 
+#include "config/config.hpp"
 #include "container/container_runtime.hpp"
 #include "installation/installation.hpp"
 #include "util/subprocess.hpp"
@@ -25,7 +26,7 @@ inline constexpr std::string_view connectware_core_label = "io.cybus.connectware
 
 struct ComposeSettings {
   std::string project = "connectware";
-  std::vector<std::string> pause_services{"service-manager"};
+  std::vector<std::string> pause_services{std::string(config::service_manager_volume)};
   /// Folders given for volumes (volume-path, volume-paths): used instead of asking the engine.
   std::map<std::string, std::filesystem::path> volume_paths;
   /// When set, restarts Connectware instead of restarting its containers (argv, no shell).

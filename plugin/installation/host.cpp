@@ -1,5 +1,6 @@
 #include "installation/host.hpp"
 
+#include "config/config.hpp"
 #include "installation/command.hpp"
 
 #include <system_error>
@@ -13,7 +14,7 @@ Result<std::vector<Volume>> HostInstallation::locate_volumes(const std::vector<s
     if (given == settings_.volume_paths.end())
       return fail(ErrorKind::volume_missing,
                   "no folder is given for volume " + name + " (platform = host): set volume-paths = " + name +
-                      "=/path/to/its/folder" + (name == "service-manager" ? " or volume-path" : ""));
+                      "=/path/to/its/folder" + (name == config::service_manager_volume ? " or volume-path" : ""));
     std::error_code error;
     if (!std::filesystem::is_directory(given->second, error))
       return fail(ErrorKind::volume_missing,
