@@ -440,7 +440,7 @@ private:
   }
 
   /// Stops what runs on the volumes (recorded before each call: a stop that fails half-way still needs a
-  /// start). Returns the first failure; with `keep_going` tries every one and returns the last.
+  /// start). Stops at the first failure and returns it.
   Result<> stop_volume_users() {
     auto users = installation_.volume_users(live_volumes());
     if (!users) return fail(users.error());
