@@ -22,7 +22,7 @@ std::string type_name(ValueType type) {
   case ValueType::path: return "PATH";
   case ValueType::boolean: return "BOOL";
   case ValueType::integer: return "N";
-  case ValueType::duration: return "SECONDS";
+  case ValueType::duration: return "DURATION";
   case ValueType::enumeration: return "CHOICE";
   case ValueType::list: return "A,B,...";
   }

@@ -1,6 +1,7 @@
 #include "config/config.hpp"
 
 #include "config/config_file.hpp"
+#include "util/duration.hpp"
 #include "util/file_system.hpp"
 
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <cctype>
 #include <charconv>
 #include <climits>
+#include <cmath>
 #include <set>
 #include <utility>
 
@@ -32,7 +34,7 @@ struct Config::Binding {
 namespace {
 
 namespace fs = std::filesystem;
-using std::chrono::seconds;
+using std::chrono::milliseconds;
 
 // A parser returns the value or what was expected ("expected true or false"); the caller adds the key,
 // the origin and the quoted value.
@@ -118,34 +120,36 @@ auto parse_integer(int minimum, int maximum) {
   };
 }
 
-// Durations are seconds; a unit suffix (s, m, h) is accepted because "3600" reads worse than "1h".
-Parsed<seconds> parse_duration(std::string_view raw) {
-  constexpr long long one_year = 365LL * 24 * 3600;
+// Durations are seconds; a unit suffix (ms, s, m, h) and a fraction are accepted because "3600" reads worse
+// than "1h", and a poll interval or a test's timeout may be shorter than a second ("0.5s", "250ms").
+// Kept in milliseconds: the smallest unit anyone configures, and what curl and our pollers take.
+Parsed<milliseconds> parse_duration(std::string_view raw) {
+  constexpr double one_year_ms = 365.0 * 24 * 3600 * 1000;
   auto number = raw;
-  long long unit = 1;
-  if (!number.empty()) {
-    switch (number.back()) {
-    case 's':
-      unit = 1;
-      number.remove_suffix(1);
-      break;
-    case 'm':
-      unit = 60;
-      number.remove_suffix(1);
-      break;
-    case 'h':
-      unit = 3600;
-      number.remove_suffix(1);
-      break;
-    default: break;
-    }
-  }
-  long long value = 0;
-  const auto [end, error] = std::from_chars(number.data(), number.data() + number.size(), value);
-  if (number.empty() || error != std::errc{} || end != number.data() + number.size() || value <= 0 ||
-      value > one_year / unit)
-    return expected("a positive number of seconds up to a year, like 30, 30s, 5m or 2h");
-  return seconds{value * unit};
+  double unit_ms = 1000;
+  const auto strip = [&number](std::string_view suffix) {
+    if (!number.ends_with(suffix)) return false;
+    number.remove_suffix(suffix.size());
+    return true;
+  };
+  if (strip("ms"))
+    unit_ms = 1;
+  else if (strip("s"))
+    unit_ms = 1000;
+  else if (strip("m"))
+    unit_ms = 60'000;
+  else if (strip("h"))
+    unit_ms = 3'600'000;
+  double value = 0;
+  const auto [end, error] =
+      std::from_chars(number.data(), number.data() + number.size(), value, std::chars_format::fixed);
+  const bool digits_only = std::all_of(number.begin(), number.end(),
+                                       [](char c) { return std::isdigit(static_cast<unsigned char>(c)) || c == '.'; });
+  const double total_ms = value * unit_ms;
+  if (number.empty() || !digits_only || error != std::errc{} || end != number.data() + number.size() || total_ms < 1 ||
+      total_ms > one_year_ms)
+    return expected("a positive duration of at least 1ms and up to a year, like 30, 30s, 0.5s, 250ms, 5m or 2h");
+  return milliseconds{std::llround(total_ms)};
 }
 
 template <typename Check> auto parse_list(Check check_item, std::string what) {
@@ -238,8 +242,8 @@ std::string print_bool(bool value) {
 std::string print_integer(int value) {
   return std::to_string(value);
 }
-std::string print_duration(seconds value) {
-  return std::to_string(value.count()) + "s";
+std::string print_duration(milliseconds value) {
+  return util::format_duration(value);
 }
 std::string print_secret(const Secret& value) {
   return value.redacted();
@@ -301,10 +305,10 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("insecure", "CONNECTWARE_INSECURE", ValueType::boolean,
         "Do not verify Connectware's TLS certificate (its default certificate is self-signed)",
         accessors(&Config::insecure_, parse_bool, print_bool));
-    add("connect-timeout", "CONNECTWARE_CONNECT_TIMEOUT", ValueType::duration, "Seconds to wait for a connection",
+    add("connect-timeout", "CONNECTWARE_CONNECT_TIMEOUT", ValueType::duration, "How long to wait for a connection",
         accessors(&Config::connect_timeout_, parse_duration, print_duration));
     add("request-timeout", "CONNECTWARE_REQUEST_TIMEOUT", ValueType::duration,
-        "Seconds one HTTP request (including a download or upload) may take",
+        "How long one HTTP request (including a download or upload) may take",
         accessors(&Config::request_timeout_, parse_duration, print_duration));
     add("retries", "CONNECTWARE_RETRIES", ValueType::integer, "Retries of a failed request that may be retried",
         accessors(&Config::retries_, parse_integer(0, 100), print_integer));
@@ -317,7 +321,7 @@ const std::vector<Config::Binding>& Config::bindings() {
         "API path to upload a database backup to restore",
         accessors(&Config::restore_path_, parse_http_path, print_text));
     add("export-timeout", "CONNECTWARE_EXPORT_TIMEOUT", ValueType::duration,
-        "Seconds to wait for Connectware to finish a database backup or restore",
+        "How long to wait for Connectware to finish a database backup or restore",
         accessors(&Config::export_timeout_, parse_duration, print_duration));
     add("poll-interval", "CONNECTWARE_POLL_INTERVAL", ValueType::duration, "First wait between status polls",
         accessors(&Config::poll_interval_, parse_duration, print_duration));
@@ -392,7 +396,7 @@ const std::vector<Config::Binding>& Config::bindings() {
         "connectware\"), split on spaces and run without a shell; restart-command starts Connectware again",
         accessors(&Config::stop_command_, parse_optional_text, print_text));
     add("health-timeout", "CONNECTWARE_HEALTH_TIMEOUT", ValueType::duration,
-        "Seconds to wait for every Connectware container to report running after a restart",
+        "How long to wait for every Connectware container to report running after a restart",
         accessors(&Config::health_timeout_, parse_duration, print_duration));
 
     // restic

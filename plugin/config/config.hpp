@@ -103,15 +103,15 @@ public:
   [[nodiscard]] Result<> require_connectware_credentials() const;
   [[nodiscard]] const std::optional<std::filesystem::path>& ca_file() const { return ca_file_; }
   [[nodiscard]] bool insecure() const { return insecure_; }
-  [[nodiscard]] std::chrono::seconds connect_timeout() const { return connect_timeout_; }
-  [[nodiscard]] std::chrono::seconds request_timeout() const { return request_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds connect_timeout() const { return connect_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds request_timeout() const { return request_timeout_; }
   [[nodiscard]] int retries() const { return retries_; }
   [[nodiscard]] const std::string& status_path() const { return status_path_; }
   [[nodiscard]] const std::string& backup_path() const { return backup_path_; }
   [[nodiscard]] const std::string& restore_path() const { return restore_path_; }
-  [[nodiscard]] std::chrono::seconds export_timeout() const { return export_timeout_; }
-  [[nodiscard]] std::chrono::seconds poll_interval() const { return poll_interval_; }
-  [[nodiscard]] std::chrono::seconds poll_max_interval() const { return poll_max_interval_; }
+  [[nodiscard]] std::chrono::milliseconds export_timeout() const { return export_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds poll_interval() const { return poll_interval_; }
+  [[nodiscard]] std::chrono::milliseconds poll_max_interval() const { return poll_max_interval_; }
 
   // Holding the configuration still
   [[nodiscard]] Quiesce quiesce() const { return quiesce_; } // `automatic` is resolved by the pipeline
@@ -146,7 +146,7 @@ public:
   [[nodiscard]] std::vector<std::string> restart_command() const;
   /// Returns stop-command split on spaces, empty when unset (platform = host only).
   [[nodiscard]] std::vector<std::string> stop_command() const;
-  [[nodiscard]] std::chrono::seconds health_timeout() const { return health_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds health_timeout() const { return health_timeout_; }
 
   // restic
   [[nodiscard]] const std::string& restic_binary() const { return restic_binary_; }
@@ -182,17 +182,17 @@ private:
   Secret connectware_token_;
   std::optional<std::filesystem::path> ca_file_;
   bool insecure_ = false;
-  std::chrono::seconds connect_timeout_{10};
-  std::chrono::seconds request_timeout_{300};
+  std::chrono::milliseconds connect_timeout_ = std::chrono::seconds{10};
+  std::chrono::milliseconds request_timeout_ = std::chrono::seconds{300};
   int retries_ = 4;
   std::string status_path_ = "/api/maintenance/db";
   std::string backup_path_ = "/api/maintenance/db/backup";
   std::string restore_path_ = "/api/maintenance/db/restore";
-  std::chrono::seconds export_timeout_{3600};
-  std::chrono::seconds poll_interval_{1};
+  std::chrono::milliseconds export_timeout_ = std::chrono::seconds{3600};
+  std::chrono::milliseconds poll_interval_ = std::chrono::seconds{1};
   // Short: while the export runs the configuration is held still, and every second of backoff past the
   // export's end is a second longer pause. A status poll costs Connectware next to nothing.
-  std::chrono::seconds poll_max_interval_{2};
+  std::chrono::milliseconds poll_max_interval_ = std::chrono::seconds{2};
 
   Quiesce quiesce_ = Quiesce::automatic;
   int verify_attempts_ = 3;
@@ -213,7 +213,7 @@ private:
   std::filesystem::path rollback_dir_; // empty until finish() derives it from state-dir
   std::string restart_command_;
   std::string stop_command_;
-  std::chrono::seconds health_timeout_{300};
+  std::chrono::milliseconds health_timeout_ = std::chrono::seconds{300};
 
   std::string restic_binary_ = "restic";
   std::string repository_;

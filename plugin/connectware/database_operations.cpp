@@ -1,5 +1,7 @@
 #include "connectware/database_operations.hpp"
 
+#include "util/duration.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <regex>
@@ -10,15 +12,11 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string seconds_text(std::chrono::seconds seconds) {
-  return std::to_string(seconds.count()) + " s";
-}
-
 // Exponential polling that never sleeps past the deadline.
 class Poller {
 public:
   Poller(ConnectwareClient& client, std::chrono::milliseconds initial, std::chrono::milliseconds maximum,
-         std::chrono::seconds timeout)
+         std::chrono::milliseconds timeout)
       : client_(client), delay_(std::max(initial, std::chrono::milliseconds(1))), maximum_(maximum),
         deadline_(client.clock().now() + timeout) {}
 
@@ -40,7 +38,7 @@ private:
 
 // Waits until no maintenance operation runs; returns the status seen then.
 Result<MaintenanceStatus> wait_until_idle(ConnectwareClient& client, std::chrono::milliseconds poll_initial,
-                                          std::chrono::milliseconds poll_max, std::chrono::seconds timeout,
+                                          std::chrono::milliseconds poll_max, std::chrono::milliseconds timeout,
                                           ErrorKind kind) {
   Poller poller(client, poll_initial, poll_max, timeout);
   while (true) {
@@ -48,7 +46,7 @@ Result<MaintenanceStatus> wait_until_idle(ConnectwareClient& client, std::chrono
     if (!status) return fail(status.error());
     if (!status->running) return status;
     if (poller.expired()) {
-      return fail(kind, "another database operation is still running after " + seconds_text(timeout) +
+      return fail(kind, "another database operation is still running after " + util::format_duration(timeout) +
                             "; not starting a new one");
     }
     CWB_TRY(poller.wait());
@@ -100,11 +98,11 @@ Result<std::string> await_export(ConnectwareClient& client, const PendingExport&
     }
     if (poller.expired()) {
       if (status->running) {
-        return fail(ErrorKind::export_failed,
-                    "exporting the database: the backup is still running after " + seconds_text(options.timeout));
+        return fail(ErrorKind::export_failed, "exporting the database: the backup is still running after " +
+                                                  util::format_duration(options.timeout));
       }
       return fail(ErrorKind::export_failed, "exporting the database: no new backup appeared within " +
-                                                seconds_text(options.timeout) + " (the last id is still \"" +
+                                                util::format_duration(options.timeout) + " (the last id is still \"" +
                                                 pending.previous_id + "\")");
     }
   }
@@ -182,13 +180,13 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
       if (!restore && seen_running) return RestoreResult{};
     }
     if (poller.expired()) {
-      return fail(ErrorKind::http,
-                  "restoring the database: the restore is still running after " + seconds_text(options.timeout));
+      return fail(ErrorKind::http, "restoring the database: the restore is still running after " +
+                                       util::format_duration(options.timeout));
     }
   }
 }
 
-Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::seconds timeout,
+Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::milliseconds timeout,
                             std::chrono::milliseconds poll_initial, std::chrono::milliseconds poll_max) {
   Poller poller(client, poll_initial, std::max(poll_initial, poll_max), timeout);
   std::string last_problem = "no answer yet";
@@ -209,7 +207,7 @@ Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::seconds time
     }
     if (poller.expired()) {
       return fail(ErrorKind::unreachable,
-                  "Connectware is not healthy after " + seconds_text(timeout) + ": " + last_problem);
+                  "Connectware is not healthy after " + util::format_duration(timeout) + ": " + last_problem);
     }
     CWB_TRY(poller.wait());
   }

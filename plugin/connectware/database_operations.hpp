@@ -17,9 +17,9 @@ struct ExportOptions {
   std::chrono::milliseconds poll_initial{1000};
   std::chrono::milliseconds poll_max{10'000};
   /// How long the backup may run on the server.
-  std::chrono::seconds timeout{1800};
+  std::chrono::milliseconds timeout{1'800'000};
   /// How long to wait for an operation that was already running to finish before starting ours.
-  std::chrono::seconds wait_for_idle{300};
+  std::chrono::milliseconds wait_for_idle{300'000};
   http::ProgressCallback progress; // download progress
 };
 
@@ -61,8 +61,8 @@ Result<ExportResult> export_database(ConnectwareClient& client, const std::files
 struct RestoreOptions {
   std::chrono::milliseconds poll_initial{1000};
   std::chrono::milliseconds poll_max{10'000};
-  std::chrono::seconds timeout{3600};
-  std::chrono::seconds wait_for_idle{300};
+  std::chrono::milliseconds timeout{3'600'000};
+  std::chrono::milliseconds wait_for_idle{300'000};
   http::ProgressCallback progress; // upload progress
 };
 
@@ -93,7 +93,7 @@ std::optional<std::string> version_named_in(std::string_view message);
 /// authentication at once; interrupted.
 /// Polls from `poll_initial`, doubling up to `poll_max`: a restart that is quick is seen quickly, a slow
 /// one is not asked about more than every `poll_max`.
-Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::seconds timeout,
+Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::milliseconds timeout,
                             std::chrono::milliseconds poll_initial = std::chrono::milliseconds(250),
                             std::chrono::milliseconds poll_max = std::chrono::seconds(2));
 

@@ -21,7 +21,7 @@ std::string command_text(const std::vector<std::string>& argv) {
 }
 
 Result<> run_operator_command(util::ProcessRunner& runner, const util::Environment& environment,
-                              const std::vector<std::string>& argv, std::chrono::seconds timeout,
+                              const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                               const std::string& setting) {
   util::ProcessOptions options;
   options.argv = argv;

@@ -17,7 +17,7 @@ std::string command_text(const std::vector<std::string>& argv);
 /// Runs `argv` (the `setting` names it in errors) and waits up to `timeout`. Errors: container_runtime when it
 /// cannot start, fails or times out (with its exit status and the last line of its stderr), interrupted.
 Result<> run_operator_command(util::ProcessRunner& runner, const util::Environment& environment,
-                              const std::vector<std::string>& argv, std::chrono::seconds timeout,
+                              const std::vector<std::string>& argv, std::chrono::milliseconds timeout,
                               const std::string& setting);
 
 } // namespace cwb::installation

@@ -31,7 +31,7 @@ struct ComposeSettings {
   std::map<std::string, std::filesystem::path> volume_paths;
   /// When set, restarts Connectware instead of restarting its containers (argv, no shell).
   std::vector<std::string> restart_command;
-  std::chrono::seconds restart_timeout{300};
+  std::chrono::milliseconds restart_timeout{300'000};
   std::chrono::seconds stop_timeout{30};
 };
 

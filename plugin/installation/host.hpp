@@ -17,7 +17,7 @@ struct HostSettings {
   std::map<std::string, std::filesystem::path> volume_paths;
   std::vector<std::string> restart_command; // required for a restore
   std::vector<std::string> stop_command;    // optional
-  std::chrono::seconds command_timeout{300};
+  std::chrono::milliseconds command_timeout{300'000};
 };
 
 class HostInstallation final : public Installation {

@@ -8,6 +8,7 @@
 #include "staging/mirror.hpp"
 #include "staging/tree.hpp"
 #include "util/cancellation.hpp"
+#include "util/duration.hpp"
 #include "util/file_lock.hpp"
 #include "util/file_system.hpp"
 #include "util/step_timer.hpp"
@@ -393,7 +394,7 @@ private:
       plan += "  5. volumes: left as they are (--db-only)\n";
     }
     plan += "  6. restart Connectware: " + installation_.describe_restart() + "; wait up to " +
-            std::to_string(config_.health_timeout().count()) + " s until every container runs\n";
+            util::format_duration(config_.health_timeout()) + " until every container runs\n";
     return plan;
   }
 
@@ -485,8 +486,8 @@ private:
     auto done = installation_.restart();
     if (!done) return fail(done.error());
     stopped_.clear();
-    spdlog::info("{}; waiting up to {} s for Connectware to report every container running", *done,
-                 config_.health_timeout().count());
+    spdlog::info("{}; waiting up to {} for Connectware to report every container running", *done,
+                 util::format_duration(config_.health_timeout()));
     if (auto healthy = connectware::wait_until_healthy(context_.connectware, config_.health_timeout()); !healthy)
       return fail(healthy.error().with_context("after the restart"));
     return done;

@@ -20,6 +20,7 @@ namespace cwb::config {
 namespace {
 
 namespace fs = std::filesystem;
+using std::chrono::milliseconds;
 using std::chrono::seconds;
 using testing::HasSubstr;
 using testing::Not;
@@ -188,39 +189,44 @@ TEST_P(InvalidFlagValue, IsRejectedWithKeyOriginAndQuotedValue) {
 
 INSTANTIATE_TEST_SUITE_P(
     EveryType, InvalidFlagValue,
-    testing::Values(InvalidValue{"insecure", "maybe", "expected true or false"},
-                    InvalidValue{"retries", "-1", "expected a whole number from 0 to 100"},
-                    InvalidValue{"verify-attempts", "0", "expected a whole number from 1 to 100"},
-                    InvalidValue{"retries", "4x", "expected a whole number from 0 to 100"},
-                    InvalidValue{"connect-timeout", "0",
-                                 "expected a positive number of seconds up to a year, like 30, 30s, 5m or 2h"},
-                    InvalidValue{"export-timeout", "ten",
-                                 "expected a positive number of seconds up to a year, like 30, 30s, 5m or 2h"},
-                    InvalidValue{"health-timeout", "0",
-                                 "expected a positive number of seconds up to a year, like 30, 30s, 5m or 2h"},
-                    InvalidValue{"connectware-url", "ftp://host",
-                                 "expected an http:// or https:// URL with a host, like https://connectware.local"},
-                    InvalidValue{"connectware-url", "https://",
-                                 "expected an http:// or https:// URL with a host, like https://connectware.local"},
-                    InvalidValue{"status-path", "api/maintenance", "expected an HTTP path starting with \"/\""},
-                    InvalidValue{"progress", "sometimes", "expected auto, always or never"},
-                    InvalidValue{"log-level", "loud", "expected trace, debug, info, warn, error or off"},
-                    InvalidValue{"volumes", "service-manager,Bad Name",
-                                 "expected a comma-separated list of names of lower-case letters, digits, \"-\", "
-                                 "\"_\" and \".\""},
-                    InvalidValue{"tags", "a,b c", "expected a comma-separated list of tags without blanks"},
-                    InvalidValue{
-                        "docker-host", "/var/run/docker.sock",
-                        "expected unix:///path/to/docker.sock or tcp://HOST:PORT (or empty: no Docker engine)"},
-                    InvalidValue{"compose-project", "Connectware",
-                                 "expected lower-case letters, digits, \"-\" and \"_\", starting with a letter or "
-                                 "digit"}));
+    testing::Values(
+        InvalidValue{"insecure", "maybe", "expected true or false"},
+        InvalidValue{"retries", "-1", "expected a whole number from 0 to 100"},
+        InvalidValue{"verify-attempts", "0", "expected a whole number from 1 to 100"},
+        InvalidValue{"retries", "4x", "expected a whole number from 0 to 100"},
+        InvalidValue{
+            "connect-timeout", "0",
+            "expected a positive duration of at least 1ms and up to a year, like 30, 30s, 0.5s, 250ms, 5m or 2h"},
+        InvalidValue{
+            "export-timeout", "ten",
+            "expected a positive duration of at least 1ms and up to a year, like 30, 30s, 0.5s, 250ms, 5m or 2h"},
+        InvalidValue{
+            "health-timeout", "0",
+            "expected a positive duration of at least 1ms and up to a year, like 30, 30s, 0.5s, 250ms, 5m or 2h"},
+        InvalidValue{"connectware-url", "ftp://host",
+                     "expected an http:// or https:// URL with a host, like https://connectware.local"},
+        InvalidValue{"connectware-url", "https://",
+                     "expected an http:// or https:// URL with a host, like https://connectware.local"},
+        InvalidValue{"status-path", "api/maintenance", "expected an HTTP path starting with \"/\""},
+        InvalidValue{"progress", "sometimes", "expected auto, always or never"},
+        InvalidValue{"log-level", "loud", "expected trace, debug, info, warn, error or off"},
+        InvalidValue{"volumes", "service-manager,Bad Name",
+                     "expected a comma-separated list of names of lower-case letters, digits, \"-\", "
+                     "\"_\" and \".\""},
+        InvalidValue{"tags", "a,b c", "expected a comma-separated list of tags without blanks"},
+        InvalidValue{"docker-host", "/var/run/docker.sock",
+                     "expected unix:///path/to/docker.sock or tcp://HOST:PORT (or empty: no Docker engine)"},
+        InvalidValue{"compose-project", "Connectware",
+                     "expected lower-case letters, digits, \"-\" and \"_\", starting with a letter or "
+                     "digit"}));
 
 TEST_F(ConfigTest, InvalidValueInConfigFileNamesFileAndLine) {
   const auto file = write("bad.conf", "# comment\n\nconnect-timeout = -5\n");
   const auto message = error_of(resolve({"--config", file.string()}));
-  EXPECT_EQ(message, "invalid value \"-5\" for connect-timeout (from config file " + file.string() +
-                         ":3): expected a positive number of seconds up to a year, like 30, 30s, 5m or 2h");
+  EXPECT_EQ(
+      message,
+      "invalid value \"-5\" for connect-timeout (from config file " + file.string() +
+          ":3): expected a positive duration of at least 1ms and up to a year, like 30, 30s, 0.5s, 250ms, 5m or 2h");
 }
 
 TEST_F(ConfigTest, EmptyRequiredValueInConfigFileIsRejected) {
@@ -238,6 +244,33 @@ TEST_F(ConfigTest, DurationsAcceptSecondsMinutesAndHours) {
   EXPECT_EQ(config->request_timeout(), seconds{300});
   EXPECT_EQ(config->export_timeout(), seconds{7200});
   EXPECT_EQ(config->poll_interval(), seconds{2});
+}
+
+TEST_F(ConfigTest, DurationsAcceptFractionsAndMilliseconds) {
+  auto config = resolve({"--poll-interval", "0.5s", "--poll-max-interval", "250ms", "--connect-timeout", "1.25",
+                         "--health-timeout", "1.5m"});
+  // poll-interval above poll-max-interval is refused, so this checks the parse first and the order next.
+  ASSERT_FALSE(config);
+  EXPECT_NE(config.error().message.find("poll-interval"), std::string::npos) << config.error().message;
+
+  auto ordered = resolve({"--poll-interval", "250ms", "--poll-max-interval", "0.5s", "--connect-timeout", "1.25",
+                          "--health-timeout", "1.5m"});
+  ASSERT_TRUE(ordered) << ordered.error().message;
+  EXPECT_EQ(ordered->poll_interval(), milliseconds{250});
+  EXPECT_EQ(ordered->poll_max_interval(), milliseconds{500});
+  EXPECT_EQ(ordered->connect_timeout(), milliseconds{1250});
+  EXPECT_EQ(ordered->health_timeout(), seconds{90});
+  const auto shown = show_config(*ordered);
+  EXPECT_NE(shown.find("poll-interval = 250ms"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("poll-max-interval = 500ms"), std::string::npos) << shown;
+  EXPECT_NE(shown.find("health-timeout = 90s"), std::string::npos) << shown;
+}
+
+TEST_F(ConfigTest, DurationsBelowAMillisecondOrWithoutANumberAreRejected) {
+  for (const char* bad : {"0", "0.0001s", "-1s", "s", "ms", "1e3", "1.2.3s", "5d", "1 s", ".s"}) {
+    const auto message = error_of(resolve({"--request-timeout", bad}));
+    EXPECT_NE(message.find("expected a positive duration"), std::string::npos) << bad << ": " << message;
+  }
 }
 
 TEST_F(ConfigTest, BooleanFlagWorksBareOrWithValueAndFromEnvironment) {

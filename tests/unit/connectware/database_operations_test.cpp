@@ -106,7 +106,7 @@ TEST(ExportDatabase, GivesUpWhenTheBackupIsStillRunningAfterTheTimeout) {
   auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
-  EXPECT_NE(result.error().message.find("still running after 60 s"), std::string::npos) << result.error().message;
+  EXPECT_NE(result.error().message.find("still running after 60s"), std::string::npos) << result.error().message;
   // Backoff capped at poll_max, and never sleeping past the deadline.
   EXPECT_EQ(std::ranges::max(setup.sleeper.sleeps), 4s);
   std::chrono::milliseconds slept{0};
@@ -157,7 +157,7 @@ TEST(ExportDatabase, DoesNotStartWhileAnotherOperationRuns) {
   auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
-  EXPECT_NE(result.error().message.find("still running after 30 s"), std::string::npos) << result.error().message;
+  EXPECT_NE(result.error().message.find("still running after 30s"), std::string::npos) << result.error().message;
   EXPECT_EQ(server.backup_posts, 0);
 }
 
@@ -218,7 +218,7 @@ TEST_F(RestoreDatabase, TimesOutWhenTheRestoreNeverEnds) {
   auto result = restore_database(setup.client, archive(), restore_options());
   ASSERT_FALSE(result);
   EXPECT_EQ(result.error().kind, ErrorKind::http);
-  EXPECT_NE(result.error().message.find("still running after 60 s"), std::string::npos);
+  EXPECT_NE(result.error().message.find("still running after 60s"), std::string::npos);
 }
 
 TEST(WaitUntilHealthy, PollsUntilEveryServiceRuns) {
