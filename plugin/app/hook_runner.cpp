@@ -6,6 +6,7 @@
 #include "config/logging.hpp"
 #include "core/exit_codes.hpp"
 #include "util/cancellation.hpp"
+#include "util/url_credentials.hpp"
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -32,7 +33,7 @@ int run_hook(const HookDescription& hook, int argc, char** argv, const std::func
   const util::Environment environment = util::current_environment();
   auto config = config::Config::resolve(command_line, environment);
   if (!config) {
-    std::cerr << hook.name << ": error: " << config.error().message << "\n";
+    std::cerr << hook.name << ": error: " << util::mask_url_credentials(config.error().message) << "\n";
     return to_int(exit_code_for(config.error().kind));
   }
   if (command_line.show_config) {

@@ -3,6 +3,7 @@
 #include "config/config_file.hpp"
 #include "util/duration.hpp"
 #include "util/file_system.hpp"
+#include "util/url_credentials.hpp"
 
 #include <unistd.h>
 
@@ -678,7 +679,8 @@ std::string show_config(const Config& config) {
     text += std::string{binding.info.name} + " = " + binding.access.show(config) + "  (" +
             config.origin(binding.info.name).describe() + ")\n";
   }
-  return text;
+  // connectware-url, repository and docker-host may carry a password; the origins may quote a URL too.
+  return util::mask_url_credentials(text);
 }
 
 } // namespace cwb::config

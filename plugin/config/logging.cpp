@@ -1,5 +1,7 @@
 #include "config/logging.hpp"
 
+#include "util/url_credentials.hpp"
+
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
@@ -7,6 +9,33 @@
 
 namespace cwb::config {
 namespace {
+
+// Masks credentials inside URLs in every line, whoever wrote it: a URL with a password reaches log lines
+// through settings, server answers and other programs' messages, and no call site can be trusted to remember.
+class UrlCredentialMaskingSink final : public spdlog::sinks::sink {
+public:
+  explicit UrlCredentialMaskingSink(spdlog::sink_ptr inner) : inner_(std::move(inner)) {}
+
+  void log(const spdlog::details::log_msg& message) override {
+    const std::string_view payload{message.payload.data(), message.payload.size()};
+    if (payload.find("://") == std::string_view::npos) {
+      inner_->log(message);
+      return;
+    }
+    const std::string masked = util::mask_url_credentials(payload);
+    spdlog::details::log_msg copy = message;
+    copy.payload = masked;
+    inner_->log(copy);
+  }
+  void flush() override { inner_->flush(); }
+  void set_pattern(const std::string& pattern) override { inner_->set_pattern(pattern); }
+  void set_formatter(std::unique_ptr<spdlog::formatter> formatter) override {
+    inner_->set_formatter(std::move(formatter));
+  }
+
+private:
+  spdlog::sink_ptr inner_;
+};
 
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
@@ -27,7 +56,8 @@ void setup_logging(LogLevel level, std::string_view hook_name) {
 }
 
 void setup_logging(LogLevel level, std::string_view hook_name, spdlog::sink_ptr sink) {
-  auto logger = std::make_shared<spdlog::logger>(std::string{hook_name}, std::move(sink));
+  auto logger = std::make_shared<spdlog::logger>(std::string{hook_name},
+                                                 std::make_shared<UrlCredentialMaskingSink>(std::move(sink)));
   // %n is the logger's name, so the hook name needs no escaping in the pattern.
   logger->set_pattern("%n: %Y-%m-%dT%H:%M:%S%z %l: %v");
   logger->set_level(to_spdlog(level));
@@ -47,7 +77,7 @@ std::string redact(std::string_view text, const std::vector<const Secret*>& secr
          position = result.find(value, position + Secret::mask.size()))
       result.replace(position, value.size(), Secret::mask);
   }
-  return result;
+  return util::mask_url_credentials(result);
 }
 
 } // namespace cwb::config

@@ -20,8 +20,9 @@ void setup_logging(LogLevel level, std::string_view hook_name);
 /// The same, writing to `sink` instead of stderr (tests).
 void setup_logging(LogLevel level, std::string_view hook_name, spdlog::sink_ptr sink);
 
-/// Returns `text` with every occurrence of every non-empty secret replaced by "********": for output of
-/// other programs (restic's stderr, HTTP bodies) before it is logged or put in an error message.
+/// Returns `text` with every occurrence of every non-empty secret replaced by "********" and the passwords
+/// inside URLs by "***" (util/url_credentials.hpp): for output of other programs (restic's stderr, HTTP
+/// bodies) before it is logged or put in an error message.
 std::string redact(std::string_view text, const std::vector<const Secret*>& secrets);
 
 } // namespace cwb::config

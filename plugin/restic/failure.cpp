@@ -1,5 +1,7 @@
 #include "restic/failure.hpp"
 
+#include "util/url_credentials.hpp"
+
 #include <array>
 #include <vector>
 
@@ -164,15 +166,7 @@ ClassifiedFailure classify_failure(const util::ExitStatus& status, std::string_v
 }
 
 std::string redact_repository(std::string_view repository) {
-  const auto scheme_end = repository.find("://");
-  if (scheme_end == std::string_view::npos) return std::string(repository);
-  const auto authority_start = scheme_end + 3;
-  const auto authority_end = repository.find('/', authority_start);
-  const auto at = repository.rfind('@', authority_end == std::string_view::npos ? repository.size() : authority_end);
-  if (at == std::string_view::npos || at < authority_start) return std::string(repository);
-  const auto colon = repository.find(':', authority_start);
-  if (colon == std::string_view::npos || colon > at) return std::string(repository);
-  return std::string(repository.substr(0, colon + 1)) + "***" + std::string(repository.substr(at));
+  return util::mask_url_credentials(repository);
 }
 
 } // namespace cwb::restic

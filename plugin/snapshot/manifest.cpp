@@ -1,5 +1,7 @@
 #include "snapshot/manifest.hpp"
 
+#include "util/url_credentials.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cctype>
@@ -117,7 +119,8 @@ std::string to_json_text(const Manifest& manifest) {
   json out = {
       {"format", manifest.format},
       {"plugin_version", manifest.plugin_version},
-      {"connectware", {{"url", manifest.connectware_url}, {"version", manifest.connectware_version}}},
+      {"connectware",
+       {{"url", util::mask_url_credentials(manifest.connectware_url)}, {"version", manifest.connectware_version}}},
       {"host", manifest.host},
       {"started", manifest.started},
       {"finished", manifest.finished},

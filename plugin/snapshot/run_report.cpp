@@ -1,6 +1,7 @@
 #include "snapshot/run_report.hpp"
 
 #include "util/file_system.hpp"
+#include "util/url_credentials.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -29,7 +30,8 @@ std::string status_json(const RunReport& report) {
       {"snapshot_id", report.snapshot_id.empty() ? json(nullptr) : json(report.snapshot_id)},
       {"connectware_version", report.connectware_version},
   };
-  if (!report.success) out["error"] = {{"kind", report.error_kind}, {"message", report.error_message}};
+  if (!report.success)
+    out["error"] = {{"kind", report.error_kind}, {"message", util::mask_url_credentials(report.error_message)}};
   return out.dump(2) + "\n";
 }
 

@@ -11,6 +11,7 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <map>
 
 namespace cwb::integration {
 namespace {
@@ -147,6 +148,31 @@ TEST_F(BackupFailureTest, UnreachableRepositoryEndsWithRestic) {
   const auto outcome = run_hook(
       backup_hook, {}, {{"RESTIC_REPOSITORY", "s3:https://127.0.0.1:" + std::to_string(*closed) + "/cwb-backups/x"}});
   expect_clean_failure(outcome, 9);
+  expect_next_run_succeeds();
+}
+
+// A password written into a URL is a secret like any other: not in --show-config, the log, status.json.
+TEST_F(BackupFailureTest, PasswordsInsideUrlsReachNeitherShowConfigNorTheLogNorTheStatus) {
+  auto closed = test::free_loopback_port();
+  ASSERT_TRUE(closed);
+  const std::string port = std::to_string(*closed);
+  const std::map<std::string, std::string> environment{
+      {"CONNECTWARE_URL", "https://operator:cw-url-pass-731@127.0.0.1:" + port},
+      {"RESTIC_REPOSITORY", "s3:https://AKIAEXAMPLE:s3-url-secret-842@127.0.0.1:" + port + "/cwb-backups/x"},
+      {"CONNECTWARE_RETRIES", "1"}};
+  const auto shown = run_hook(backup_hook, {"--show-config"}, environment);
+  ASSERT_EQ(shown.exit_code, 0) << shown.log();
+  EXPECT_THAT(shown.stdout_text, HasSubstr("connectware-url = https://operator:***@127.0.0.1:" + port));
+  EXPECT_THAT(shown.stdout_text, HasSubstr("repository = s3:https://AKIAEXAMPLE:***@127.0.0.1:" + port));
+
+  const auto outcome = run_hook(backup_hook, {}, environment);
+  expect_clean_failure(outcome, 3);
+  const std::string recorded = status().dump();
+  for (const std::string& text :
+       {shown.stdout_text, shown.stderr_text, outcome.stdout_text, outcome.stderr_text, recorded}) {
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("cw-url-pass-731")));
+    EXPECT_THAT(text, ::testing::Not(HasSubstr("s3-url-secret-842")));
+  }
   expect_next_run_succeeds();
 }
 

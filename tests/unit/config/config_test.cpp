@@ -512,6 +512,21 @@ TEST_F(ConfigTest, ShowConfigRedactsSecretsAndShowsOrigins) {
   EXPECT_EQ(static_cast<std::size_t>(std::ranges::count(text, '\n')), Config::keys().size() + 1);
 }
 
+TEST_F(ConfigTest, ShowConfigMasksPasswordsInsideUrls) {
+  auto config = resolve({"--connectware-url", "https://admin:cw-pass@cw.example"},
+                        {{"RESTIC_REPOSITORY", "rest:https://backup:rest-pass@rest.example/repo"},
+                         {"DOCKER_HOST", "tcp://ops:engine-pass@10.0.0.5:2376"}});
+  ASSERT_TRUE(config) << config.error().message;
+  const auto text = show_config(*config);
+  EXPECT_THAT(text, HasSubstr("\nconnectware-url = https://admin:***@cw.example  (command line --connectware-url)\n"));
+  EXPECT_THAT(text, HasSubstr("\nrepository = rest:https://backup:***@rest.example/repo  (environment"));
+  EXPECT_THAT(text, HasSubstr("\ndocker-host = tcp://ops:***@10.0.0.5:2376  (environment DOCKER_HOST)\n"));
+  for (const char* secret : {"cw-pass", "rest-pass", "engine-pass"})
+    EXPECT_THAT(text, Not(HasSubstr(secret)));
+  // The configuration itself keeps the real value: the client needs it.
+  EXPECT_EQ(config->connectware_url(), "https://admin:cw-pass@cw.example");
+}
+
 TEST_F(ConfigTest, ShowConfigFlagIsRecorded) {
   CLI::App app{"test hook"};
   CommandLine command_line;
@@ -579,6 +594,24 @@ TEST(Logging, LinesCarryTheHookNameAndRespectTheLevel) {
   EXPECT_THAT(text, HasSubstr(" info: exporting ********"));
   EXPECT_THAT(text, Not(HasSubstr("hidden")));
   spdlog::set_default_logger(spdlog::stderr_logger_mt("cwb-config-test-reset"));
+}
+
+TEST(Logging, PasswordsInsideUrlsAreMaskedInEveryLine) {
+  std::ostringstream output;
+  setup_logging(LogLevel::info, "connectware-backup", std::make_shared<spdlog::sinks::ostream_sink_mt>(output));
+  spdlog::warn("cannot reach {}", "https://admin:hunter2@cw.example:443/api");
+  spdlog::info("repository rest:https://backup:s3cr3t@rest.example/repo ready");
+  const auto text = output.str();
+  EXPECT_THAT(text, HasSubstr("cannot reach https://admin:***@cw.example:443/api"));
+  EXPECT_THAT(text, HasSubstr("repository rest:https://backup:***@rest.example/repo ready"));
+  EXPECT_THAT(text, Not(HasSubstr("hunter2")));
+  EXPECT_THAT(text, Not(HasSubstr("s3cr3t")));
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("cwb-config-test-reset-urls"));
+}
+
+TEST(Redact, AlsoMasksPasswordsInsideUrls) {
+  const Secret token{"tok"};
+  EXPECT_EQ(redact("GET https://u:pw@h/ with tok", {&token}), "GET https://u:***@h/ with ********");
 }
 
 TEST(Config, VolumePathsGiveEachVolumesFolderAndVolumePathStandsForServiceManager) {

@@ -52,6 +52,14 @@ TEST(Manifest, RoundTripsThroughJson) {
   EXPECT_EQ(parsed->tags, original.tags);
 }
 
+TEST(Manifest, AConnectwareUrlWithAPasswordIsWrittenMasked) {
+  auto manifest = sample();
+  manifest.connectware_url = "https://admin:cw-pass@connectware.local";
+  const auto text = to_json_text(manifest);
+  EXPECT_EQ(text.find("cw-pass"), std::string::npos) << text;
+  EXPECT_NE(text.find("https://admin:***@connectware.local"), std::string::npos) << text;
+}
+
 TEST(Manifest, RejectsAnEntryThatEscapesItsVolume) {
   auto manifest = sample();
   manifest.volumes[0].entries[1].path = "../../etc/passwd";

@@ -61,6 +61,15 @@ TEST(RunReport, FailureKeepsThePreviousLastSuccessAndRecordsTheError) {
   EXPECT_NE(metrics.find("connectware_backup_last_success_timestamp_seconds 1795000010\n"), std::string::npos);
 }
 
+TEST(RunReport, AnErrorQuotingAUrlWithAPasswordIsRecordedMasked) {
+  RunReport failed;
+  failed.success = false;
+  failed.exit_code = 3;
+  failed.error_message = "cannot reach https://admin:cw-pass@cw.example/api/system/info";
+  const auto status = nlohmann::json::parse(status_json(failed));
+  EXPECT_EQ(status["error"]["message"], "cannot reach https://admin:***@cw.example/api/system/info");
+}
+
 TEST(RunReport, PrometheusTextHasHelpAndTypeForEveryMetricAndLabelsStages) {
   const auto text = prometheus_text(successful_run());
   EXPECT_NE(text.find("# TYPE connectware_backup_success gauge"), std::string::npos);
