@@ -254,6 +254,7 @@ private:
         std::max(options.poll_initial,
                  std::min<std::chrono::milliseconds>(config_.poll_max_interval(), std::chrono::milliseconds(500)));
     options.timeout = config_.export_timeout();
+    options.start_attempts = std::max(1, config_.retries());
     options.progress = context_.progress;
     return options;
   }

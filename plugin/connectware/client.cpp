@@ -45,7 +45,8 @@ Error unexpected_response(const http::Response& response, const std::string& wha
   }
   std::string message = what + ": " + status;
   if (!response.body.empty()) message += ": \"" + excerpt(response.body) + "\"";
-  return Error{kind, std::move(message)};
+  // The status travels with the error: a 5xx to a POST means "maybe started" to the layer above.
+  return Error{kind, std::move(message), Cause::http_status, static_cast<int>(response.status)};
 }
 
 ConnectwareClient::ConnectwareClient(ClientOptions options, http::Transport& transport, http::Sleeper& sleeper,
@@ -111,7 +112,8 @@ Result<> ConnectwareClient::start_backup() {
   auto response = send(post, http::Idempotency::non_idempotent, what);
   if (!response) return fail(response.error());
   if (response->status == 409) {
-    return fail(ErrorKind::export_failed, what + ": HTTP 409: an operation is already running");
+    return fail(
+        Error{ErrorKind::export_failed, what + ": HTTP 409: an operation is already running", Cause::http_status, 409});
   }
   if (!response->success())
     return fail(unexpected_response(*response, what, options_.backup_path, ErrorKind::export_failed));
@@ -155,7 +157,9 @@ Result<> ConnectwareClient::upload_restore(const std::filesystem::path& archive,
   post.progress = std::move(progress);
   auto response = send(post, http::Idempotency::non_idempotent, what);
   if (!response) return fail(response.error());
-  if (response->status == 409) return fail(ErrorKind::http, what + ": HTTP 409: an operation is already running");
+  if (response->status == 409) {
+    return fail(Error{ErrorKind::http, what + ": HTTP 409: an operation is already running", Cause::http_status, 409});
+  }
   if (!response->success()) return fail(unexpected_response(*response, what, options_.restore_path));
   return {};
 }

@@ -2,6 +2,8 @@
 
 #include "util/duration.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <cctype>
 #include <regex>
@@ -59,6 +61,33 @@ bool contains_word_version(std::string_view text) {
   return lowered.find("version") != std::string::npos;
 }
 
+// A POST answered with a 5xx, or cut off by a timeout or a broken connection, may have reached Connectware
+// and started the operation: only the status can tell. A refused connection (nothing was sent), a TLS
+// failure or a 4xx cannot have started anything.
+bool may_have_started(const Error& error) {
+  switch (error.cause) {
+  case Cause::http_status: return error.http_status >= 500;
+  case Cause::timeout:
+  case Cause::stalled:
+  case Cause::truncated:
+  case Cause::receive:
+  case Cause::send:
+  case Cause::protocol: return true;
+  default: return false;
+  }
+}
+
+/// What the status says after a POST whose outcome is unknown.
+enum class StartEvidence { started, nothing_started, unknown };
+
+StartEvidence evidence_of_backup(const Result<MaintenanceStatus>& status, const std::string& previous_id) {
+  if (!status) return StartEvidence::unknown;
+  // We waited for idle before the POST, so a running operation or a new id is the one we asked for.
+  if (status->running) return StartEvidence::started;
+  if (status->backup && status->backup->id != previous_id) return StartEvidence::started;
+  return StartEvidence::nothing_started;
+}
+
 } // namespace
 
 Result<PendingExport> start_export(ConnectwareClient& client, const ExportOptions& options) {
@@ -69,9 +98,33 @@ Result<PendingExport> start_export(ConnectwareClient& client, const ExportOption
   PendingExport pending;
   pending.previous_id = idle->backup ? idle->backup->id : std::string();
   pending.started = client.clock().wall_now();
-  if (auto started = client.start_backup(); !started)
-    return fail(started.error().with_context("exporting the database"));
-  return pending;
+  // A failed POST is not a failed backup: ask the status whether the export started and follow it, or post
+  // again. Posting a backup twice is harmless (the second gets 409 while the first runs), so an unknown
+  // status allows another POST too.
+  Poller backoff(client, options.poll_initial, options.poll_max, options.timeout);
+  for (int attempt = 1;; ++attempt) {
+    auto started = client.start_backup();
+    if (started) return pending;
+    const Error& error = started.error();
+    const bool after_ambiguous_post = attempt > 1;
+    if (after_ambiguous_post && error.kind == ErrorKind::export_failed && error.http_status == 409) {
+      spdlog::info("the repeated start was refused as an operation is running: following the export that the "
+                   "earlier start began");
+      return pending;
+    }
+    if (!may_have_started(error) || attempt >= options.start_attempts)
+      return fail(error.with_context("exporting the database"));
+    spdlog::warn("{}; asking the maintenance status whether the export started", error.message);
+    const auto evidence = evidence_of_backup(client.status(), pending.previous_id);
+    if (evidence == StartEvidence::started) {
+      spdlog::info("the maintenance status shows the export started: following it");
+      return pending;
+    }
+    spdlog::info("{}; starting the export again (attempt {} of {})",
+                 evidence == StartEvidence::nothing_started ? "nothing started" : "the status cannot tell", attempt + 1,
+                 options.start_attempts);
+    CWB_TRY(backoff.wait());
+  }
 }
 
 Result<std::string> await_export(ConnectwareClient& client, const PendingExport& pending,
@@ -146,12 +199,35 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
   if (!idle) return fail(idle.error().with_context("restoring the database"));
   const std::optional<OperationStatus> before = idle->restore;
 
-  if (auto uploaded = client.upload_restore(archive, options.progress); !uploaded) {
-    return fail(uploaded.error().with_context("restoring the database"));
+  // A failed upload may still have started the restore. Uploading again is only safe when the status proves
+  // that nothing started: a second restore on top of a running one is not something to risk.
+  bool seen_running = false;
+  Poller backoff(client, options.poll_initial, options.poll_max, options.timeout);
+  for (int attempt = 1;; ++attempt) {
+    auto uploaded = client.upload_restore(archive, options.progress);
+    if (uploaded) break;
+    const Error& error = uploaded.error();
+    if (!may_have_started(error) || attempt >= options.start_attempts)
+      return fail(error.with_context("restoring the database"));
+    spdlog::warn("{}; asking the maintenance status whether the restore started", error.message);
+    auto status = client.status();
+    if (!status) {
+      return fail(error.with_context("restoring the database (the maintenance status cannot tell whether the "
+                                     "restore started, so it is not uploaded again: " +
+                                     status.error().message + ")"));
+    }
+    const bool changed = status->restore && (!before || status->restore->raw != before->raw);
+    if (status->running || changed) {
+      spdlog::info("the maintenance status shows the restore started: following it");
+      seen_running = status->running;
+      break;
+    }
+    spdlog::info("the status proves nothing started; uploading again (attempt {} of {})", attempt + 1,
+                 options.start_attempts);
+    CWB_TRY(backoff.wait());
   }
 
   Poller poller(client, options.poll_initial, options.poll_max, options.timeout);
-  bool seen_running = false;
   while (true) {
     CWB_TRY(poller.wait());
     auto status = client.status();

@@ -20,6 +20,9 @@ struct ExportOptions {
   std::chrono::milliseconds timeout{1'800'000};
   /// How long to wait for an operation that was already running to finish before starting ours.
   std::chrono::milliseconds wait_for_idle{300'000};
+  /// How many times the start is POSTed when an answer leaves open whether it started (5xx, timeout,
+  /// broken connection) and the status shows nothing started.
+  int start_attempts = 4;
   http::ProgressCallback progress; // download progress
 };
 
@@ -39,7 +42,9 @@ struct PendingExport {
 
 /// Starts a database backup on the server: waits (bounded) until no operation is running, notes the last
 /// backup id and POSTs. Returns at once; the server exports asynchronously (the pre-backup stage stages
-/// the volumes meanwhile). Errors: export_failed when another operation is still running after
+/// the volumes meanwhile). A POST answered with a 5xx, a timeout or a broken connection is not the end: the
+/// status tells whether the export started (then it is followed), else the POST is repeated, up to
+/// start_attempts times with backoff. Errors: export_failed when another operation is still running after
 /// wait_for_idle or the start is refused; the client's common errors.
 Result<PendingExport> start_export(ConnectwareClient& client, const ExportOptions& options);
 
@@ -63,6 +68,9 @@ struct RestoreOptions {
   std::chrono::milliseconds poll_max{10'000};
   std::chrono::milliseconds timeout{3'600'000};
   std::chrono::milliseconds wait_for_idle{300'000};
+  /// How many times the archive is uploaded when an upload's outcome is unknown (5xx, timeout, broken
+  /// connection) and the status proves that nothing started; an unknown status ends the restore instead.
+  int start_attempts = 4;
   http::ProgressCallback progress; // upload progress
 };
 

@@ -85,6 +85,7 @@ connectware::RestoreOptions restore_options(const RestoreContext& context) {
   options.poll_initial = first_poll(context.config);
   options.poll_max = longest_poll(context.config);
   options.timeout = context.config.export_timeout();
+  options.start_attempts = std::max(1, context.config.retries());
   options.progress = context.progress;
   return options;
 }
@@ -94,6 +95,7 @@ connectware::ExportOptions export_options(const RestoreContext& context) {
   options.poll_initial = first_poll(context.config);
   options.poll_max = longest_poll(context.config);
   options.timeout = context.config.export_timeout();
+  options.start_attempts = std::max(1, context.config.retries());
   options.progress = context.progress;
   return options;
 }

@@ -18,10 +18,16 @@ namespace {
 constexpr std::size_t download_chunk = 64 * 1024;
 constexpr std::size_t corrupted_bytes = 16;
 
-void reply_text(httplib::Response& res, int status, const std::string& text) {
+void reply_text(httplib::Response& res, int status, const std::string& text,
+                const std::string& content_type = "text/plain; charset=utf-8") {
   res.status = status;
-  res.set_content(text, "text/plain; charset=utf-8");
+  res.set_content(text, content_type);
 }
+
+// What nginx answers when Connectware behind it does not answer in time: HTML, not JSON.
+const std::string proxy_502_page =
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1>"
+    "</center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n";
 
 void reply_json(httplib::Response& res, const nlohmann::json& body, int status = 200) {
   res.status = status;
@@ -205,8 +211,10 @@ void FrontDoor::maintenance_status(const httplib::Request& req, httplib::Respons
 
 void FrontDoor::start_backup(const httplib::Request& req, httplib::Response& res) {
   if (!authorize(req, res) || injected_500(res)) return;
+  if (faults_.consume("backup_start_502")) return reply_text(res, 502, proxy_502_page, "text/html");
   if (maintenance_.start_backup() == StartOutcome::busy)
     return reply_text(res, 409, "Conflict. A database maintenance operation is already running.");
+  if (faults_.consume("backup_started_502")) return reply_text(res, 502, proxy_502_page, "text/html");
   reply_text(res, 202, "Accepted. Database backup started.");
 }
 
@@ -285,8 +293,10 @@ void FrontDoor::upload_restore(const httplib::Request& req, httplib::Response& r
                       saw_file ? "Bad Request. The upload was incomplete."
                                : "Bad Request. Expected a multipart form with the field \"file\".");
   }
+  if (faults_.consume("restore_start_502")) return reply_text(res, 502, proxy_502_page, "text/html");
   if (maintenance_.start_restore(upload) == StartOutcome::busy)
     return reply_text(res, 409, "Conflict. A database maintenance operation is already running.");
+  if (faults_.consume("restore_started_502")) return reply_text(res, 502, proxy_502_page, "text/html");
   reply_text(res, 202, "Accepted. The archive is uploaded, and the database restores process starts.");
 }
 

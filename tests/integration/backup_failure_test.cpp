@@ -97,6 +97,33 @@ TEST_F(BackupFailureTest, FailedExportEndsWithExportFailedAndUnpausesTheServiceM
   expect_next_run_succeeds();
 }
 
+// A 502 to the start (a proxy in front of Connectware) may or may not have started the export: asked, the
+// status says, and the backup follows the export or starts it again. Neither is a failed backup.
+TEST_F(BackupFailureTest, ABadGatewayToTheStartIsFollowedOrRepostedAndTheBackupSucceeds) {
+  set_faults({{"backup_started_502", "1"}});
+  const auto followed = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_EQ(followed.exit_code, 0) << followed.log();
+  EXPECT_THAT(followed.stderr_text, HasSubstr("the maintenance status shows the export started: following it"));
+  EXPECT_EQ(snapshot_count(), snapshots_before_ + 1);
+
+  set_faults({{"backup_start_502", "2"}});
+  const auto reposted = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_EQ(reposted.exit_code, 0) << reposted.log();
+  EXPECT_THAT(reposted.stderr_text, HasSubstr("nothing started; starting the export again (attempt 3 of"));
+  EXPECT_EQ(snapshot_count(), snapshots_before_ + 2);
+  EXPECT_EQ(world().container_state(service_manager), "running");
+  EXPECT_EQ(status().value("success", false), true);
+}
+
+TEST_F(BackupFailureTest, ABadGatewayToEveryStartEndsWithExportFailedQuotingTheProxysPage) {
+  set_faults({{"backup_start_502", ""}});
+  const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}, {"CONNECTWARE_RETRIES", "2"}});
+  expect_clean_failure(outcome, 5);
+  EXPECT_THAT(outcome.error_lines(backup_hook).front(), HasSubstr("HTTP 502"));
+  EXPECT_THAT(outcome.error_lines(backup_hook).front(), HasSubstr("502 Bad Gateway"));
+  expect_next_run_succeeds();
+}
+
 TEST_F(BackupFailureTest, StuckExportEndsWithExportFailedAfterTheExportTimeout) {
   set_faults({{"stuck_running", ""}});
   const auto started = std::chrono::steady_clock::now();

@@ -88,6 +88,27 @@ TEST_F(RestoreRoundTrip, DatabaseOnlyLeavesTheVolumeAsItIs) {
   EXPECT_EQ(after.volume, changed.volume);
 }
 
+// A 502 to the upload: uploaded again only when the status proves nothing started, else followed.
+TEST_F(RestoreRoundTrip, ABadGatewayToTheUploadIsFollowedOrRepeatedAsTheStatusSays) {
+  seed_state_a();
+  const auto state_a = live_state();
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+
+  set_faults({{"restore_start_502", "1"}});
+  const auto repeated = run_restore({"--snapshot", snapshot, "--db-only", "--yes"});
+  ASSERT_EQ(repeated.exit_code, 0) << repeated.log();
+  EXPECT_THAT(repeated.stderr_text, HasSubstr("the status proves nothing started; uploading again"));
+  EXPECT_EQ(live_state().database, state_a.database);
+
+  change_everything(VolumeChange::edit);
+  set_faults({{"restore_started_502", "1"}});
+  const auto followed = run_restore({"--snapshot", snapshot, "--db-only", "--yes"});
+  ASSERT_EQ(followed.exit_code, 0) << followed.log();
+  EXPECT_THAT(followed.stderr_text, HasSubstr("the maintenance status shows the restore started: following it"));
+  EXPECT_EQ(live_state().database, state_a.database);
+}
+
 TEST_F(RestoreRoundTrip, VolumeOnlyLeavesTheDatabaseAsItIs) {
   seed_state_a();
   const auto state_a = live_state();

@@ -8,9 +8,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace cwb::test {
@@ -48,10 +50,19 @@ public:
       if (status_code != 200) res.status = status_code;
     });
     server->Post("/api/maintenance/db/backup", [this](const httplib::Request&, httplib::Response& res) {
-      std::lock_guard lock(mutex_);
+      std::unique_lock lock(mutex_);
       ++backup_posts;
-      res.status = backup_post_status;
-      res.set_content(backup_post_status == 202 ? "Accepted. Database backup started." : "busy", "text/plain");
+      res.status = scripted(backup_post_statuses, backup_posts, backup_post_status);
+      if (res.status == 202) {
+        res.set_content("Accepted. Database backup started.", "text/plain");
+      } else if (res.status >= 500) {
+        res.set_content("<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html");
+      } else {
+        res.set_content("busy", "text/plain");
+      }
+      const auto delay = backup_post_delay;
+      lock.unlock(); // status requests are answered meanwhile
+      if (delay.count() > 0) std::this_thread::sleep_for(delay);
     });
     server->Get("/api/maintenance/db/backup", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mutex_);
@@ -67,7 +78,7 @@ public:
       std::lock_guard lock(mutex_);
       ++restore_posts;
       if (req.has_file("file")) uploaded_sha256 = util::sha256_hex(req.get_file_value("file").content);
-      res.status = restore_post_status;
+      res.status = scripted(restore_post_statuses, restore_posts, restore_post_status);
     });
     server->Get("/api/system/info", [](const httplib::Request&, httplib::Response& res) {
       res.set_content(R"({"time":"2024-01-01T00:00:00Z","version":"1.10.2","license":{"valid":true},"extra":1})",
@@ -116,6 +127,11 @@ public:
   std::vector<std::string> healths;
   int backup_post_status = 202;
   int restore_post_status = 202;
+  /// Statuses of the 1st, 2nd, ... POST (the last repeats); empty: always backup_post_status.
+  std::vector<int> backup_post_statuses;
+  std::vector<int> restore_post_statuses;
+  /// How long the backup POST takes to answer (to run into the client's request timeout).
+  std::chrono::milliseconds backup_post_delay{0};
   std::string archive;
   int status_gets = 0;
   int backup_posts = 0;
@@ -126,6 +142,11 @@ public:
   std::string last_login_body;
 
 private:
+  static int scripted(const std::vector<int>& script, int call, int otherwise) {
+    if (script.empty()) return otherwise;
+    return script[std::min<std::size_t>(static_cast<std::size_t>(call - 1), script.size() - 1)];
+  }
+
   std::mutex mutex_;
   std::size_t next_status_ = 0;
   std::size_t next_health_ = 0;

@@ -150,6 +150,93 @@ TEST(ExportDatabase, ConflictOnStartIsExportFailed) {
   EXPECT_NE(result.error().message.find("already running"), std::string::npos);
 }
 
+// A POST answered 5xx (a proxy's 502, say) may or may not have started the export: the status decides.
+TEST(ExportDatabase, AFailedPostWhoseExportStartedIsFollowedNotRepeated) {
+  FakeConnectware server;
+  // idle before the POST; after the 502 the status shows the export running, then finished.
+  server.statuses = {status_json(false, "old", true), status_json(true, "old", true), status_json(false, "new", true)};
+  server.backup_post_statuses = {502};
+  server.archive = "db";
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->id, "new");
+  EXPECT_EQ(server.backup_posts, 1) << "an export that started was posted again";
+}
+
+TEST(ExportDatabase, AFailedPostThatStartedNothingIsPostedAgainWithBackoff) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true), status_json(false, "old", true), status_json(false, "old", true),
+                     status_json(false, "new", true)};
+  server.backup_post_statuses = {500, 503, 202};
+  server.archive = "db";
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->id, "new");
+  EXPECT_EQ(server.backup_posts, 3);
+  // Backoff between the POSTs (1s, then 2s), then the first poll of the export (1s).
+  ASSERT_GE(setup.sleeper.sleeps.size(), 2U);
+  EXPECT_EQ(setup.sleeper.sleeps[0], 1s);
+  EXPECT_EQ(setup.sleeper.sleeps[1], 2s);
+}
+
+TEST(ExportDatabase, RepeatedFailedPostsAreBoundedAndTheLastErrorIsReported) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true)};
+  server.backup_post_statuses = {500};
+  Harness setup(server);
+  auto options = export_options();
+  options.start_attempts = 3;
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", options);
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::export_failed);
+  EXPECT_NE(result.error().message.find("HTTP 500"), std::string::npos) << result.error().message;
+  EXPECT_EQ(server.backup_posts, 3);
+}
+
+TEST(ExportDatabase, ARepeatedPostRefusedWithConflictFollowsTheExportTheFirstOneStarted) {
+  FakeConnectware server;
+  // The status read right after the 502 is from before the server noticed the export (still idle).
+  server.statuses = {status_json(false, "old", true), status_json(false, "old", true), status_json(false, "new", true)};
+  server.backup_post_statuses = {502, 409};
+  server.archive = "db";
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->id, "new");
+  EXPECT_EQ(server.backup_posts, 2);
+}
+
+TEST(ExportDatabase, APostThatTimesOutIsAskedAboutAndFollowed) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true), status_json(true, "old", true), status_json(false, "new", true)};
+  server.backup_post_delay = 600ms;
+  server.archive = "db";
+  auto client_options = server.options();
+  client_options.timeouts.api.total = 150ms;
+  http::CurlTransport transport;
+  test::FakeClock clock;
+  test::FakeSleeper sleeper{&clock};
+  ConnectwareClient client(client_options, transport, sleeper, clock);
+  auto dir = util::TemporaryDirectory::create({}, "cwb-export-test-");
+  ASSERT_TRUE(dir);
+  auto result = export_database(client, dir->path() / "db.tgz", export_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->id, "new");
+  EXPECT_EQ(server.backup_posts, 1);
+}
+
+TEST(ExportDatabase, AClientErrorOnThePostIsNotRetried) {
+  FakeConnectware server;
+  server.statuses = {status_json(false, "old", true)};
+  server.backup_post_statuses = {400};
+  Harness setup(server);
+  auto result = export_database(setup.client, setup.directory.path() / "db.tgz", export_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(server.backup_posts, 1);
+}
+
 TEST(ExportDatabase, DoesNotStartWhileAnotherOperationRuns) {
   FakeConnectware server;
   server.statuses = {status_json(true, "old", true)};
@@ -211,6 +298,35 @@ TEST_F(RestoreDatabase, SucceedsOnceTheRunningRestoreEndsWell) {
   ASSERT_TRUE(result) << result.error().message;
   EXPECT_EQ(result->message, "earlier");
   EXPECT_EQ(server.restore_posts, 1);
+}
+
+TEST_F(RestoreDatabase, AFailedUploadIsRepeatedOnlyWhenTheStatusProvesNothingStarted) {
+  server.statuses = {restore_status_json(false, true, "earlier"), restore_status_json(false, true, "earlier"),
+                     restore_status_json(true, std::nullopt, ""), restore_status_json(false, true, "restored")};
+  server.restore_post_statuses = {503, 202};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->message, "restored");
+  EXPECT_EQ(server.restore_posts, 2);
+}
+
+TEST_F(RestoreDatabase, AFailedUploadWhoseRestoreStartedIsFollowedNotRepeated) {
+  server.statuses = {restore_status_json(false, true, "earlier"), restore_status_json(true, std::nullopt, ""),
+                     restore_status_json(false, true, "restored")};
+  server.restore_post_statuses = {502};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->message, "restored");
+  EXPECT_EQ(server.restore_posts, 1);
+}
+
+TEST_F(RestoreDatabase, AFailedUploadIsNotRepeatedWhenTheStatusCannotBeRead) {
+  server.statuses = {restore_status_json(false, true, "earlier"), "<html>proxy error</html>"};
+  server.restore_post_statuses = {502};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(server.restore_posts, 1);
+  EXPECT_NE(result.error().message.find("not uploaded again"), std::string::npos) << result.error().message;
 }
 
 TEST_F(RestoreDatabase, TimesOutWhenTheRestoreNeverEnds) {
