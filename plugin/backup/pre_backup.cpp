@@ -7,6 +7,7 @@
 #include "installation/run_state.hpp"
 #include "snapshot/layout.hpp"
 #include "util/cancellation.hpp"
+#include "util/duration.hpp"
 #include "util/file_lock.hpp"
 #include "util/file_system.hpp"
 #include "util/removal_guard.hpp"
@@ -167,20 +168,44 @@ private:
     if (!previous) return fail(previous.error());
     if (*previous) {
       const auto& other = **previous;
-      // A run whose owner lives is in progress, unless it is ours (the same job ran pre twice) or so old
-      // that its owner cannot still be running it (a backup agent that never calls the post hook).
-      const bool too_old = marker_.started_unix_ms - other.started_unix_ms >
-                           std::chrono::milliseconds(installation::stale_run_age).count();
-      if (util::is_alive(other.owner) && !(other.owner == context_.run_owner) && !too_old) {
-        return fail(ErrorKind::locked, "another backup run is in progress (started " + other.started + " by pid " +
-                                           std::to_string(other.owner.pid) + ")");
+      // A run whose owner lives is in progress, unless it is ours (the same job ran pre twice). Its age
+      // alone proves nothing (a slow first upload to S3 can take a day), so a live owner's run is only
+      // taken over past stale-run-age, when the operator set one (a backup agent that never calls post).
+      const bool owner_lives = util::is_alive(other.owner) && !(other.owner == context_.run_owner);
+      const auto age = std::chrono::milliseconds(marker_.started_unix_ms - other.started_unix_ms);
+      const auto& stale_age = config_.stale_run_age();
+      if (owner_lives && !(stale_age && age > *stale_age)) {
+        return fail(ErrorKind::locked,
+                    "another backup run is in progress (started " + other.started + " by pid " +
+                        std::to_string(other.owner.pid) +
+                        "); if that run is abandoned while its owner lives on (a backup agent that never ran the post "
+                        "hook), set stale-run-age");
+      }
+      if (owner_lives) {
+        spdlog::warn("taking over the unfinished run started {} by pid {}, which still lives: it is older than "
+                     "stale-run-age ({})",
+                     other.started, other.owner.pid, util::format_duration(*stale_age));
       }
       spdlog::warn("recovering from an unfinished run started {} (its post-backup hook never ran)", other.started);
+      remove_stale_restic_locks();
     }
     auto released = context_.installation.release_leftover_hold(paths_);
     if (!released) return fail(released.error().with_context("releasing what a previous run left held"));
     if (!released->empty()) spdlog::warn("released {} container(s) a previous run left paused", released->size());
     return installation::write_run_marker(paths_, marker_);
+  }
+
+  /// A run killed during `restic backup` leaves its lock in the repository: later backups work, but
+  /// `restic check`, `forget --prune` and the restore's exclusive steps would fail on it. Only stale locks
+  /// go (restic keeps a live process's); failing to remove them is worth a warning, not the backup.
+  void remove_stale_restic_locks() {
+    if (config_.repository().empty()) return; // no restic here (an enterprise agent backs up the staging)
+    if (auto unlocked = context_.restic.unlock(); !unlocked) {
+      spdlog::warn("could not remove stale restic locks the unfinished run may have left: {}",
+                   unlocked.error().message);
+      return;
+    }
+    spdlog::info("removed stale restic locks the unfinished run may have left (restic unlock)");
   }
 
   Result<> ask_connectware_version() {

@@ -153,6 +153,13 @@ Parsed<milliseconds> parse_duration(std::string_view raw) {
   return milliseconds{std::llround(total_ms)};
 }
 
+Parsed<std::optional<milliseconds>> parse_optional_duration(std::string_view raw) {
+  if (raw.empty()) return std::optional<milliseconds>{};
+  auto duration = parse_duration(raw);
+  if (!duration) return std::unexpected(duration.error());
+  return std::optional<milliseconds>{*duration};
+}
+
 template <typename Check> auto parse_list(Check check_item, std::string what) {
   return [check_item, what](std::string_view raw) -> Parsed<std::vector<std::string>> {
     std::vector<std::string> items;
@@ -245,6 +252,9 @@ std::string print_integer(int value) {
 }
 std::string print_duration(milliseconds value) {
   return util::format_duration(value);
+}
+std::string print_optional_duration(const std::optional<milliseconds>& value) {
+  return value ? print_duration(*value) : std::string{};
 }
 std::string print_secret(const Secret& value) {
   return value.redacted();
@@ -380,6 +390,10 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("metrics-file", "CONNECTWARE_METRICS_FILE", ValueType::path,
         "Prometheus textfile to write metrics to (none when unset)",
         accessors(&Config::metrics_file_, parse_optional_path, print_optional_path));
+    add("stale-run-age", "CONNECTWARE_STALE_RUN_AGE", ValueType::duration,
+        "Take over an unfinished backup run this old even while its owner lives (a backup agent that never "
+        "calls the post hook), with a warning; unset: only a dead owner's run is taken over",
+        accessors(&Config::stale_run_age_, parse_optional_duration, print_optional_duration));
     add("restore-dir", "CONNECTWARE_RESTORE_DIR", ValueType::path,
         "Where connectware-restore fetches and checks a snapshot (owner-only)",
         accessors(&Config::restore_dir_, parse_path, print_path), Sensitivity::plain, "<state-dir>/restore");

@@ -133,6 +133,9 @@ public:
   /// Returns status-file, or <state-dir>/status.json when it was not set.
   [[nodiscard]] const std::filesystem::path& status_file() const { return status_file_; }
   [[nodiscard]] const std::optional<std::filesystem::path>& metrics_file() const { return metrics_file_; }
+  /// Returns stale-run-age: how old an unfinished run must be to be taken over while its owner still lives;
+  /// nullopt (the default): never, only a dead owner's run is.
+  [[nodiscard]] const std::optional<std::chrono::milliseconds>& stale_run_age() const { return stale_run_age_; }
   /// Returns restore-dir, or <state-dir>/restore when it was not set: where connectware-restore fetches a
   /// snapshot to check it.
   [[nodiscard]] const std::filesystem::path& restore_dir() const { return restore_dir_; }
@@ -209,6 +212,7 @@ private:
   std::filesystem::path state_dir_ = "/var/lib/connectware-backup";
   std::filesystem::path status_file_; // empty until finish() derives it from state-dir
   std::optional<std::filesystem::path> metrics_file_;
+  std::optional<std::chrono::milliseconds> stale_run_age_;
   std::filesystem::path restore_dir_;  // empty until finish() derives it from state-dir
   std::filesystem::path rollback_dir_; // empty until finish() derives it from state-dir
   std::string restart_command_;

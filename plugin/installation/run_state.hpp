@@ -26,10 +26,6 @@
 
 namespace cwb::installation {
 
-/// A run marker older than this is recovered even when its owner still lives: no backup takes a day, and
-/// an owner that never called the post hook must not block backups forever.
-inline constexpr std::chrono::hours stale_run_age{24};
-
 struct RunMarker {
   std::string run_id;  // ISO start time + pid, unique enough to tell runs apart in logs
   std::string started; // ISO 8601 UTC

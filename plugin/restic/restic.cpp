@@ -202,6 +202,11 @@ Result<> Restic::check(const std::string& read_data_subset) {
   return {};
 }
 
+Result<> Restic::unlock() {
+  CWB_TRY(run("unlock", {"unlock"}));
+  return {};
+}
+
 Result<> Restic::add_tags(const std::string& snapshot, const std::vector<std::string>& tags) {
   if (tags.empty()) return {};
   std::vector<std::string> arguments{"tag"};

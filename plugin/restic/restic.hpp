@@ -81,6 +81,11 @@ public:
   /// Returns `stats --mode raw-data`. Errors: restic.
   Result<RawDataStats> stats_raw_data();
 
+  /// Removes stale locks (`restic unlock`, which keeps the locks of live restic processes): what a restic
+  /// killed during a run left behind, and which would make `check`, `forget --prune` and other exclusive
+  /// operations fail with "repository is already locked". Errors: restic.
+  Result<> unlock();
+
   /// Checks the repository, reading `read_data_subset` ("10%", "1/5") of the packs when not empty.
   /// Errors: restic, with restic's own complaint.
   Result<> check(const std::string& read_data_subset = {});

@@ -10,6 +10,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <sys/prctl.h>
+#include <sys/wait.h>
+
 #include <csignal>
 #include <map>
 
@@ -267,6 +270,56 @@ TEST_F(BackupFailureTest, StaleRunMarkerOfADeadOwnerIsRecoveredAndItsPausedConta
   EXPECT_EQ(world().container_state(service_manager), "running");
   EXPECT_EQ(snapshot_count(), snapshots_before_ + 1);
   EXPECT_FALSE(fs::exists(paths.pause_marker()));
+}
+
+// SIGKILL inside `restic backup` leaves restic's lock in the repository. Later backups would work, but
+// `restic check`, `forget --prune` and other exclusive operations would fail on it: recovering the dead run
+// removes it.
+TEST_F(BackupFailureTest, AStaleResticLockOfARunKilledDuringResticIsRemovedByTheNextRun) {
+  // restic throttled to 8 KiB/s and a volume with 2 MiB to store: the kill lands while restic runs.
+  const auto slow_restic = test_dir() / "slow-restic";
+  ASSERT_TRUE(util::write_file_atomic(slow_restic, "#!/bin/sh\nexec restic --limit-upload 8 \"$@\"\n", 0755));
+  std::string bulk(2 * 1024 * 1024, '\0');
+  for (std::size_t i = 0; i < bulk.size(); ++i)
+    bulk[i] = static_cast<char>((i * 2654435761U) >> 13);
+  ASSERT_TRUE(util::write_file_atomic(volume_mountpoint() / "bulk.bin", bulk));
+  const auto locks = [this] {
+    auto listed = world().restic({"list", "locks", "--no-lock"});
+    return listed ? *listed : std::string("(restic failed)");
+  };
+  ASSERT_EQ(locks(), "");
+
+  // This process adopts the orphaned restic once the hook is killed, so that it can reap it: the init of
+  // a test sandbox may not do so promptly.
+  ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+  struct NoLongerSubreaper {
+    ~NoLongerSubreaper() { ::prctl(PR_SET_CHILD_SUBREAPER, 0); }
+  } reset_subreaper;
+  auto running = start_hook(backup_hook, {}, {{"CONNECTWARE_RESTIC_BINARY", slow_restic.string()}});
+  ASSERT_TRUE(test::poll_until([&] { return !locks().empty(); }, 60s, [] { return false; }))
+      << "restic never took its lock";
+  // restic runs in a process group of its own: a machine that goes down, or systemd stopping the unit,
+  // kills it along with the hook.
+  const auto lock_id = locks().substr(0, 64);
+  auto lock = world().restic({"cat", "lock", lock_id, "--no-lock"});
+  ASSERT_TRUE(lock) << lock.error().message;
+  const int restic_pid = nlohmann::json::parse(*lock).at("pid").get<int>();
+  ASSERT_EQ(::kill(-running.process.pid(), SIGKILL), 0);
+  ASSERT_EQ(::kill(restic_pid, SIGKILL), 0);
+  const auto killed = finish_hook(running, 30s);
+  EXPECT_NE(killed.exit_code, 0);
+  ASSERT_NE(locks(), "") << "the killed restic left no lock: the test proves nothing";
+
+  // Reaped, as init would: a zombie's PID still exists, and restic keeps the lock of an existing process.
+  EXPECT_EQ(::waitpid(restic_pid, nullptr, 0), restic_pid);
+  const auto next = run_hook(backup_hook);
+  ASSERT_EQ(next.exit_code, 0) << next.log();
+  EXPECT_THAT(next.stderr_text, HasSubstr("removed stale restic locks"));
+  EXPECT_EQ(locks(), "");
+  auto checked = world().restic({"check"});
+  EXPECT_TRUE(checked) << (checked ? "" : checked.error().message);
+  std::error_code ignored;
+  fs::remove(volume_mountpoint() / "bulk.bin", ignored);
 }
 
 } // namespace

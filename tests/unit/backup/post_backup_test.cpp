@@ -17,7 +17,6 @@ namespace {
 
 using installation::read_run_marker;
 using installation::RunMarker;
-using installation::stale_run_age;
 using installation::write_pause_marker;
 using installation::write_run_marker;
 

@@ -18,7 +18,6 @@ namespace {
 
 using installation::read_run_marker;
 using installation::RunMarker;
-using installation::stale_run_age;
 using installation::write_pause_marker;
 using installation::write_run_marker;
 
@@ -197,15 +196,37 @@ TEST(PreBackup, RefusesWithLockedWhileALiveOwnerHoldsTheRun) {
   EXPECT_EQ(rig.server.exports_started, 0);
 }
 
-TEST(PreBackup, RecoversARunOlderThanADayEvenWhenItsOwnerLives) {
-  BackupRig rig;
+/// A marker of a run started `age` before the rig's clock by a process that lives on (our parent).
+RunMarker live_run_started_before(BackupRig& rig, std::chrono::milliseconds age) {
   RunMarker forgotten;
   forgotten.started = "2023-11-13T22:00:00.000Z";
-  forgotten.started_unix_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  (rig.clock.wall_now() - stale_run_age - std::chrono::minutes(1)).time_since_epoch())
-                                  .count();
-  // A backup agent that ran the pre hook, never the post hook, and lives on.
+  forgotten.started_unix_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>((rig.clock.wall_now() - age).time_since_epoch()).count();
   forgotten.owner = util::identify_process(getppid()).value_or(util::ProcessIdentity{});
+  return forgotten;
+}
+
+TEST(PreBackup, ALiveOwnersRunIsNeverTakenOverForItsAgeAlone) {
+  // A slow first upload to S3 can take longer than a day: its marker must stay its own.
+  BackupRig rig;
+  const auto slow = live_run_started_before(rig, std::chrono::hours(30));
+  ASSERT_TRUE(util::is_alive(slow.owner));
+  ASSERT_TRUE(write_run_marker(rig.state(), slow));
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::locked);
+  EXPECT_NE(staged.error().message.find("stale-run-age"), std::string::npos) << staged.error().message;
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && *marker);
+  EXPECT_EQ((*marker)->owner, slow.owner);
+  EXPECT_EQ(rig.server.exports_started, 0);
+}
+
+TEST(PreBackup, ALiveOwnersRunOlderThanStaleRunAgeIsTakenOverWhenThatIsSet) {
+  // A backup agent that ran the pre hook, never the post hook, and lives on.
+  BackupRig rig(test::Settings{{"stale-run-age", "24h"}});
+  const auto forgotten = live_run_started_before(rig, std::chrono::hours(24) + std::chrono::minutes(1));
   ASSERT_TRUE(util::is_alive(forgotten.owner));
   ASSERT_TRUE(write_run_marker(rig.state(), forgotten));
   auto context = rig.context();
@@ -214,6 +235,14 @@ TEST(PreBackup, RecoversARunOlderThanADayEvenWhenItsOwnerLives) {
   auto marker = read_run_marker(rig.state());
   ASSERT_TRUE(marker && *marker);
   EXPECT_EQ((*marker)->owner, rig.owner);
+
+  // Younger than the setting: left alone.
+  BackupRig younger_rig(test::Settings{{"stale-run-age", "24h"}});
+  ASSERT_TRUE(write_run_marker(younger_rig.state(), live_run_started_before(younger_rig, std::chrono::hours(23))));
+  auto younger_context = younger_rig.context();
+  auto refused = run_pre_backup(younger_context);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::locked);
 }
 
 TEST(PreBackup, RecoversTheMarkerAndThePausedContainersOfADeadOwner) {
@@ -226,6 +255,7 @@ TEST(PreBackup, RecoversTheMarkerAndThePausedContainersOfADeadOwner) {
   ASSERT_TRUE(write_run_marker(rig.state(), dead));
   ASSERT_TRUE(rig.containers.pause("sm1"));
   ASSERT_TRUE(write_pause_marker(rig.state(), {"sm1"}));
+  rig.runner.replies.push_back({0, "", "successfully removed 1 locks\n"});
 
   auto context = rig.context();
   auto staged = run_pre_backup(context);
@@ -235,6 +265,23 @@ TEST(PreBackup, RecoversTheMarkerAndThePausedContainersOfADeadOwner) {
   ASSERT_TRUE(marker && marker->has_value());
   EXPECT_EQ((*marker)->owner, rig.owner);
   EXPECT_TRUE((*marker)->staged);
+  // The dead run may have been killed inside `restic backup`: its stale lock goes too.
+  ASSERT_EQ(rig.runner.calls.size(), 1U);
+  EXPECT_EQ(rig.runner.calls[0].back(), "unlock");
+}
+
+TEST(PreBackup, AFailingUnlockWhileRecoveringIsAWarningNotAFailedBackup) {
+  BackupRig rig;
+  RunMarker dead;
+  dead.started = "2024-01-01T00:00:00Z";
+  dead.owner = util::ProcessIdentity{rig.owner.pid, rig.owner.start_ticks + 1};
+  ASSERT_TRUE(write_run_marker(rig.state(), dead));
+  rig.runner.replies.push_back({1, "", "Fatal: unable to open config file: Stat: connection refused\n"});
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  ASSERT_EQ(rig.runner.calls.size(), 1U);
+  EXPECT_EQ(rig.runner.calls[0].back(), "unlock");
 }
 
 TEST(PreBackup, RefusesWhileAnotherProcessHoldsTheLock) {
