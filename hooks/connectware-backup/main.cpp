@@ -3,6 +3,7 @@
 // backup/backup_job.hpp.
 
 #include "app/clients.hpp"
+#include "app/hold_watchdog.hpp"
 #include "app/hook_runner.hpp"
 #include "backup/backup_job.hpp"
 #include "installation/host.hpp"
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
                                       *(*clients)->restic,
                                       (*clients)->clock,
                                       self.value_or(util::ProcessIdentity{}),
-                                      app::make_progress(input.config.progress(), "downloading database archive")};
+                                      app::make_progress(input.config.progress(), "downloading database archive"),
+                                      app::hold_watchdog_starter(input)};
         if (!selected) {
           backup::record_failed_run(context, selected.error());
           return fail(selected.error());

@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
                                       // The run's owner as the pre hook recorded it: both hooks belong to the
                                       // same job (process group), e.g. resticprofile.
                                       util::identify_process(getpgrp()).value_or(util::ProcessIdentity{}),
+                                      {},
                                       {}};
         auto done = backup::run_post_backup(context, request);
         if (!done) return fail(done.error());

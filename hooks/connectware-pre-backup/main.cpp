@@ -2,6 +2,7 @@
 // enterprise routine's pre script). See backup/pre_backup.hpp.
 
 #include "app/clients.hpp"
+#include "app/hold_watchdog.hpp"
 #include "app/hook_runner.hpp"
 #include "backup/pre_backup.hpp"
 
@@ -26,7 +27,8 @@ int main(int argc, char** argv) {
                                       *(*clients)->restic,
                                       (*clients)->clock,
                                       owner.value_or(util::ProcessIdentity{}),
-                                      app::make_progress(input.config.progress(), "downloading database archive")};
+                                      app::make_progress(input.config.progress(), "downloading database archive"),
+                                      app::hold_watchdog_starter(input)};
         auto staged = backup::run_pre_backup(context);
         if (!staged) return fail(staged.error());
         spdlog::info("ready for restic: {} (tags: {})", input.config.staging_dir().string(),

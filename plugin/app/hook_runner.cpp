@@ -1,6 +1,7 @@
 #include "app/hook_runner.hpp"
 
 #include "app/clients.hpp"
+#include "app/hold_watchdog.hpp"
 
 #include "config/command_line.hpp"
 #include "config/logging.hpp"
@@ -11,19 +12,37 @@
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <iostream>
+#include <optional>
+#include <string_view>
+#include <vector>
 
 namespace cwb::app {
 
 int run_hook(const HookDescription& hook, int argc, char** argv, const std::function<void(CLI::App&)>& add_flags,
              const std::function<Result<>(const HookInput&)>& body) {
+  // `<hook> --release-watchdog RUN_ID ARGS...`: this process is the watchdog of a run (app/hold_watchdog).
+  // It outlives signals meant for the hook's job: the hook releases on those itself, and the watchdog
+  // only acts when the hook is gone.
+  std::vector<char*> args(argv, argv + argc);
+  std::optional<std::string> watched_run;
+  if (args.size() >= 3 && std::string_view(args[1]) == release_watchdog_flag) {
+    watched_run = args[2];
+    args.erase(args.begin() + 1, args.begin() + 3);
+    for (const int signal : {SIGINT, SIGTERM, SIGHUP})
+      std::signal(signal, SIG_IGN);
+  }
+  const std::vector<std::string> arguments(args.begin() + 1, args.end());
+  const std::string log_name = watched_run ? hook.name + " (watchdog)" : hook.name;
+
   CLI::App cli{hook.description, hook.name};
   cli.set_version_flag("--version", std::string(hook.name) + " " + CWB_VERSION);
   config::CommandLine command_line;
   config::add_options(cli, command_line);
   if (add_flags) add_flags(cli);
   try {
-    cli.parse(argc, argv);
+    cli.parse(static_cast<int>(args.size()), args.data());
   } catch (const CLI::ParseError& error) {
     // --help and --version end here too, with code 0.
     const int code = cli.exit(error);
@@ -40,14 +59,19 @@ int run_hook(const HookDescription& hook, int argc, char** argv, const std::func
     std::cout << config::show_config(*config) << describe_platform(*config, environment);
     return 0;
   }
-  config::setup_logging(config->log_level(), hook.name);
+  config::setup_logging(config->log_level(), log_name);
+  if (watched_run) {
+    auto watched = watch_hold(HookInput{*config, environment, arguments}, *watched_run);
+    if (!watched) spdlog::error("{}", config::redact(watched.error().message, config->secrets()));
+    return watched ? 0 : to_int(exit_code_for(watched.error().kind));
+  }
   for (const auto& warning : config->warnings())
     spdlog::warn("{}", warning);
   util::install_cancellation_handlers();
 
   Result<> result = [&]() -> Result<> {
     try {
-      return body(HookInput{*config, environment});
+      return body(HookInput{*config, environment, arguments});
     } catch (const std::exception& error) {
       // Library exceptions are caught in the modules; one reaching here is a bug, reported as one.
       return fail(ErrorKind::internal, std::string("unexpected exception: ") + error.what());

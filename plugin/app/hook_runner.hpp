@@ -24,6 +24,8 @@ struct HookDescription {
 struct HookInput {
   const config::Config& config;
   const util::Environment& environment;
+  /// The command line after the program name, for a child that must resolve the same configuration.
+  std::vector<std::string> arguments;
 };
 
 /// Runs a hook: `add_flags` may register the hook's own flags on the CLI11 app before parsing; `body` does

@@ -5,6 +5,7 @@
 #include "config/config.hpp"
 #include "connectware/client.hpp"
 #include "http/clock.hpp"
+#include "installation/hold_watchdog.hpp"
 #include "installation/installation.hpp"
 #include "restic/restic.hpp"
 #include "util/process_identity.hpp"
@@ -13,6 +14,9 @@
 #include <functional>
 
 namespace cwb::backup {
+
+/// Starts the release watchdog of the run with this id (installation/hold_watchdog.hpp).
+using HoldWatchdogStarter = std::function<Result<installation::HoldWatchdog>(const std::string& run_id)>;
 
 struct BackupContext {
   const config::Config& config;
@@ -26,6 +30,9 @@ struct BackupContext {
   util::ProcessIdentity run_owner;
   /// Progress of long transfers (the DB download); empty when not printing progress.
   http::ProgressCallback progress;
+  /// Set by the hook executables: a watchdog that releases the hold if this process dies holding it.
+  /// Empty (tests of the pipeline): no watchdog, a killed run is released by the next one.
+  HoldWatchdogStarter start_hold_watchdog;
 };
 
 } // namespace cwb::backup

@@ -288,8 +288,20 @@ private:
   Result<Attempt> stage_once() {
     Attempt attempt;
     const auto window_start = context_.clock.now();
+    // Declared before the hold, so that it outlives it: the hold is released (or its destructor ran) before
+    // the watchdog hears "released".
+    std::optional<installation::HoldWatchdog> watchdog;
     std::unique_ptr<installation::ConfigurationHold> hold;
     if (mode_ == QuiesceMode::pause) {
+      if (context_.start_hold_watchdog) {
+        auto started = context_.start_hold_watchdog(marker_.run_id);
+        if (started) {
+          watchdog.emplace(std::move(*started));
+        } else {
+          spdlog::warn("{}; if this hook is killed while containers are paused, the next run releases them",
+                       started.error().message);
+        }
+      }
       auto held = context_.installation.hold_configuration(paths_);
       if (!held) return fail(held.error());
       hold = std::move(*held);
@@ -314,6 +326,7 @@ private:
     timer_.stop();
 
     if (hold) CWB_TRY(hold->release());
+    if (watchdog) watchdog->released();
     attempt.window_seconds = std::chrono::duration<double>(context_.clock.now() - window_start).count();
     return attempt;
   }

@@ -41,6 +41,7 @@ void install_cancellation_handlers() {
   action.sa_flags = SA_RESTART;
   sigaction(SIGINT, &action, nullptr);
   sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGHUP, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
 
@@ -50,6 +51,11 @@ bool cancellation_requested() noexcept {
 
 int cancellation_signal() noexcept {
   return g_signal.load();
+}
+
+int signal_for_children() noexcept {
+  const int arrived = g_signal.load();
+  return arrived == SIGINT ? SIGINT : SIGTERM;
 }
 
 int cancellation_fd() noexcept {

@@ -1,18 +1,22 @@
 #pragma once
-// SIGINT/SIGTERM become a cancellation request that long operations poll (and that run_process forwards
-// to its child), so every guard object (paused containers, locks, temporary files) is released by the
-// normal unwinding path instead of inside a signal handler.
+// SIGINT, SIGTERM and SIGHUP (a closed terminal or SSH session) become a cancellation request that long
+// operations poll (and that run_process forwards to its child), so every guard object (paused containers,
+// locks, temporary files) is released by the normal unwinding path instead of inside a signal handler.
 
 namespace cwb::util {
 
-/// Installs handlers for SIGINT and SIGTERM (and ignores SIGPIPE). Safe to call more than once.
+/// Installs handlers for SIGINT, SIGTERM and SIGHUP (and ignores SIGPIPE). Safe to call more than once.
 void install_cancellation_handlers();
 
-/// True once SIGINT or SIGTERM has arrived (or request_cancellation was called).
+/// True once SIGINT, SIGTERM or SIGHUP has arrived (or request_cancellation was called).
 bool cancellation_requested() noexcept;
 
 /// The signal that requested cancellation, 0 if none.
 int cancellation_signal() noexcept;
+
+/// The signal a child gets when we are cancelled: SIGINT stays SIGINT, anything else becomes SIGTERM
+/// (restic and most programs end cleanly on SIGTERM, while SIGHUP would kill them mid-write).
+int signal_for_children() noexcept;
 
 /// A file descriptor that becomes readable when cancellation is requested: add it to poll() sets.
 int cancellation_fd() noexcept;

@@ -219,7 +219,7 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
     const int ready = poll(fds, 3, wait_ms);
     if (ready < 0 && errno != EINTR) break;
     if (cancellation_requested() && forwarded_signal == 0) {
-      forwarded_signal = cancellation_signal();
+      forwarded_signal = signal_for_children();
       kill_group(pid, forwarded_signal);
     }
     if (options.timeout.count() > 0 && Clock::now() >= deadline && !timed_out) {
@@ -254,7 +254,7 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
     if (done == pid) break;
     if (done < 0 && errno != EINTR) break;
     if (cancellation_requested() && forwarded_signal == 0) {
-      forwarded_signal = cancellation_signal();
+      forwarded_signal = signal_for_children();
       kill_group(pid, forwarded_signal);
     }
     if (options.timeout.count() > 0 && Clock::now() >= deadline && !timed_out) {
@@ -268,7 +268,7 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
   result.status.timed_out = timed_out;
   if (forwarded_signal != 0) {
     return fail(ErrorKind::interrupted,
-                "interrupted by signal " + std::to_string(forwarded_signal) + " while running " + options.argv[0]);
+                "interrupted by signal " + std::to_string(cancellation_signal()) + " while running " + options.argv[0]);
   }
   return result;
 }
@@ -276,9 +276,12 @@ Result<ProcessResult> run_process(const ProcessOptions& options) {
 Result<ChildProcess> ChildProcess::start(const ProcessOptions& options) {
   auto prepared = prepare(options);
   if (!prepared) return fail(prepared.error());
-  const int stdin_fd = open_or_devnull(options.stdin_file, O_RDONLY);
+  // Duplicates (close-on-exec) of given descriptors, so that all three are closed alike below.
+  const int stdin_fd = options.stdin_fd >= 0 ? fcntl(options.stdin_fd, F_DUPFD_CLOEXEC, 3)
+                                             : open_or_devnull(options.stdin_file, O_RDONLY);
   const int out_fd = open_or_devnull(options.stdout_file, O_WRONLY | O_CREAT | O_APPEND);
-  const int err_fd = open_or_devnull(options.stderr_file, O_WRONLY | O_CREAT | O_APPEND);
+  const int err_fd = options.inherit_stderr ? fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 3)
+                                            : open_or_devnull(options.stderr_file, O_WRONLY | O_CREAT | O_APPEND);
   if (stdin_fd < 0 || out_fd < 0 || err_fd < 0) {
     const std::string reason = strerror(errno);
     for (int fd : {stdin_fd, out_fd, err_fd}) {

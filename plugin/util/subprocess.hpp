@@ -52,6 +52,12 @@ struct ProcessOptions {
   /// Signal the child receives when its parent dies (prctl PR_SET_PDEATHSIG); 0 for none. Test daemons
   /// use it so that nothing outlives a crashed test.
   int parent_death_signal = 0;
+  /// ChildProcess::start only: the child reads this descriptor as its stdin (the caller keeps it; it
+  /// should be close-on-exec, so that no other child holds it open). -1: stdin_file.
+  int stdin_fd = -1;
+  /// ChildProcess::start only: the child writes to our stderr (its lines join our log) instead of
+  /// stderr_file.
+  bool inherit_stderr = false;
 };
 
 struct ProcessResult {

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 
 #include <csignal>
+#include <iostream>
 #include <map>
 
 namespace cwb::integration {
@@ -219,6 +220,60 @@ TEST_F(BackupFailureTest, SigtermDuringTheExportEndsWithInterruptedAndUnpauses) 
   expect_clean_failure(outcome, 11);
   ASSERT_TRUE(wait_until_no_export_runs());
   expect_next_run_succeeds();
+}
+
+TEST_F(BackupFailureTest, SighupDuringTheExportIsHandledLikeSigterm) {
+  set_faults({{"slow_export", "4"}});
+  auto running = start_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_TRUE(wait_for_export_running(20s));
+  ASSERT_TRUE(wait_for_container_state(service_manager, "paused", 10s));
+  ASSERT_EQ(::kill(running.process.pid(), SIGHUP), 0);
+  const auto outcome = finish_hook(running, 30s);
+  expect_clean_failure(outcome, 11);
+  ASSERT_TRUE(wait_until_no_export_runs());
+  expect_next_run_succeeds();
+}
+
+// SIGKILL (or the OOM killer) runs no handler: the release watchdog, in a process group of its own,
+// unpauses the service-manager as soon as the hook is gone, and ends the run so the next one is clean.
+TEST_F(BackupFailureTest, SigkillInsideTheWindowIsReleasedByTheWatchdogWithinTwoSeconds) {
+  set_faults({{"slow_export", "6"}});
+  auto running = start_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_TRUE(wait_for_export_running(20s));
+  ASSERT_TRUE(wait_for_container_state(service_manager, "paused", 10s));
+  ASSERT_EQ(::kill(-running.process.pid(), SIGKILL), 0);
+  const auto killed_at = std::chrono::steady_clock::now();
+  EXPECT_TRUE(wait_for_container_state(service_manager, "running", 2s))
+      << "still " << world().container_state(service_manager) << " 2 s after the kill";
+  const auto unpaused_after = std::chrono::steady_clock::now() - killed_at;
+  std::cout << "[ watchdog ] unpaused " << std::chrono::duration_cast<std::chrono::milliseconds>(unpaused_after).count()
+            << " ms after SIGKILL" << std::endl;
+  // The watchdog ended the run: failure recorded, nothing left for the next run to recover.
+  ASSERT_TRUE(test::poll_until([this] { return !fs::exists(state_dir() / "run.json"); }, 10s, [] { return false; }));
+  const auto outcome = finish_hook(running, 30s);
+  EXPECT_EQ(outcome.signal, SIGKILL) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("connectware-backup (watchdog): ")) << outcome.log();
+  EXPECT_EQ(status().value("exit_code", 0), 11) << status().dump();
+  EXPECT_FALSE(fs::exists(state_dir() / "paused-containers.json"));
+  ASSERT_TRUE(wait_until_no_export_runs());
+  set_faults({});
+  const auto next = run_hook(backup_hook);
+  EXPECT_EQ(next.exit_code, 0) << next.log();
+  EXPECT_THAT(next.stderr_text, ::testing::Not(HasSubstr("recovering")));
+  EXPECT_THAT(next.stderr_text, ::testing::Not(HasSubstr("a previous run left paused")));
+}
+
+// The watchdog of a run that ends normally says nothing and is gone.
+TEST_F(BackupFailureTest, AWatchdogOfARunThatEndsNormallyLeavesNoProcessBehind) {
+  const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, ::testing::Not(HasSubstr("(watchdog)")));
+  util::ProcessOptions pgrep;
+  pgrep.argv = {"pgrep", "-f", "--", "--release-watchdog"};
+  pgrep.env = test::base_environment();
+  auto found = util::run_process(pgrep);
+  ASSERT_TRUE(found);
+  EXPECT_EQ(found->status.code, 1) << "a watchdog still runs: " << found->stdout_text;
 }
 
 TEST_F(BackupFailureTest, SecondConcurrentRunEndsWithLockedAndLeavesTheFirstRunAlone) {

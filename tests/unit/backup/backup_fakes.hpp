@@ -270,7 +270,7 @@ public:
         installation::select_installation(*config_, with_runtime ? &containers : nullptr, processes_, environment_);
     EXPECT_TRUE(selected) << (selected ? std::string() : selected.error().message);
     installation_ = selected ? std::move(selected->installation) : nullptr;
-    return backup::BackupContext{*config_, *client_, *installation_, *restic_, clock, owner, {}};
+    return backup::BackupContext{*config_, *client_, *installation_, *restic_, clock, owner, {}, {}};
   }
 
   /// Returns the JSON of a file in the rig, or null when it is missing or not JSON.
