@@ -3,6 +3,7 @@
 // backup/backup_job.hpp.
 
 #include "app/clients.hpp"
+#include "app/failure_report.hpp"
 #include "app/hold_watchdog.hpp"
 #include "app/hook_runner.hpp"
 #include "backup/backup_job.hpp"
@@ -15,10 +16,13 @@ int main(int argc, char** argv) {
   using namespace cwb;
   return app::run_hook(
       {"connectware-backup",
-       "Back up Connectware (database and service-manager volume) into a restic repository, consistently"},
+       "Back up Connectware (database and service-manager volume) into a restic repository, consistently", true},
       argc, argv, {}, [](const app::HookInput& input) -> Result<> {
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
-        if (!clients) return fail(clients.error());
+        if (!clients) {
+          app::record_failure_before_run(input.config, clients.error());
+          return fail(clients.error());
+        }
         auto selected = app::select_installation(**clients, input.config, input.environment);
         if (!selected) {
           // Recorded like any failed run (status, metrics), on a stand-in that holds nothing: what a killed

@@ -3,6 +3,7 @@
 // backup/post_backup.hpp.
 
 #include "app/clients.hpp"
+#include "app/failure_report.hpp"
 #include "app/hook_runner.hpp"
 #include "backup/post_backup.hpp"
 #include "installation/host.hpp"
@@ -26,7 +27,7 @@ int main(int argc, char** argv) {
   std::string snapshot_id;
   return app::run_hook(
       {"connectware-post-backup",
-       "Release Connectware after a backup, confirm the restic snapshot, record status and metrics, clean up"},
+       "Release Connectware after a backup, confirm the restic snapshot, record status and metrics, clean up", true},
       argc, argv,
       [&](CLI::App& cli) {
         cli.add_flag("--failed", failed, "the backup failed: release, record the failure and clean up");
@@ -50,10 +51,13 @@ int main(int argc, char** argv) {
             request.failure_exit_code = 0;
           }
         }
-        const auto needs_repository =
-            request.outcome == backup::RunOutcome::succeeded ? app::NeedsRepository::yes : app::NeedsRepository::no;
-        auto clients = app::make_clients(input.config, input.environment, needs_repository);
-        if (!clients) return fail(clients.error());
+        // restic is optional here: without a repository a backup agent stores the staging folder itself, and
+        // the post stage checks that folder against its manifest instead of confirming a snapshot.
+        auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::no);
+        if (!clients) {
+          app::record_failure_before_run(input.config, clients.error());
+          return fail(clients.error());
+        }
         // Without the installation nothing can be released, but the run must still be recorded and its
         // staged archive removed: a plain host (which holds nothing) stands in, and the failure is reported.
         if (auto selected = app::select_installation(**clients, input.config, input.environment); !selected) {

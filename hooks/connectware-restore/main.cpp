@@ -9,6 +9,7 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -16,6 +17,7 @@ namespace {
 
 struct RestoreFlags {
   std::string snapshot;
+  std::string from_dir;
   bool list = false;
   bool db_only = false;
   bool volume_only = false;
@@ -44,7 +46,13 @@ int main(int argc, char** argv) {
         cli.add_option("--snapshot", flags.snapshot,
                        "Snapshot to restore (id or unique prefix); default: the latest with our tags for this host")
             ->type_name("ID");
-        cli.add_flag("--list", flags.list, "List the snapshots that can be restored and exit");
+        auto* from = cli.add_option("--from", flags.from_dir,
+                                    "Restore from this folder instead of restic: a staging folder that a backup "
+                                    "agent brought back, checked exactly like a snapshot")
+                         ->type_name("DIR");
+        auto* list = cli.add_flag("--list", flags.list, "List the snapshots that can be restored and exit");
+        from->excludes(list);
+        from->excludes("--snapshot");
         auto* db_only = cli.add_flag("--db-only", flags.db_only, "Restore only the database");
         auto* volume_only = cli.add_flag("--volume-only", flags.volume_only, "Restore only the volumes");
         db_only->excludes(volume_only);
@@ -56,7 +64,9 @@ int main(int argc, char** argv) {
         const bool changes_things = !flags.list && !flags.dry_run;
         if (changes_things && !flags.yes && isatty(STDIN_FILENO) == 0)
           return fail(ErrorKind::usage, "refusing to restore without a terminal to confirm on: pass --yes");
-        auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
+        // --from needs no restic at all: the folder is already here.
+        const auto needs_repository = flags.from_dir.empty() ? app::NeedsRepository::yes : app::NeedsRepository::no;
+        auto clients = app::make_clients(input.config, input.environment, needs_repository);
         if (!clients) return fail(clients.error());
         if (flags.list) {
           auto snapshots = restore::list_snapshots(*(*clients)->restic, input.config);
@@ -80,6 +90,7 @@ int main(int argc, char** argv) {
                                         app::make_progress(input.config.progress(), "database archive")};
         restore::RestoreRequest request;
         request.snapshot = flags.snapshot;
+        if (!flags.from_dir.empty()) request.from_dir = std::filesystem::absolute(flags.from_dir);
         request.parts = flags.db_only       ? restore::Parts::database_only
                         : flags.volume_only ? restore::Parts::volumes_only
                                             : restore::Parts::all;

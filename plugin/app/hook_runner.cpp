@@ -1,6 +1,7 @@
 #include "app/hook_runner.hpp"
 
 #include "app/clients.hpp"
+#include "app/failure_report.hpp"
 #include "app/hold_watchdog.hpp"
 
 #include "config/command_line.hpp"
@@ -52,6 +53,8 @@ int run_hook(const HookDescription& hook, int argc, char** argv, const std::func
   const util::Environment environment = util::current_environment();
   auto config = config::Config::resolve(command_line, environment);
   if (!config) {
+    if (hook.reports_backup_runs && !watched_run)
+      record_failure_without_config(command_line, environment, config.error());
     std::cerr << hook.name << ": error: " << util::mask_url_credentials(config.error().message) << "\n";
     return to_int(exit_code_for(config.error().kind));
   }

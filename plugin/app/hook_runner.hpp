@@ -19,6 +19,8 @@ namespace cwb::app {
 struct HookDescription {
   std::string name;        // "connectware-pre-backup"
   std::string description; // one line for --help
+  /// A backup hook: a configuration error is recorded in status.json and the metrics as a failed run.
+  bool reports_backup_runs = false;
 };
 
 struct HookInput {

@@ -2,6 +2,7 @@
 
 #include "core/exit_codes.hpp"
 #include "installation/run_state.hpp"
+#include "restore/snapshot_check.hpp"
 #include "snapshot/layout.hpp"
 #include "snapshot/manifest.hpp"
 #include "snapshot/run_report.hpp"
@@ -65,7 +66,7 @@ Result<std::string> complete_tags(BackupContext& context, const RunMarker& marke
 
 } // namespace
 
-Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBackupRequest& request) {
+Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBackupRequest& given_request) {
   const auto& config = context.config;
   const StatePaths paths{config.state_dir()};
   const snapshot::Layout layout{config.staging_dir()};
@@ -73,6 +74,16 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
   // finishing (or another run's pre hook is deciding): wait a little instead of failing at once.
   auto lock = installation::acquire_run_lock(paths, installation::LockWait::a_while);
   if (!lock) return fail(lock.error());
+
+  // On the failure path after a failed pre hook, resticprofile (or an agent) only knows "the pre hook
+  // exited 5"; the pre hook recorded what actually failed, and that is what the report must say.
+  PostBackupRequest request = given_request;
+  if (request.outcome == RunOutcome::failed) {
+    if (auto recorded = installation::read_pre_backup_failure(paths)) {
+      request.failure = recorded->error;
+      request.failure_exit_code = recorded->exit_code;
+    }
+  }
 
   std::optional<Error> problem; // the first thing that went wrong here
   const auto note = [&problem](Error error) {
@@ -113,6 +124,20 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
       note(Error{ErrorKind::usage, "no completed pre-backup stage to finish: connectware-pre-backup did not run or "
                                    "failed (see " +
                                        config.status_file().string() + ")"});
+    } else if (config.repository().empty()) {
+      // No restic here: a backup agent stores the staging folder itself. What it finds there must be what its
+      // restore would accept: the staging is checked against its manifest exactly like a fetched snapshot.
+      auto manifest = restore::read_fetched_manifest(layout);
+      auto checked = manifest ? restore::check_fetched_snapshot(layout, *manifest, restore::Parts::all)
+                              : Result<>(fail(manifest.error()));
+      if (!checked) {
+        note(checked.error().with_context("the staging folder " + layout.root.string() +
+                                          " does not match its manifest"));
+      } else {
+        spdlog::info("no restic repository configured: the staging folder {} matches its manifest, ready for the "
+                     "backup agent",
+                     layout.root.string());
+      }
     } else {
       // connectware-backup ran restic itself with the manifest's tags, and the summary line of a backup
       // that exited 0 names the snapshot restic saved: asking the repository again would only cost another
@@ -135,10 +160,16 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
       }
     }
   }
-  // The archive is in the repository now (or this run failed): it must not linger on disk. The volume
-  // mirror stays, so that the next run copies only what changed.
-  for (const auto& staged : {layout.database_archive(), layout.database_tar()}) {
-    if (auto removed = util::remove_tree(staged); !removed) note(removed.error());
+  // The archive is in the repository now (or this run failed): it must not linger on disk, unless a backup
+  // agent reads the staging folder after this hook (staging-cleanup = next-run; the next pre hook replaces
+  // it). The volume mirror stays, so that the next run copies only what changed.
+  if (!succeeded || config.staging_cleanup() == config::StagingCleanup::post) {
+    for (const auto& staged : {layout.database_archive(), layout.database_tar()}) {
+      if (auto removed = util::remove_tree(staged); !removed) note(removed.error());
+    }
+  } else {
+    spdlog::info("the staged database stays in {} for the backup agent (staging-cleanup = next-run)",
+                 layout.root.string());
   }
 
   snapshot::RunReport report;
@@ -172,6 +203,7 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
   if (auto written = snapshot::write_run_report(report, config.status_file(), metrics); !written) note(written.error());
 
   if (auto removed = installation::remove_run_marker(paths); !removed) note(removed.error());
+  if (auto removed = installation::remove_pre_backup_failure(paths); !removed) note(removed.error());
   if (problem) return fail(*problem);
   return result;
 }

@@ -192,6 +192,8 @@ private:
     auto released = context_.installation.release_leftover_hold(paths_);
     if (!released) return fail(released.error().with_context("releasing what a previous run left held"));
     if (!released->empty()) spdlog::warn("released {} container(s) a previous run left paused", released->size());
+    // A failure an earlier pre hook recorded for a post hook that never came is not this run's.
+    CWB_TRY(installation::remove_pre_backup_failure(paths_));
     return installation::write_run_marker(paths_, marker_);
   }
 

@@ -390,6 +390,12 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("metrics-file", "CONNECTWARE_METRICS_FILE", ValueType::path,
         "Prometheus textfile to write metrics to (none when unset)",
         accessors(&Config::metrics_file_, parse_optional_path, print_optional_path));
+    add("staging-cleanup", "CONNECTWARE_STAGING_CLEANUP", ValueType::enumeration,
+        "When the post hook removes the staged database: post, next-run (it stays for a backup agent that reads "
+        "the staging folder after the post hook) or auto (post with a restic repository, next-run without)",
+        accessors(&Config::staging_cleanup_,
+                  parse_enum<StagingCleanup>(parse_staging_cleanup, "auto, post or next-run"),
+                  print_enum<StagingCleanup>));
     add("stale-run-age", "CONNECTWARE_STALE_RUN_AGE", ValueType::duration,
         "Take over an unfinished backup run this old even while its owner lives (a backup agent that never "
         "calls the post hook), with a warning; unset: only a dead owner's run is taken over",

@@ -133,6 +133,11 @@ public:
   /// Returns status-file, or <state-dir>/status.json when it was not set.
   [[nodiscard]] const std::filesystem::path& status_file() const { return status_file_; }
   [[nodiscard]] const std::optional<std::filesystem::path>& metrics_file() const { return metrics_file_; }
+  /// Returns staging-cleanup with `auto` resolved: post when a restic repository is configured.
+  [[nodiscard]] StagingCleanup staging_cleanup() const {
+    if (staging_cleanup_ != StagingCleanup::automatic) return staging_cleanup_;
+    return repository_.empty() ? StagingCleanup::next_run : StagingCleanup::post;
+  }
   /// Returns stale-run-age: how old an unfinished run must be to be taken over while its owner still lives;
   /// nullopt (the default): never, only a dead owner's run is.
   [[nodiscard]] const std::optional<std::chrono::milliseconds>& stale_run_age() const { return stale_run_age_; }
@@ -213,6 +218,7 @@ private:
   std::filesystem::path status_file_; // empty until finish() derives it from state-dir
   std::optional<std::filesystem::path> metrics_file_;
   std::optional<std::chrono::milliseconds> stale_run_age_;
+  StagingCleanup staging_cleanup_ = StagingCleanup::automatic;
   std::filesystem::path restore_dir_;  // empty until finish() derives it from state-dir
   std::filesystem::path rollback_dir_; // empty until finish() derives it from state-dir
   std::string restart_command_;

@@ -34,6 +34,9 @@ constexpr std::array platform_names{std::pair{PlatformChoice::automatic, std::st
 constexpr std::array progress_names{std::pair{Progress::automatic, std::string_view{"auto"}},
                                     std::pair{Progress::always, std::string_view{"always"}},
                                     std::pair{Progress::never, std::string_view{"never"}}};
+constexpr std::array staging_cleanup_names{std::pair{StagingCleanup::automatic, std::string_view{"auto"}},
+                                           std::pair{StagingCleanup::post, std::string_view{"post"}},
+                                           std::pair{StagingCleanup::next_run, std::string_view{"next-run"}}};
 
 constexpr std::array log_level_names{
     std::pair{LogLevel::trace, std::string_view{"trace"}}, std::pair{LogLevel::debug, std::string_view{"debug"}},
@@ -54,6 +57,9 @@ std::string_view to_string(PlatformChoice value) noexcept {
 std::string_view to_string(Progress value) noexcept {
   return name_of(progress_names, value);
 }
+std::string_view to_string(StagingCleanup value) noexcept {
+  return name_of(staging_cleanup_names, value);
+}
 std::string_view to_string(LogLevel value) noexcept {
   return name_of(log_level_names, value);
 }
@@ -69,6 +75,9 @@ std::optional<PlatformChoice> parse_platform(std::string_view text) noexcept {
 }
 std::optional<Progress> parse_progress(std::string_view text) noexcept {
   return value_of(progress_names, text);
+}
+std::optional<StagingCleanup> parse_staging_cleanup(std::string_view text) noexcept {
+  return value_of(staging_cleanup_names, text);
 }
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
   return value_of(log_level_names, text);

@@ -20,6 +20,12 @@ enum class PlatformChoice { automatic, compose, host };
 /// Whether progress lines are printed: `automatic` ("auto") prints them when stderr is a terminal.
 enum class Progress { automatic, always, never };
 
+/// When the post-backup hook removes the staged database: `post` (right away: restic has stored it),
+/// `next_run` ("next-run": it stays for a backup agent that reads the staging folder after the post hook,
+/// and the next pre-backup hook replaces it), `automatic` ("auto"): post with a restic repository, next-run
+/// without one.
+enum class StagingCleanup { automatic, post, next_run };
+
 enum class LogLevel { trace, debug, info, warn, error, off };
 
 /// Returns the spelling used in flags and files: "auto", "pause", ...
@@ -27,6 +33,7 @@ std::string_view to_string(Quiesce value) noexcept;
 std::string_view to_string(DatabaseStorage value) noexcept;
 std::string_view to_string(PlatformChoice value) noexcept;
 std::string_view to_string(Progress value) noexcept;
+std::string_view to_string(StagingCleanup value) noexcept;
 std::string_view to_string(LogLevel value) noexcept;
 
 /// Return the value spelled `text` exactly (lower case), or nullopt.
@@ -34,6 +41,7 @@ std::optional<Quiesce> parse_quiesce(std::string_view text) noexcept;
 std::optional<DatabaseStorage> parse_database_storage(std::string_view text) noexcept;
 std::optional<PlatformChoice> parse_platform(std::string_view text) noexcept;
 std::optional<Progress> parse_progress(std::string_view text) noexcept;
+std::optional<StagingCleanup> parse_staging_cleanup(std::string_view text) noexcept;
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
 
 } // namespace cwb::config

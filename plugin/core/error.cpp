@@ -29,6 +29,14 @@ const char* to_string(ErrorKind kind) noexcept {
   return "unknown";
 }
 
+std::optional<ErrorKind> error_kind_named(std::string_view name) noexcept {
+  for (int value = 0; value <= static_cast<int>(ErrorKind::no_snapshot); ++value) {
+    const auto kind = static_cast<ErrorKind>(value);
+    if (name == to_string(kind)) return kind;
+  }
+  return std::nullopt;
+}
+
 const char* to_string(Cause cause) noexcept {
   switch (cause) {
   case Cause::none: return "none";

@@ -3,7 +3,9 @@
 // code, see core/exit_codes.hpp) and a message that carries its context ("pre-backup: exporting db: HTTP 401").
 
 #include <expected>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace cwb {
@@ -63,6 +65,9 @@ const char* to_string(Cause cause) noexcept;
 
 /// Returns the stable lower-case name of a kind, as used in logs and the status JSON.
 const char* to_string(ErrorKind kind) noexcept;
+
+/// Returns the kind whose to_string() is `name`, or nullopt (a record written by another version).
+std::optional<ErrorKind> error_kind_named(std::string_view name) noexcept;
 
 struct Error {
   ErrorKind kind = ErrorKind::internal;

@@ -86,6 +86,31 @@ Result<> remove_run_marker(const StatePaths& paths) {
   return util::remove_tree(paths.run_marker());
 }
 
+Result<> write_pre_backup_failure(const StatePaths& paths, const Error& error, int exit_code) {
+  CWB_TRY(util::create_private_directory(paths.state_dir));
+  const json record{{"kind", to_string(error.kind)}, {"exit_code", exit_code}, {"message", error.message}};
+  return util::write_file_atomic(paths.pre_backup_failure(), record.dump() + "\n");
+}
+
+std::optional<RecordedFailure> read_pre_backup_failure(const StatePaths& paths) {
+  if (!file_exists(paths.pre_backup_failure())) return std::nullopt;
+  auto text = util::read_file(paths.pre_backup_failure());
+  if (!text) return std::nullopt;
+  const json in = json::parse(*text, nullptr, false);
+  if (in.is_discarded() || !in.is_object()) return std::nullopt;
+  const auto message = in.find("message");
+  const auto code = in.find("exit_code");
+  if (message == in.end() || !message->is_string() || code == in.end() || !code->is_number_integer())
+    return std::nullopt;
+  const auto kind = in.find("kind");
+  const auto named = kind != in.end() && kind->is_string() ? error_kind_named(kind->get<std::string>()) : std::nullopt;
+  return RecordedFailure{Error{named.value_or(ErrorKind::internal), message->get<std::string>()}, code->get<int>()};
+}
+
+Result<> remove_pre_backup_failure(const StatePaths& paths) {
+  return util::remove_tree(paths.pre_backup_failure());
+}
+
 Result<> write_pause_marker(const StatePaths& paths, const std::vector<std::string>& container_ids) {
   CWB_TRY(util::create_private_directory(paths.state_dir));
   return util::write_file_atomic(paths.pause_marker(), json{{"paused", container_ids}}.dump() + "\n");

@@ -48,6 +48,8 @@ struct StatePaths {
   [[nodiscard]] std::filesystem::path lock() const { return state_dir / "backup.lock"; }
   [[nodiscard]] std::filesystem::path run_marker() const { return state_dir / "run.json"; }
   [[nodiscard]] std::filesystem::path pause_marker() const { return state_dir / "paused-containers.json"; }
+  /// How the pre-backup hook failed, for the post hook that resticprofile (or an agent) runs next.
+  [[nodiscard]] std::filesystem::path pre_backup_failure() const { return state_dir / "pre-backup-failure.json"; }
 };
 
 /// How acquire_run_lock behaves when another process holds the lock.
@@ -70,6 +72,22 @@ Result<std::optional<RunMarker>> read_run_marker(const StatePaths& paths);
 
 /// Removes the run marker; succeeds when there is none.
 Result<> remove_run_marker(const StatePaths& paths);
+
+/// Records how the pre-backup hook failed: its exit code is all resticprofile's run-after-fail hook (or an
+/// agent's post script) learns, and "restic, exit 9" is not what happened. Errors: staging_io.
+Result<> write_pre_backup_failure(const StatePaths& paths, const Error& error, int exit_code);
+
+/// A failure the pre-backup hook recorded.
+struct RecordedFailure {
+  Error error;
+  int exit_code = 0;
+};
+
+/// Returns the pre-backup hook's recorded failure, or nullopt when there is none (or it is unreadable).
+std::optional<RecordedFailure> read_pre_backup_failure(const StatePaths& paths);
+
+/// Removes the record; succeeds when there is none.
+Result<> remove_pre_backup_failure(const StatePaths& paths);
 
 /// Writes the list of paused container ids (before pausing them). Errors: staging_io.
 Result<> write_pause_marker(const StatePaths& paths, const std::vector<std::string>& container_ids);

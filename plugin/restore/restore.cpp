@@ -103,10 +103,13 @@ connectware::ExportOptions export_options(const RestoreContext& context) {
 /// Step 2, for the database: the archive to upload. A database stored unpacked (manifest format "tar") is
 /// gzipped again here, while the safety export runs on the server, and the result must hold exactly the
 /// entries of the archive Connectware exported (the digest the backup took of it) before it is uploaded.
-Result<fs::path> database_for_upload(const snapshot::Layout& layout, const snapshot::DatabaseRecord& record) {
+/// Returns the archive to upload: the stored one, or one gzipped from the stored tar into `work_dir` (never
+/// into the snapshot's folder, which may be a backup agent's own copy).
+Result<fs::path> database_for_upload(const snapshot::Layout& layout, const snapshot::DatabaseRecord& record,
+                                     const fs::path& work_dir) {
   const fs::path stored = layout.root / record.file;
   if (record.format != snapshot::database_format_tar) return stored;
-  const fs::path rebuilt = stored.parent_path() / snapshot::database_archive_name;
+  const fs::path rebuilt = work_dir / snapshot::database_archive_name;
   // Fast compression: the archive only travels to Connectware and is read once there.
   CWB_TRY(archive::gzip_file(stored, rebuilt, 1));
   auto info = archive::validate_tar_gz(rebuilt);
@@ -234,6 +237,13 @@ private:
   }
 
   Result<> pick_snapshot() {
+    if (request_.from_dir) {
+      // A staging folder a backup agent brought back: no restic involved, named by its path in messages.
+      snapshot_ = restic::Snapshot{};
+      snapshot_.id = snapshot_.short_id = request_.from_dir->string();
+      snapshot_.paths = {request_.from_dir->string()};
+      return {};
+    }
     if (!request_.snapshot.empty()) {
       auto found = context_.restic.find_snapshot(request_.snapshot);
       if (!found) return fail(found.error().with_context("finding snapshot " + request_.snapshot));
@@ -266,6 +276,18 @@ private:
   /// Step 1: fetch only what is needed into a fresh owner-only folder. restic recreates the absolute path
   /// the snapshot was made from below the target.
   Result<> fetch() {
+    if (request_.from_dir) {
+      // Checked and restored exactly like a fetched snapshot, read where it is (restore-dir holds only
+      // what the restore makes, such as the database archive rebuilt for the upload).
+      CWB_TRY(util::remove_tree(config_.restore_dir()));
+      CWB_TRY(util::create_private_directory(config_.restore_dir()));
+      std::error_code error;
+      if (!fs::is_directory(*request_.from_dir, error))
+        return fail(ErrorKind::snapshot_invalid, "--from " + request_.from_dir->string() + ": no such folder");
+      layout_ = snapshot::Layout{*request_.from_dir};
+      spdlog::info("restoring from the folder {} (no restic)", request_.from_dir->string());
+      return {};
+    }
     if (snapshot_.paths.size() != 1 || !fs::path(snapshot_.paths.front()).is_absolute())
       return fail(ErrorKind::snapshot_invalid,
                   "snapshot " + snapshot_.short_id + " was not made by connectware-backup (it holds " +
@@ -303,7 +325,7 @@ private:
     CWB_TRY(check_fetched_snapshot(layout_, manifest_, request_.parts));
     spdlog::info("snapshot {} matches its manifest", snapshot_.short_id);
     if (includes_database(request_.parts)) {
-      auto upload = database_for_upload(layout_, *manifest_.database);
+      auto upload = database_for_upload(layout_, *manifest_.database, config_.restore_dir());
       if (!upload) return fail(upload.error());
       database_upload_ = std::move(*upload);
     }

@@ -19,6 +19,7 @@
 
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,9 @@ enum class Mode { apply, dry_run };
 
 struct RestoreRequest {
   std::string snapshot; // empty: the latest snapshot with our tags for this host
+  /// Restore from this folder instead of a restic snapshot: a staging folder that a backup agent brought
+  /// back (restic is not used at all).
+  std::optional<std::filesystem::path> from_dir;
   Parts parts = Parts::all;
   Mode mode = Mode::apply;
   /// Asked once the snapshot passed its checks, with the plan; an error stops the restore before anything

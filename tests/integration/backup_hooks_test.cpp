@@ -141,5 +141,35 @@ TEST_F(BackupHooksTest, PostFailedWithResticprofileErrorVariablesRecordsTheFailu
   expect_successful_backup();
 }
 
+// resticprofile runs run-after-fail when the pre hook fails and tells it only "run-before failed, exit
+// status 5": the status must record what actually failed.
+TEST_F(BackupHooksTest, PostFailedAfterAFailedPreHookRecordsThePreHooksRealFailure) {
+  set_faults({{"fail_export", "1"}});
+  const auto pre = run_hook("connectware-pre-backup", {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  ASSERT_EQ(pre.exit_code, 5) << pre.log();
+
+  const auto post = run_hook("connectware-post-backup", {"--failed"},
+                             {{"ERROR", "run-before failed"},
+                              {"ERROR_MESSAGE", "run-before command 0 failed: exit status 5"},
+                              {"ERROR_EXIT_CODE", "5"}});
+  EXPECT_EQ(post.exit_code, 0) << post.log();
+  const auto recorded = status();
+  EXPECT_EQ(recorded.value("success", true), false) << recorded.dump();
+  EXPECT_EQ(recorded.value("exit_code", 0), 5) << recorded.dump();
+  ASSERT_TRUE(recorded.contains("error")) << recorded.dump();
+  EXPECT_EQ(recorded["error"].value("kind", ""), "export_failed") << recorded.dump();
+  EXPECT_THAT(recorded["error"].value("message", ""), HasSubstr("fail_export")) << recorded.dump();
+  EXPECT_FALSE(fs::exists(state_dir() / "pre-backup-failure.json"));
+
+  // Without resticprofile's variables (a plain pre/post routine) the same holds.
+  set_faults({{"fail_export", "1"}});
+  ASSERT_EQ(run_hook("connectware-pre-backup", {}, {{"CONNECTWARE_QUIESCE", "pause"}}).exit_code, 5);
+  ASSERT_EQ(run_hook("connectware-post-backup", {"--failed"}).exit_code, 0);
+  EXPECT_EQ(status()["error"].value("kind", ""), "export_failed") << status().dump();
+  EXPECT_EQ(status().value("exit_code", 0), 5) << status().dump();
+  set_faults({});
+  expect_successful_backup();
+}
+
 } // namespace
 } // namespace cwb::integration
