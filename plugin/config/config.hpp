@@ -144,6 +144,14 @@ public:
   /// Returns restore-dir, or <state-dir>/restore when it was not set: where connectware-restore fetches a
   /// snapshot to check it.
   [[nodiscard]] const std::filesystem::path& restore_dir() const { return restore_dir_; }
+  /// Returns <state-dir>/restore-status.json: the report of the last restore (not a setting, like the
+  /// backup's status-file default).
+  [[nodiscard]] std::filesystem::path restore_status_file() const { return state_dir_ / "restore-status.json"; }
+  /// Returns connectware_restore.prom next to metrics-file when that is set: the restore's metrics.
+  [[nodiscard]] std::optional<std::filesystem::path> restore_metrics_file() const {
+    if (!metrics_file_) return std::nullopt;
+    return metrics_file_->parent_path() / "connectware_restore.prom";
+  }
   /// Returns rollback-dir, or <state-dir>/rollback when it was not set: where connectware-restore keeps the
   /// safety copy of the live state.
   [[nodiscard]] const std::filesystem::path& rollback_dir() const { return rollback_dir_; }

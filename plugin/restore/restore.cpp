@@ -2,9 +2,11 @@
 
 #include "archive/archive.hpp"
 #include "connectware/database_operations.hpp"
+#include "core/exit_codes.hpp"
 #include "installation/run_state.hpp"
 #include "restore/volume_swap.hpp"
 #include "snapshot/layout.hpp"
+#include "snapshot/run_report.hpp"
 #include "staging/mirror.hpp"
 #include "staging/tree.hpp"
 #include "util/cancellation.hpp"
@@ -18,6 +20,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <system_error>
 
@@ -214,6 +217,16 @@ public:
 
   /// "timings: fetch 1.23 s, check 0.40 s, ..., total 11.02 s" (rollback only when one ran), or nullopt
   /// when the run stopped before its first step.
+  /// Seconds per step so far (the steps that ran), for the restore's report.
+  [[nodiscard]] std::map<std::string, double> step_seconds() const {
+    std::map<std::string, double> seconds;
+    for (const auto& [step, took] : timer_.steps())
+      if (took > 0) seconds[step] = took;
+    return seconds;
+  }
+  /// The snapshot being restored, once picked ("" before).
+  [[nodiscard]] const std::string& snapshot_id() const { return snapshot_.id; }
+
   [[nodiscard]] std::optional<std::string> timings_line() const {
     if (!timer_.recorded()) return std::nullopt;
     std::string text = "timings:";
@@ -643,7 +656,36 @@ std::string downgrade_guidance(const std::string& refusal) {
          "  6. upgrade Connectware again, then make a new backup, which is then from the newer version.\n";
 }
 
+namespace {
+
+/// The restore's own status and metrics (connectware_restore_*), written after every restore that was
+/// meant to change something, whatever its outcome.
+void record_restore(const config::Config& config, const Result<RestoreOutcome>& result,
+                    const std::map<std::string, double>& step_seconds, const std::string& snapshot_id,
+                    std::chrono::system_clock::time_point started) {
+  snapshot::RunReport report;
+  report.subject = "restore";
+  report.success = result.has_value();
+  if (!result) {
+    report.error_kind = to_string(result.error().kind);
+    report.error_message = result.error().message;
+    report.exit_code = to_int(exit_code_for(result.error().kind));
+  }
+  const auto now = std::chrono::system_clock::now();
+  report.started = snapshot::iso8601_utc(started);
+  report.finished = snapshot::iso8601_utc(now);
+  report.finished_unix = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  report.stage_seconds = step_seconds;
+  report.snapshot_id = snapshot_id;
+  const auto metrics = config.restore_metrics_file().value_or(std::filesystem::path{});
+  if (auto written = snapshot::write_run_report(report, config.restore_status_file(), metrics); !written)
+    spdlog::warn("cannot record the restore in {}: {}", config.restore_status_file().string(), written.error().message);
+}
+
+} // namespace
+
 Result<RestoreOutcome> run_restore(RestoreContext& context, const RestoreRequest& request) {
+  const auto started = std::chrono::system_clock::now();
   RestoreRun run(context, request);
   auto result = run.run();
   if (const auto line = run.timings_line()) {
@@ -651,6 +693,10 @@ Result<RestoreOutcome> run_restore(RestoreContext& context, const RestoreRequest
     spdlog::info("{}", *line);
     context.out << *line << "\n" << std::flush;
   }
+  // A refused run (another backup or restore holds the lock) is not this installation's restore.
+  const bool refused = !result && result.error().kind == ErrorKind::locked;
+  if (request.mode == Mode::apply && !refused)
+    record_restore(context.config, result, run.step_seconds(), run.snapshot_id(), started);
   return result;
 }
 

@@ -37,25 +37,28 @@ std::string status_json(const RunReport& report) {
 
 std::string prometheus_text(const RunReport& report) {
   std::string out;
-  const auto metric = [&out](const char* name, const char* type, const char* help, const std::string& samples) {
-    out += fmt::format("# HELP connectware_backup_{} {}\n# TYPE connectware_backup_{} {}\n{}", name, help, name, type,
-                       samples);
+  const std::string prefix = "connectware_" + report.subject + "_";
+  const auto metric = [&out, &prefix](const char* name, const char* type, const std::string& help,
+                                      const std::string& samples) {
+    out += fmt::format("# HELP {}{} {}\n# TYPE {}{} {}\n{}", prefix, name, help, prefix, name, type, samples);
   };
-  metric("success", "gauge", "1 if the last backup run succeeded, 0 if it failed.",
-         fmt::format("connectware_backup_success {}\n", report.success ? 1 : 0));
-  metric("exit_code", "gauge", "Exit code of the last backup run (see docs/exit-codes.md).",
-         fmt::format("connectware_backup_exit_code {}\n", report.exit_code));
-  metric("last_run_timestamp_seconds", "gauge", "Unix time the last backup run finished.",
-         fmt::format("connectware_backup_last_run_timestamp_seconds {}\n", report.finished_unix));
+  const std::string& run = report.subject;
+  metric("success", "gauge", fmt::format("1 if the last {} run succeeded, 0 if it failed.", run),
+         fmt::format("{}success {}\n", prefix, report.success ? 1 : 0));
+  metric("exit_code", "gauge", fmt::format("Exit code of the last {} run (see docs/exit-codes.md).", run),
+         fmt::format("{}exit_code {}\n", prefix, report.exit_code));
+  metric("last_run_timestamp_seconds", "gauge", fmt::format("Unix time the last {} run finished.", run),
+         fmt::format("{}last_run_timestamp_seconds {}\n", prefix, report.finished_unix));
   if (report.last_success_unix) {
-    metric("last_success_timestamp_seconds", "gauge", "Unix time of the last successful backup.",
-           fmt::format("connectware_backup_last_success_timestamp_seconds {}\n", *report.last_success_unix));
+    metric("last_success_timestamp_seconds", "gauge", fmt::format("Unix time of the last successful {}.", run),
+           fmt::format("{}last_success_timestamp_seconds {}\n", prefix, *report.last_success_unix));
   }
   std::string stages;
   for (const auto& [stage, seconds] : report.stage_seconds) {
-    stages += fmt::format("connectware_backup_stage_duration_seconds{{stage=\"{}\"}} {:.3f}\n", stage, seconds);
+    stages += fmt::format("{}stage_duration_seconds{{stage=\"{}\"}} {:.3f}\n", prefix, stage, seconds);
   }
   if (!stages.empty()) metric("stage_duration_seconds", "gauge", "Duration of each stage of the last run.", stages);
+  if (report.subject != "backup") return out;
   metric("quiesce_window_seconds", "gauge", "How long configuration changes were held in the last run.",
          fmt::format("connectware_backup_quiesce_window_seconds {:.3f}\n", report.quiesce_window_seconds));
   metric("bytes", "gauge", "Bytes handled by the last run.",

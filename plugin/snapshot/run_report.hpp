@@ -15,6 +15,9 @@
 namespace cwb::snapshot {
 
 struct RunReport {
+  /// "backup" or "restore": names the metrics (connectware_<subject>_*). The quiesce and byte metrics are
+  /// a backup's only.
+  std::string subject = "backup";
   bool success = false;
   std::string error_kind; // empty on success
   std::string error_message;

@@ -207,6 +207,36 @@ TEST_F(BackupFailureTest, PasswordsInsideUrlsReachNeitherShowConfigNorTheLogNorT
   expect_next_run_succeeds();
 }
 
+// A run that never reaches its pipeline is a failed run too: the last `success 1` must not stay.
+TEST_F(BackupFailureTest, FailuresBeforeThePipelineAreRecordedInTheStatusAndMetrics) {
+  ASSERT_EQ(run_hook(backup_hook).exit_code, 0);
+  ASSERT_EQ(status().value("success", false), true);
+  snapshots_before_ = snapshot_count(); // the good runs of this test add theirs
+  const auto last_success = status().value("last_success_unix", std::int64_t{0});
+
+  const auto no_repository = run_hook(backup_hook, {}, {{"RESTIC_REPOSITORY", ""}});
+  expect_clean_failure(no_repository, 2);
+  EXPECT_THAT(status()["error"].value("message", ""), HasSubstr("no restic repository"));
+  EXPECT_EQ(status().value("last_success_unix", std::int64_t{0}), last_success);
+  auto metrics = util::read_file(metrics_file());
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(*metrics, HasSubstr("connectware_backup_success 0\n"));
+  EXPECT_THAT(*metrics, HasSubstr("connectware_backup_exit_code 2\n"));
+
+  ASSERT_EQ(run_hook(backup_hook).exit_code, 0);
+  snapshots_before_ = snapshot_count();
+  const auto bad_setting = run_hook(backup_hook, {"--quiesce", "fast"});
+  expect_clean_failure(bad_setting, 2);
+  EXPECT_THAT(status()["error"].value("message", ""), HasSubstr("invalid value \"fast\" for quiesce"));
+
+  ASSERT_EQ(run_hook(backup_hook).exit_code, 0);
+  const auto no_credentials = run_hook("connectware-pre-backup", {}, {{"CONNECTWARE_PASSWORD_FILE", ""}});
+  EXPECT_EQ(no_credentials.exit_code, 2) << no_credentials.log();
+  EXPECT_EQ(status().value("success", true), false) << status().dump();
+  EXPECT_EQ(status().value("exit_code", 0), 2) << status().dump();
+  expect_next_run_succeeds();
+}
+
 TEST_F(BackupFailureTest, SigtermDuringTheExportEndsWithInterruptedAndUnpauses) {
   set_faults({{"slow_export", "4"}});
   auto running = start_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});

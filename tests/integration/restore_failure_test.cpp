@@ -98,6 +98,15 @@ TEST_F(RestoreFailure, ServerSideRestoreFailureIsRolledBack) {
   EXPECT_THAT(outcome.stderr_text, HasSubstr("step 4 (database)"));
   EXPECT_EQ(live_state(), before);
   EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+  // The restore's own report says so, apart from the backup's.
+  const auto report = nlohmann::json::parse(util::read_file(state_dir() / "restore-status.json").value_or("{}"));
+  EXPECT_EQ(report.value("success", true), false) << report.dump();
+  EXPECT_EQ(report.value("exit_code", 0), 14) << report.dump();
+  EXPECT_EQ(report.value("snapshot_id", ""), snapshot) << report.dump();
+  const auto metrics = util::read_file(metrics_file().parent_path() / "connectware_restore.prom").value_or("");
+  EXPECT_THAT(metrics, HasSubstr("connectware_restore_success 0\n"));
+  EXPECT_THAT(metrics, HasSubstr("connectware_restore_exit_code 14\n"));
+  EXPECT_EQ(status().value("success", false), true) << "the backup's status changed: " << status().dump();
 }
 
 TEST_F(RestoreFailure, HealthNeverReachedIsRolledBack) {

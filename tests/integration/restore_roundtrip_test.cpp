@@ -56,6 +56,14 @@ TEST_F(RestoreRoundTrip, BringsBackDatabaseAndVolumeAndRestartsConnectware) {
   EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
   EXPECT_THAT(outcome.stdout_text, HasSubstr("healthy"));
   EXPECT_THAT(outcome.stdout_text, HasSubstr("Admin-UI browser sessions"));
+  const auto report = nlohmann::json::parse(util::read_file(state_dir() / "restore-status.json").value_or("{}"));
+  EXPECT_EQ(report.value("success", false), true) << report.dump();
+  EXPECT_EQ(report.value("snapshot_id", ""), snapshot) << report.dump();
+  EXPECT_GT(report["stage_seconds"].value("database", 0.0), 0.0) << report.dump();
+  const auto metrics = util::read_file(metrics_file().parent_path() / "connectware_restore.prom").value_or("");
+  EXPECT_THAT(metrics, HasSubstr("connectware_restore_success 1\n"));
+  EXPECT_THAT(metrics, HasSubstr("connectware_restore_last_success_timestamp_seconds "));
+  EXPECT_THAT(metrics, HasSubstr("connectware_restore_stage_duration_seconds{stage=\"volumes\"}"));
   EXPECT_THAT(outcome.stdout_text, HasSubstr((state_dir() / "rollback").string()));
   // One line of per-step wall times (bench/steps.sh greps it); shown in the test's output.
   std::istringstream lines(outcome.stdout_text);
