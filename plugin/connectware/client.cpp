@@ -29,9 +29,9 @@ std::unique_ptr<http::Transport> make_transport(const ClientOptions& options) {
   return std::make_unique<http::CurlTransport>(std::move(transport_options));
 }
 
-Error unexpected_response(const http::Response& response, const std::string& what, const std::string& path,
-                          ErrorKind kind) {
-  const std::string status = "HTTP " + std::to_string(response.status) + " from " + path;
+Error unexpected_response(const http::Response& response, const std::string& what, std::string_view method,
+                          const std::string& path, ErrorKind kind) {
+  const std::string status = "HTTP " + std::to_string(response.status) + " from " + std::string(method) + " " + path;
   if (response.status == 401) {
     return Error{ErrorKind::authentication,
                  what + ": " + status +
@@ -39,9 +39,11 @@ Error unexpected_response(const http::Response& response, const std::string& wha
                      "expired or invalid token)"};
   }
   if (response.status == 403) {
-    return Error{ErrorKind::authentication, what + ": " + status +
-                                                ": the credentials are valid but the user has no rights on " + path +
-                                                " (a backup user needs read and write on /api/maintenance/#)"};
+    // Connectware grants HTTP paths with read (GET) or write (anything else): name the one that is missing.
+    const std::string right = method == "GET" || method == "HEAD" ? "read" : "write";
+    return Error{ErrorKind::authentication, what + ": " + status + ": the user has no " + right + " right on " + path +
+                                                ": grant " + right + " on " + path +
+                                                " to its role (docs/configuration.md lists every path the hooks use)"};
   }
   std::string message = what + ": " + status;
   if (!response.body.empty()) message += ": \"" + excerpt(response.body) + "\"";
@@ -81,7 +83,7 @@ Result<json> ConnectwareClient::get_json(const std::string& path, const std::str
   get.redirects = redirects;
   auto response = send(get, http::Idempotency::idempotent, what);
   if (!response) return fail(response.error());
-  if (!response->success()) return fail(unexpected_response(*response, what, path));
+  if (!response->success()) return fail(unexpected_response(*response, what, "GET", path));
   return parse_json(response->body, what);
 }
 
@@ -93,10 +95,11 @@ Result<MaintenanceStatus> ConnectwareClient::status() {
     auto response = send(request("GET", path), http::Idempotency::idempotent, "reading the maintenance status");
     if (!response) return fail(response.error());
     if (response->status == 404) {
-      if (!first_error) first_error = unexpected_response(*response, "reading the maintenance status", path);
+      if (!first_error) first_error = unexpected_response(*response, "reading the maintenance status", "GET", path);
       continue;
     }
-    if (!response->success()) return fail(unexpected_response(*response, "reading the maintenance status", path));
+    if (!response->success())
+      return fail(unexpected_response(*response, "reading the maintenance status", "GET", path));
     auto status = parse_maintenance_status(response->body);
     if (!status) return fail(status.error().with_context("reading the maintenance status from " + path));
     // Remember the path that answered, so later polls go straight to it.
@@ -116,7 +119,7 @@ Result<> ConnectwareClient::start_backup() {
         Error{ErrorKind::export_failed, what + ": HTTP 409: an operation is already running", Cause::http_status, 409});
   }
   if (!response->success())
-    return fail(unexpected_response(*response, what, options_.backup_path, ErrorKind::export_failed));
+    return fail(unexpected_response(*response, what, "POST", options_.backup_path, ErrorKind::export_failed));
   return {};
 }
 
@@ -143,7 +146,7 @@ Result<DownloadedArchive> ConnectwareClient::download_backup(const std::filesyst
     return fail(ErrorKind::export_failed, what + ": HTTP 404: Connectware has no backup to download");
   }
   if (!response->success()) {
-    return fail(unexpected_response(*response, what, options_.backup_path, ErrorKind::export_failed));
+    return fail(unexpected_response(*response, what, "GET", options_.backup_path, ErrorKind::export_failed));
   }
   if (response->bytes == 0) return fail(ErrorKind::export_invalid, what + ": the archive is empty");
   return DownloadedArchive{response->bytes, response->sha256};
@@ -160,7 +163,7 @@ Result<> ConnectwareClient::upload_restore(const std::filesystem::path& archive,
   if (response->status == 409) {
     return fail(Error{ErrorKind::http, what + ": HTTP 409: an operation is already running", Cause::http_status, 409});
   }
-  if (!response->success()) return fail(unexpected_response(*response, what, options_.restore_path));
+  if (!response->success()) return fail(unexpected_response(*response, what, "POST", options_.restore_path));
   return {};
 }
 
@@ -212,7 +215,7 @@ Result<Secret> ConnectwareClient::login(const std::string& username, const Secre
                   .dump();
   auto response = send(post, http::Idempotency::non_idempotent, what);
   if (!response) return fail(response.error());
-  if (!response->success()) return fail(unexpected_response(*response, what, options_.login_path));
+  if (!response->success()) return fail(unexpected_response(*response, what, "POST", options_.login_path));
   auto document = parse_json(response->body, what);
   if (!document) return fail(document.error());
   try {

@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -156,9 +157,10 @@ private:
   http::Clock& clock_;
 };
 
-/// Returns the error for an unexpected response: authentication for 401 (credentials rejected) and 403
-/// (no rights on `path`), otherwise `kind` with the status and the start of the body.
-Error unexpected_response(const http::Response& response, const std::string& what, const std::string& path,
-                          ErrorKind kind = ErrorKind::http);
+/// Returns the error for an unexpected response to `method` `path`: authentication for 401 (credentials
+/// rejected) and 403 (naming the right to grant: read for GET, write otherwise, on `path`), otherwise `kind`
+/// with the status and the start of the body.
+Error unexpected_response(const http::Response& response, const std::string& what, std::string_view method,
+                          const std::string& path, ErrorKind kind = ErrorKind::http);
 
 } // namespace cwb::connectware

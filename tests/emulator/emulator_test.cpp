@@ -238,6 +238,19 @@ TEST_F(Emulator, AUserWithoutMaintenanceRightsGets403ThereButMayReadSystemInfo) 
   EXPECT_EQ(client("backup", "backup-secret")->Get("/api/maintenance/db")->status, 200);
 }
 
+TEST_F(Emulator, TheBackupRoleHasExactlyTheDocumentedRights) {
+  start_emulator();
+  auto backup = client("backup", "backup-secret");
+  EXPECT_EQ(backup->Get("/api/system/info")->status, 200);
+  EXPECT_EQ(backup->Get("/api/system/health")->status, 200);
+  EXPECT_EQ(backup->Get("/api/services/")->status, 200);
+  // Nothing beyond: no writing services.
+  EXPECT_EQ(backup->Post("/api/services/", "{}", "application/json")->status, 403);
+  auto maintainer = client("maintainer", "maintainer-secret");
+  EXPECT_EQ(maintainer->Get("/api/maintenance/db")->status, 200);
+  EXPECT_EQ(maintainer->Get("/api/system/info")->status, 403);
+}
+
 TEST_F(Emulator, LoginTokenWorksAsBearerHeaderAndAsApiTokenParameter) {
   start_emulator();
   const auto login = client("")->Post(

@@ -93,6 +93,19 @@ TEST_F(BackupFailureTest, WrongConnectwarePasswordEndsWithAuthentication) {
   expect_next_run_succeeds();
 }
 
+// A role that lacks one of the documented rights: exit 4, naming the path and the right to grant.
+TEST_F(BackupFailureTest, AMissingRightEndsWithAuthenticationNamingThePathAndTheRightToGrant) {
+  const auto password = test_dir() / "maintainer-password";
+  ASSERT_TRUE(util::write_file_atomic(password, "maintainer-secret\n", 0600));
+  const auto outcome = run_hook(
+      backup_hook, {}, {{"CONNECTWARE_USERNAME", "maintainer"}, {"CONNECTWARE_PASSWORD_FILE", password.string()}});
+  expect_clean_failure(outcome, 4);
+  EXPECT_THAT(outcome.error_lines(backup_hook).front(),
+              HasSubstr("HTTP 403 from GET /api/system/info: the user has no read right on /api/system/info: grant "
+                        "read on /api/system/info"));
+  expect_next_run_succeeds();
+}
+
 TEST_F(BackupFailureTest, FailedExportEndsWithExportFailedAndUnpausesTheServiceManager) {
   set_faults({{"fail_export", ""}});
   const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});

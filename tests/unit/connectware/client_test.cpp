@@ -63,7 +63,9 @@ TEST(ConnectwareClient, Tells401And403Apart) {
   auto forbidden = setup.client.status();
   ASSERT_FALSE(forbidden);
   EXPECT_EQ(forbidden.error().kind, ErrorKind::authentication);
-  EXPECT_NE(forbidden.error().message.find("no rights on /api/maintenance/db"), std::string::npos)
+  EXPECT_NE(forbidden.error().message.find("HTTP 403 from GET /api/maintenance/db: the user has no read right on "
+                                           "/api/maintenance/db: grant read on /api/maintenance/db"),
+            std::string::npos)
       << forbidden.error().message;
   EXPECT_EQ(forbidden.error().message.find("very-secret-pw"), std::string::npos);
 }
