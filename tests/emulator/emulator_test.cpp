@@ -13,6 +13,9 @@
 namespace cwb::emulator {
 namespace {
 
+/// admin, backup, viewer and maintainer (tests/emulator/database.cpp seeds them).
+constexpr int seeded_users = 4;
+
 using namespace std::chrono_literals;
 using testing::EmulatorProcess;
 using testing::PostgresServer;
@@ -354,7 +357,7 @@ TEST_F(Emulator, BackupThenRestorePutsChangedRowsBack) {
   const auto backed_up = backup();
   const std::string archive = download();
   ASSERT_EQ(scalar("SELECT count(*) FROM services"), "3");
-  ASSERT_EQ(scalar("SELECT count(*) FROM users"), "3");
+  ASSERT_EQ(scalar("SELECT count(*) FROM users"), std::to_string(seeded_users));
   scalar("DELETE FROM services WHERE id = 'historian' RETURNING id");
   scalar("INSERT INTO roles (name) VALUES ('added-after-backup') RETURNING id");
   ASSERT_EQ(scalar("SELECT count(*) FROM services"), "2");
@@ -378,7 +381,7 @@ TEST_F(Emulator, RestoreRefusesAnArchiveFromBeforeAStructureChangeNamingTheLastV
   EXPECT_EQ(refused.at("restore").at("message"),
             "Restore refused: the database structure changed after version 1.4.0 of this backup file. The last "
             "Connectware version that can restore this backup file is 1.4.9.");
-  EXPECT_EQ(scalar("SELECT count(*) FROM users"), "3"); // untouched
+  EXPECT_EQ(scalar("SELECT count(*) FROM users"), std::to_string(seeded_users)); // untouched
 }
 
 TEST_F(Emulator, RestoreRefusesAnArchiveFromANewerVersion) {
@@ -387,7 +390,7 @@ TEST_F(Emulator, RestoreRefusesAnArchiveFromANewerVersion) {
   const auto refused = wait_idle();
   EXPECT_FALSE(refused.at("restore").at("succeded").get<bool>());
   EXPECT_NE(refused.at("restore").at("message").get<std::string>().find("1.11.0"), std::string::npos);
-  EXPECT_EQ(scalar("SELECT count(*) FROM users"), "3");
+  EXPECT_EQ(scalar("SELECT count(*) FROM users"), std::to_string(seeded_users));
 }
 
 TEST_F(Emulator, RestoreOfACorruptArchiveFailsWithAMessage) {
@@ -397,7 +400,7 @@ TEST_F(Emulator, RestoreOfACorruptArchiveFailsWithAMessage) {
   EXPECT_FALSE(failed.at("restore").at("succeded").get<bool>());
   EXPECT_NE(failed.at("restore").at("message").get<std::string>().find("not a valid database backup"),
             std::string::npos);
-  EXPECT_EQ(scalar("SELECT count(*) FROM users"), "3");
+  EXPECT_EQ(scalar("SELECT count(*) FROM users"), std::to_string(seeded_users));
 }
 
 TEST_F(Emulator, RestoreWithoutTheFileFieldIs400) {
@@ -463,7 +466,7 @@ TEST_F(Emulator, FailRestoreEndsTheRestoreUnsuccessfullyAndLeavesTheDatabase) {
   set_faults({{"fail_restore", ""}});
   ASSERT_EQ(upload(archive), 202);
   EXPECT_FALSE(wait_idle().at("restore").at("succeded").get<bool>());
-  EXPECT_EQ(scalar("SELECT count(*) FROM users"), "3");
+  EXPECT_EQ(scalar("SELECT count(*) FROM users"), std::to_string(seeded_users));
 }
 
 TEST_F(Emulator, RefuseRestoreNamesTheGivenLastVersion) {

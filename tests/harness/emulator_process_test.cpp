@@ -58,7 +58,7 @@ TEST_F(EmulatorProcessTest, AnswersSystemInfoOverHttpsVerifiedWithItsCa) {
 TEST_F(EmulatorProcessTest, SeededUsersExistInTheRealDatabase) {
   auto users = postgres_->psql("connectware", "SELECT string_agg(username, ',' ORDER BY username) FROM users");
   ASSERT_TRUE(users) << users.error().message;
-  EXPECT_EQ(*users, "admin,backup,viewer\n");
+  EXPECT_EQ(*users, "admin,backup,maintainer,viewer\n");
 }
 
 TEST_F(EmulatorProcessTest, SetFaultsReplacesTheEmulatorsFaultSet) {
