@@ -189,8 +189,21 @@ std::optional<std::string> version_named_in(std::string_view message) {
   std::smatch match;
   if (std::regex_search(text, match, after_last)) return match[1].str();
   if (std::regex_search(text, match, after_word)) return match[1].str();
+  // "use Connectware 1.5.0 to restore it": the product's name stands for the word.
+  static const std::regex after_product(R"(connectware[^0-9.]{0,20}?v?(\d+\.\d+\.\d+))", std::regex::icase);
+  if (std::regex_search(text, match, after_product)) return match[1].str();
   if (contains_word_version(text) && std::regex_search(text, match, any_number)) return match[1].str();
   return std::nullopt;
+}
+
+std::optional<std::string> version_refusal_in(std::string_view message) {
+  static const std::regex says_refusal(
+      R"(refus|reject|incompatib|not compatible|can restore|can be restored|can only be restored|to restore|)"
+      R"(restore (it|this|the (backup|file|archive)) with)",
+      std::regex::icase);
+  const std::string text(message);
+  if (!std::regex_search(text, says_refusal)) return std::nullopt;
+  return version_named_in(message);
 }
 
 Result<RestoreResult> restore_database(ConnectwareClient& client, const std::filesystem::path& archive,
@@ -240,7 +253,7 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
       if (restore && (seen_running || changed)) {
         if (restore->succeeded == true) return RestoreResult{restore->message};
         const std::string message = restore->message.empty() ? "(no message)" : restore->message;
-        if (const auto version = version_named_in(restore->message)) {
+        if (const auto version = version_refusal_in(restore->message)) {
           return fail(ErrorKind::incompatible_version,
                       "restoring the database: Connectware refused the archive because of its version: " + message +
                           " (last Connectware version that can restore it: " + *version + ")");

@@ -95,6 +95,12 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
 /// at all, its first X.Y.Z number.
 std::optional<std::string> version_named_in(std::string_view message);
 
+/// Returns the version a refusal for the archive's version names: only when the message also says it is a
+/// refusal ("refused", "rejected", "incompatible", "can restore", "can only be restored", "use Connectware
+/// X to restore"). A generic failure that happens to quote a version ("pg_restore: server version 14.11.0
+/// ...") is not one: that restore may have changed the database, and must be rolled back.
+std::optional<std::string> version_refusal_in(std::string_view message);
+
 /// Polls /api/system/health until it lists at least one service and all are "running". Unreachable or
 /// failing answers in between are expected (Connectware restarting) and polled through.
 /// Errors: unreachable after `timeout` (the message lists the services not running, or the last error);

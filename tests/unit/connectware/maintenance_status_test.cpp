@@ -103,6 +103,19 @@ TEST(VersionNamedIn, FallsBackToAnyNumberWhenTheMessageTalksAboutVersions) {
   EXPECT_EQ(version_named_in("Incompatible version: use Connectware 1.5.0 to restore"), "1.5.0");
 }
 
+TEST(VersionRefusalIn, NeedsTheMessageToSayItIsARefusal) {
+  EXPECT_EQ(version_refusal_in("Restore refused: the database structure changed after version 1.10.2 of this "
+                               "backup file. The last Connectware version that can restore this backup file is 1.4.9."),
+            "1.4.9");
+  EXPECT_EQ(version_refusal_in("Incompatible backup file: use Connectware 1.5.0 to restore it"), "1.5.0");
+  EXPECT_EQ(version_refusal_in("Rejected: this file can only be restored by Connectware up to version 1.4.1"), "1.4.1");
+  // Generic failures that happen to quote a version: the restore may have started, so it is no refusal.
+  EXPECT_EQ(version_refusal_in("Restore failed: pg_restore: error: server version 14.11.0; pg_restore version "
+                               "15.4.0: aborting because of server version mismatch"),
+            std::nullopt);
+  EXPECT_EQ(version_refusal_in("Restore failed after 1.2.3 seconds: out of memory (version 1.10.2)"), std::nullopt);
+}
+
 TEST(VersionNamedIn, IgnoresMessagesWithoutVersions) {
   EXPECT_EQ(version_named_in("pg_restore failed: disk full"), std::nullopt);
   EXPECT_EQ(version_named_in("backup 1.0.73_2022 failed"), std::nullopt);
