@@ -10,7 +10,8 @@ const std::set<std::string, std::less<>> numeric_faults = {"slow_export", "slow_
 const std::set<std::string, std::less<>> counted_faults = {
     "fail_export", "fail_restore",     "truncate_download",  "corrupt_download",  "drop_connection",
     "http_500",    "backup_start_502", "backup_started_502", "restore_start_502", "restore_started_502"};
-const std::set<std::string, std::less<>> other_faults = {"stuck_running", "refuse_restore"};
+const std::set<std::string, std::less<>> other_faults = {"stuck_running", "refuse_restore", "variant"};
+const std::set<std::string, std::less<>> variants = {"docs", "nulls", "terse"};
 
 std::optional<unsigned> parse_unsigned(std::string_view text) {
   unsigned value = 0;
@@ -29,6 +30,8 @@ Result<> FaultSet::validate(const Map& faults) {
     const bool may_have_number = counted_faults.contains(name);
     if ((needs_number || (may_have_number && !value.empty())) && !parse_unsigned(value))
       return fail(ErrorKind::usage, "fault " + name + " needs a number, got \"" + value + "\"");
+    if (name == "variant" && !variants.contains(value))
+      return fail(ErrorKind::usage, "variant needs docs, nulls or terse, got \"" + value + "\"");
     if (name == "refuse_restore" && value.empty())
       return fail(ErrorKind::usage, "fault refuse_restore needs the last version that can restore, e.g. 1.4.9");
   }

@@ -9,6 +9,13 @@
 // operation starts, yet the answer is a 502, as when the proxy gives up waiting). fail_export, fail_restore, the
 // download faults and the start faults take an optional COUNT: with it they fire for the next COUNT operations and then
 // clear themselves (so retries can be tested); without it, always.
+//
+// Not a fault but set the same way, `variant` picks how the API answers, within what Connectware's docs
+// allow: `docs` (as the docs show it, the default), `nulls` (every field present and null before the first
+// backup, `succeeded` spelled right, times, unknown and nested fields, POSTs answered 200 with JSON,
+// refusals and failures worded differently: a generic failure quoting version numbers) and `terse` (only
+// id, `succeeded` and a numeric finish time, no `restore` before the first restore, POSTs answered 202
+// "Accepted").
 
 #include "core/error.hpp"
 

@@ -19,6 +19,14 @@ TEST(FaultSet, RejectsUnknownNamesAndBadNumbers) {
   EXPECT_FALSE(FaultSet::parse({"refuse_restore"}));
 }
 
+TEST(FaultSet, TheVariantIsOneOfTheKnownAnswerStyles) {
+  for (const char* known : {"variant=docs", "variant=nulls", "variant=terse"})
+    EXPECT_TRUE(FaultSet::parse({known})) << known;
+  EXPECT_FALSE(FaultSet::parse({"variant"}));
+  EXPECT_FALSE(FaultSet::parse({"variant=chatty"}));
+  EXPECT_TRUE(FaultSet::parse({"backup_start_502=2", "restore_started_502"}));
+}
+
 TEST(FaultSet, ACountedFaultFiresCountTimesThenClears) {
   FaultSet faults;
   faults.replace(FaultSet::parse({"http_500=2"}).value());

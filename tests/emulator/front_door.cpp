@@ -107,6 +107,13 @@ std::optional<std::string> FrontDoor::authorize(const httplib::Request& req, htt
   return authorize(req, res, operation_for_method(req.method), req.path);
 }
 
+void FrontDoor::reply_accepted(httplib::Response& res, const std::string& text) const {
+  const auto variant = faults_.value("variant").value_or("docs");
+  if (variant == "nulls") return reply_json(res, {{"message", text}, {"id", nullptr}, {"queued", true}}, 200);
+  if (variant == "terse") return reply_text(res, 202, "Accepted");
+  reply_text(res, 202, text);
+}
+
 bool FrontDoor::injected_500(httplib::Response& res) {
   if (!faults_.consume("http_500")) return false;
   reply_text(res, 500, "Internal Server Error (injected fault http_500)");
@@ -215,7 +222,7 @@ void FrontDoor::start_backup(const httplib::Request& req, httplib::Response& res
   if (maintenance_.start_backup() == StartOutcome::busy)
     return reply_text(res, 409, "Conflict. A database maintenance operation is already running.");
   if (faults_.consume("backup_started_502")) return reply_text(res, 502, proxy_502_page, "text/html");
-  reply_text(res, 202, "Accepted. Database backup started.");
+  reply_accepted(res, "Accepted. Database backup started.");
 }
 
 void FrontDoor::download_backup(const httplib::Request& req, httplib::Response& res) {
@@ -297,7 +304,7 @@ void FrontDoor::upload_restore(const httplib::Request& req, httplib::Response& r
   if (maintenance_.start_restore(upload) == StartOutcome::busy)
     return reply_text(res, 409, "Conflict. A database maintenance operation is already running.");
   if (faults_.consume("restore_started_502")) return reply_text(res, 502, proxy_502_page, "text/html");
-  reply_text(res, 202, "Accepted. The archive is uploaded, and the database restores process starts.");
+  reply_accepted(res, "Accepted. The archive is uploaded, and the database restores process starts.");
 }
 
 void FrontDoor::forward_services(const httplib::Request& req, httplib::Response& res) {

@@ -39,6 +39,8 @@ private:
   std::optional<std::string> authorize(const httplib::Request& req, httplib::Response& res);
   /// Returns true (having answered 500) when the http_500 fault takes this maintenance request.
   bool injected_500(httplib::Response& res);
+  /// Answers a started backup or restore as the selected variant does (202 text, 200 JSON, ...).
+  void reply_accepted(httplib::Response& res, const std::string& text) const;
 
   void login(const httplib::Request& req, httplib::Response& res);
   void system_info(const httplib::Request& req, httplib::Response& res);

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <ctime>
+#include <regex>
 
 namespace cwb::emulator {
 namespace {
@@ -49,9 +50,47 @@ void Maintenance::shutdown() {
   if (worker_.joinable()) worker_.join();
 }
 
+namespace {
+
+// One finished operation as a variant presents it (see faults.hpp: `variant`). Stored in the docs' form plus
+// the times, which only some variants show.
+nlohmann::json present_operation(const nlohmann::json& stored, std::string_view variant) {
+  if (variant == "nulls") {
+    // Every field present, null where there is nothing yet (the first backup of a fresh installation),
+    // the other spelling, times as ISO text, and unknown fields, nested too.
+    if (stored.is_null()) {
+      return {{"id", nullptr},      {"succeeded", nullptr}, {"message", nullptr},
+              {"created", nullptr}, {"finished", nullptr},  {"details", {{"running", nullptr}}}};
+    }
+    return {
+        {"id", stored.at("id")},
+        {"succeeded", stored.at("succeded")},
+        {"message", stored.at("message").get<std::string>().empty() ? nlohmann::json(nullptr) : stored.at("message")},
+        {"created", stored.value("created", "")},
+        {"finished", stored.value("finished", "")},
+        {"details", {{"running", "n/a"}, {"steps", nlohmann::json::array({1, 2})}}}};
+  }
+  if (variant == "terse") {
+    // Only what is known: no message, times as Unix milliseconds (numbers), the other spelling.
+    if (stored.is_null()) return nullptr;
+    return {{"id", stored.at("id")},
+            {"succeeded", stored.at("succeded")},
+            {"finished", stored.value("finished_unix_ms", std::int64_t{0})}};
+  }
+  if (stored.is_null()) return nullptr;
+  return {{"succeded", stored.at("succeded")}, {"id", stored.at("id")}, {"message", stored.at("message")}};
+}
+
+} // namespace
+
 nlohmann::json Maintenance::status() const {
   const std::lock_guard lock(mutex_);
-  return nlohmann::json{{"running", running_}, {"backup", backup_}, {"restore", restore_}};
+  const std::string variant = faults_.value("variant").value_or("docs");
+  nlohmann::json out{{"running", running_}, {"backup", present_operation(backup_, variant)}};
+  // terse leaves out a restore that never happened; the others show it (null, or all-null fields).
+  if (variant != "terse" || !restore_.is_null()) out["restore"] = present_operation(restore_, variant);
+  if (variant == "nulls") out["meta"] = {{"schema", 2}, {"running", "unknown"}, {"backup", {{"id", 7}}}};
+  return out;
 }
 
 std::optional<std::filesystem::path> Maintenance::latest_backup() const {
@@ -107,7 +146,14 @@ void Maintenance::finish(const char* operation, bool succeeded, const std::strin
   }
   const std::lock_guard lock(mutex_);
   nlohmann::json& target = std::string_view(operation) == "backup" ? backup_ : restore_;
-  target = nlohmann::json{{"succeded", succeeded}, {"id", id}, {"message", message}};
+  const auto now = std::chrono::system_clock::now();
+  target = nlohmann::json{
+      {"succeded", succeeded},
+      {"id", id},
+      {"message", message},
+      {"created", iso_time(now)},
+      {"finished", iso_time(now)},
+      {"finished_unix_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count()}};
   running_ = false;
   std::fprintf(stderr, "connectware-emulator: %s %s: %s\n", operation, succeeded ? "finished" : "failed",
                message.c_str());
@@ -169,9 +215,25 @@ void Maintenance::run_restore(const std::filesystem::path& upload) {
   auto outcome = [&]() -> Result<std::string> {
     if (!wait_seconds(faults_.seconds("slow_restore")))
       return fail(ErrorKind::interrupted, "Restore aborted: shutting down.");
-    if (faults_.consume("fail_restore"))
-      return fail(ErrorKind::internal, "Restore failed: psql exited with exit code 3 (injected fault fail_restore).");
-    return restore_database(upload, archive_id);
+    const bool reworded = faults_.value("variant") == "nulls";
+    if (faults_.consume("fail_restore")) {
+      // The nulls variant words its failures its own way: a generic one that quotes version numbers.
+      return fail(ErrorKind::internal,
+                  reworded ? "Restore failed: psql 15.4.0 exited with exit code 3 against server version 14.11.0 "
+                             "(injected fault fail_restore)."
+                           : "Restore failed: psql exited with exit code 3 (injected fault fail_restore).");
+    }
+    auto restored = restore_database(upload, archive_id);
+    if (!restored && reworded && restored.error().kind == ErrorKind::incompatible_version) {
+      // The same refusal, worded differently: only the version it names is the same.
+      static const std::regex last_version(R"((\d+\.\d+\.\d+)[^0-9]*$)");
+      std::smatch match;
+      const std::string& message = restored.error().message;
+      if (std::regex_search(message, match, last_version))
+        return fail(ErrorKind::incompatible_version,
+                    "Incompatible backup file: use Connectware " + match[1].str() + " to restore it");
+    }
+    return restored;
   }();
   std::error_code ignored;
   std::filesystem::remove(upload, ignored);
