@@ -8,8 +8,8 @@ namespace {
 
 const std::set<std::string, std::less<>> numeric_faults = {"slow_export", "slow_restore", "http_500"};
 const std::set<std::string, std::less<>> counted_faults = {
-    "fail_export", "fail_restore",     "truncate_download",  "corrupt_download",  "drop_connection",
-    "http_500",    "backup_start_502", "backup_started_502", "restore_start_502", "restore_started_502"};
+    "fail_export",      "fail_restore",       "truncate_download", "corrupt_download",    "drop_connection", "http_500",
+    "backup_start_502", "backup_started_502", "restore_start_502", "restore_started_502", "status_html"};
 const std::set<std::string, std::less<>> other_faults = {"stuck_running", "refuse_restore", "variant"};
 const std::set<std::string, std::less<>> variants = {"docs", "nulls", "terse"};
 

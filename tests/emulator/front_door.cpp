@@ -213,6 +213,9 @@ void FrontDoor::system_health(const httplib::Request& req, httplib::Response& re
 
 void FrontDoor::maintenance_status(const httplib::Request& req, httplib::Response& res) {
   if (!authorize(req, res, Operation::read, "/api/maintenance/db") || injected_500(res)) return;
+  if (faults_.consume("status_html"))
+    return reply_text(res, 200, "<!DOCTYPE html>\n<html><head><title>Sign in - Corporate Proxy</title></head>\n<body>",
+                      "text/html");
   reply_json(res, maintenance_.status());
 }
 

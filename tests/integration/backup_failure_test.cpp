@@ -106,6 +106,17 @@ TEST_F(BackupFailureTest, AMissingRightEndsWithAuthenticationNamingThePathAndThe
   expect_next_run_succeeds();
 }
 
+// A proxy's HTML page where the API's JSON belongs is a malformed answer (17), quoted, not "unreachable".
+TEST_F(BackupFailureTest, AnHtmlPageInsteadOfTheStatusEndsWithMalformedResponseQuotingIt) {
+  set_faults({{"status_html", ""}});
+  const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
+  expect_clean_failure(outcome, 17);
+  const auto line = outcome.error_lines(backup_hook).front();
+  EXPECT_THAT(line, HasSubstr("not JSON"));
+  EXPECT_THAT(line, HasSubstr("<!DOCTYPE html> <html><head><title>Sign in - Corporate Proxy</title>"));
+  expect_next_run_succeeds();
+}
+
 TEST_F(BackupFailureTest, FailedExportEndsWithExportFailedAndUnpausesTheServiceManager) {
   set_faults({{"fail_export", ""}});
   const auto outcome = run_hook(backup_hook, {}, {{"CONNECTWARE_QUIESCE", "pause"}});
