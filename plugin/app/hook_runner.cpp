@@ -31,7 +31,9 @@ int run_hook(const HookDescription& hook, int argc, char** argv, const std::func
   if (args.size() >= 3 && std::string_view(args[1]) == release_watchdog_flag) {
     watched_run = args[2];
     args.erase(args.begin() + 1, args.begin() + 3);
-    for (const int signal : {SIGINT, SIGTERM, SIGHUP})
+    // SIGPIPE too: its stderr is the dead hook's, and a log line into a closed pipe must not end it before
+    // it has released anything.
+    for (const int signal : {SIGINT, SIGTERM, SIGHUP, SIGPIPE})
       std::signal(signal, SIG_IGN);
   }
   const std::vector<std::string> arguments(args.begin() + 1, args.end());
