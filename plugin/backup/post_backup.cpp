@@ -128,8 +128,9 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
       // No restic here: a backup agent stores the staging folder itself. What it finds there must be what its
       // restore would accept: the staging is checked against its manifest exactly like a fetched snapshot.
       auto manifest = restore::read_fetched_manifest(layout);
-      auto checked = manifest ? restore::check_fetched_snapshot(layout, *manifest, restore::Parts::all)
-                              : Result<>(fail(manifest.error()));
+      auto checked =
+          manifest ? restore::check_fetched_snapshot(layout, *manifest, restore::Parts::all, restore::Metadata::require)
+                   : Result<>(fail(manifest.error()));
       if (!checked) {
         note(checked.error().with_context("the staging folder " + layout.root.string() +
                                           " does not match its manifest"));

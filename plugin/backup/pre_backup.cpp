@@ -5,6 +5,7 @@
 #include "backup/volume_staging.hpp"
 #include "connectware/database_operations.hpp"
 #include "installation/run_state.hpp"
+#include "restore/snapshot_check.hpp"
 #include "snapshot/layout.hpp"
 #include "util/cancellation.hpp"
 #include "util/duration.hpp"
@@ -258,9 +259,13 @@ private:
   Result<> prestage_volumes() {
     if (mode_ == QuiesceMode::none) return {};
     timer_.start("prestage_volumes");
-    if (auto prestaged = stage_volumes(volumes_, layout_); !prestaged) return fail(prestaged.error());
+    // The full re-read (every mirror-full-check-every runs) happens here, outside the freeze window.
+    if (auto prestaged = stage_volumes(volumes_, layout_, full_check_every()); !prestaged)
+      return fail(prestaged.error());
     return check_cancellation("while staging the volumes");
   }
+
+  [[nodiscard]] unsigned full_check_every() const { return static_cast<unsigned>(config_.mirror_full_check_every()); }
 
   /// Fingerprint of everything verify mode watches: the volume trees and the services list.
   Result<std::string> configuration_fingerprint() {
@@ -316,7 +321,8 @@ private:
     if (!pending) return fail(pending.error());
 
     timer_.start("stage_volumes");
-    auto staged = stage_volumes(volumes_, layout_);
+    // With a first pass (prestage_volumes) this one only catches up; without, it is the only pass.
+    auto staged = stage_volumes(volumes_, layout_, mode_ == QuiesceMode::none ? full_check_every() : 0);
     if (!staged) return fail(staged.error());
     attempt.volumes = std::move(*staged);
     CWB_TRY(check_cancellation("while staging the volumes"));
@@ -412,11 +418,15 @@ private:
     manifest.installation = {description_.platform, description_.project, description_.volumes,
                              description_.containers};
     manifest.database = database_;
-    if (database_.format == snapshot::database_format_tar) manifest.format = snapshot::manifest_format_version;
+    if (database_.format == snapshot::database_format_tar)
+      manifest.format = snapshot::manifest_format_unpacked_database;
     manifest.volumes = attempt_.volumes.records;
     manifest.tags = config_.tags();
     manifest.tags.push_back("connectware-" + marker_.connectware_version);
     CWB_TRY(util::write_file_atomic(layout_.manifest(), snapshot::to_json_text(manifest)));
+    // A backup that its own restore would refuse is a failed backup: the manifest is read back as the
+    // restore reads it, and the staged tree checked against it (the contents were hashed while copied).
+    CWB_TRY(restore::check_staging_restorable(layout_));
 
     marker_.quiesce_window_seconds = attempt_.window_seconds;
     marker_.database_bytes = database_.bytes;

@@ -18,14 +18,18 @@ std::optional<snapshot::EntryType> manifest_type(staging::EntryType type) {
   case staging::EntryType::file: return snapshot::EntryType::file;
   case staging::EntryType::directory: return snapshot::EntryType::directory;
   case staging::EntryType::symlink: return snapshot::EntryType::symlink;
-  case staging::EntryType::other: return std::nullopt;
+  case staging::EntryType::fifo: return snapshot::EntryType::fifo;
+  case staging::EntryType::char_device: return snapshot::EntryType::char_device;
+  case staging::EntryType::block_device: return snapshot::EntryType::block_device;
+  case staging::EntryType::socket: return std::nullopt;
   }
   return std::nullopt;
 }
 
 } // namespace
 
-Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout) {
+Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout,
+                                    unsigned full_check_every) {
   StagedVolumes staged;
   CWB_TRY(util::create_private_directory(layout.volumes_dir()));
   CWB_TRY(util::create_private_directory(layout.mirror_index("x").parent_path()));
@@ -33,7 +37,7 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
   for (const auto& source : sources) {
     configured.insert(source.name);
     auto report = staging::mirror_tree(source.path, layout.volume(source.name),
-                                       staging::MirrorOptions{layout.mirror_index(source.name)});
+                                       staging::MirrorOptions{layout.mirror_index(source.name), full_check_every});
     if (!report) return fail(report.error().with_context("staging volume " + source.source));
     snapshot::VolumeRecord record;
     record.name = source.name;
@@ -44,15 +48,28 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
       const auto type = manifest_type(entry.type);
       if (!type || entry.action == staging::MirrorAction::skipped) continue;
       const auto& meta = entry.metadata;
-      record.entries.push_back(snapshot::VolumeEntry{
-          entry.path, *type, entry.size, static_cast<std::uint32_t>(meta.mode), static_cast<std::uint32_t>(meta.uid),
-          static_cast<std::uint32_t>(meta.gid), meta.mtime_ns, entry.sha256, meta.link_target});
-      if (*type == snapshot::EntryType::file) staged.bytes += entry.size;
+      snapshot::VolumeEntry described{entry.path,
+                                      *type,
+                                      entry.size,
+                                      static_cast<std::uint32_t>(meta.mode),
+                                      static_cast<std::uint32_t>(meta.uid),
+                                      static_cast<std::uint32_t>(meta.gid),
+                                      meta.mtime_ns,
+                                      entry.sha256,
+                                      meta.link_target,
+                                      meta.device_number,
+                                      entry.hard_link_to,
+                                      {}};
+      for (const auto& attribute : meta.xattrs)
+        described.xattrs.push_back({attribute.name, attribute.value});
+      record.entries.push_back(std::move(described));
+      if (*type == snapshot::EntryType::file && entry.hard_link_to.empty()) staged.bytes += entry.size;
     }
     staged.bytes_copied += report->bytes_copied;
     staged.files_copied += report->files_copied;
-    spdlog::info("volume {}: {} file(s) copied ({} bytes), {} unchanged, {} removed", source.source,
-                 report->files_copied, report->bytes_copied, report->files_unchanged, report->files_removed);
+    spdlog::info("volume {}: {} file(s) copied ({} bytes), {} unchanged ({} re-read{}), {} removed", source.source,
+                 report->files_copied, report->bytes_copied, report->files_unchanged, report->files_verified,
+                 report->full_check ? ": full check" : "", report->files_removed);
     staged.records.push_back(std::move(record));
   }
   // A volume dropped from the configuration must not linger in later snapshots.

@@ -23,8 +23,9 @@ struct StagedVolumes {
 };
 
 /// Mirrors every source into layout.volume(name), and removes staged volumes that are no longer
-/// configured. Errors: staging_io.
-Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout);
+/// configured. `full_check_every`: staging::MirrorOptions::full_check_every. Errors: staging_io.
+Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout,
+                                    unsigned full_check_every = 0);
 
 /// Returns a fingerprint of the sources' trees (metadata only, no contents): equal fingerprints mean
 /// nothing visible changed. Errors: staging_io.

@@ -396,6 +396,10 @@ const std::vector<Config::Binding>& Config::bindings() {
         accessors(&Config::staging_cleanup_,
                   parse_enum<StagingCleanup>(parse_staging_cleanup, "auto, post or next-run"),
                   print_enum<StagingCleanup>));
+    add("mirror-full-check-every", "CONNECTWARE_MIRROR_FULL_CHECK_EVERY", ValueType::integer,
+        "Every how many backups every staged file is read again and compared with the live one (the quick "
+        "check by size, mtime, mode and owner misses a same-size rewrite within one mtime tick); 0: never",
+        accessors(&Config::mirror_full_check_every_, parse_integer(0, 10000), print_integer));
     add("stale-run-age", "CONNECTWARE_STALE_RUN_AGE", ValueType::duration,
         "Take over an unfinished backup run this old even while its owner lives (a backup agent that never "
         "calls the post hook), with a warning; unset: only a dead owner's run is taken over",

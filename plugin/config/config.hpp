@@ -106,6 +106,7 @@ public:
   [[nodiscard]] std::chrono::milliseconds connect_timeout() const { return connect_timeout_; }
   [[nodiscard]] std::chrono::milliseconds request_timeout() const { return request_timeout_; }
   [[nodiscard]] int retries() const { return retries_; }
+  [[nodiscard]] int mirror_full_check_every() const { return mirror_full_check_every_; }
   [[nodiscard]] const std::string& status_path() const { return status_path_; }
   [[nodiscard]] const std::string& backup_path() const { return backup_path_; }
   [[nodiscard]] const std::string& restore_path() const { return restore_path_; }
@@ -201,6 +202,7 @@ private:
   std::chrono::milliseconds connect_timeout_ = std::chrono::seconds{10};
   std::chrono::milliseconds request_timeout_ = std::chrono::seconds{300};
   int retries_ = 4;
+  int mirror_full_check_every_ = 7;
   std::string status_path_ = "/api/maintenance/db";
   std::string backup_path_ = "/api/maintenance/db/backup";
   std::string restore_path_ = "/api/maintenance/db/restore";

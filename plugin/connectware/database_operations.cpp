@@ -196,6 +196,16 @@ std::optional<std::string> version_named_in(std::string_view message) {
   return std::nullopt;
 }
 
+std::optional<std::string> restoring_version_named_in(std::string_view message) {
+  static const std::regex after_last(R"(last[^0-9]{0,80}?v?(\d+\.\d+\.\d+))", std::regex::icase);
+  static const std::regex after_product(R"(connectware[^0-9.]{0,20}?v?(\d+\.\d+\.\d+))", std::regex::icase);
+  const std::string text(message);
+  std::smatch match;
+  if (std::regex_search(text, match, after_last)) return match[1].str();
+  if (std::regex_search(text, match, after_product)) return match[1].str();
+  return std::nullopt;
+}
+
 std::optional<std::string> version_refusal_in(std::string_view message) {
   static const std::regex says_refusal(
       R"(refus|reject|incompatib|not compatible|can restore|can be restored|can only be restored|to restore|)"

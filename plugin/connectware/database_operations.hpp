@@ -95,6 +95,11 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
 /// at all, its first X.Y.Z number.
 std::optional<std::string> version_named_in(std::string_view message);
 
+/// The Connectware version a failure message names as one that can restore the archive, in any wording
+/// ("the last version ... is 1.4.9", "requires Connectware 1.3.2"), or nullopt: unlike version_named_in,
+/// not any version number (a failure quoting psql's version names no Connectware to downgrade to).
+std::optional<std::string> restoring_version_named_in(std::string_view message);
+
 /// Returns the version a refusal for the archive's version names: only when the message also says it is a
 /// refusal ("refused", "rejected", "incompatible", "can restore", "can only be restored", "use Connectware
 /// X to restore"). A generic failure that happens to quote a version ("pg_restore: server version 14.11.0

@@ -89,7 +89,9 @@ Result<> remove_run_marker(const StatePaths& paths) {
 Result<> write_pre_backup_failure(const StatePaths& paths, const Error& error, int exit_code) {
   CWB_TRY(util::create_private_directory(paths.state_dir));
   const json record{{"kind", to_string(error.kind)}, {"exit_code", exit_code}, {"message", error.message}};
-  return util::write_file_atomic(paths.pre_backup_failure(), record.dump() + "\n");
+  // A message may quote a file name that is not UTF-8: replaced, not thrown.
+  return util::write_file_atomic(paths.pre_backup_failure(),
+                                 record.dump(-1, ' ', false, json::error_handler_t::replace) + "\n");
 }
 
 std::optional<RecordedFailure> read_pre_backup_failure(const StatePaths& paths) {

@@ -184,13 +184,23 @@ public:
     timer_.start("database");
     if (includes_database(request_.parts)) {
       auto restored = restore_database();
-      if (!restored && restored.error().kind == ErrorKind::incompatible_version) {
-        // Connectware refused the archive before touching its database: nothing to roll back.
-        context_.out << downgrade_guidance(restored.error().message) << std::flush;
-        timer_.stop();
-        return fail(Error{restored.error().kind, restored.error().message + " (nothing was changed)"});
+      if (!restored) {
+        // Whatever the server said, its database may have changed: a refusal is rolled back too (rolling
+        // back a database that did not change costs time, not data). A message naming a version gets the
+        // downgrade path, in any wording.
+        const auto& message = restored.error().message;
+        const bool refused = restored.error().kind == ErrorKind::incompatible_version;
+        if (refused || connectware::restoring_version_named_in(message))
+          context_.out << downgrade_guidance(message) << std::flush;
+        auto rolled_back = roll_back(restored.error().with_context("step 4 (database)"));
+        if (refused && rolled_back.error().kind == ErrorKind::restore_rolled_back)
+          return fail(Error{ErrorKind::incompatible_version,
+                            message +
+                                " (the database was put back from the safety export as a precaution; the "
+                                "volumes were not touched; safety copy kept in " +
+                                safety_.root.string() + ")"});
+        return rolled_back;
       }
-      if (!restored) return roll_back(restored.error().with_context("step 4 (database)"));
     }
     if (auto cancelled = check_cancellation("after the database restore"); !cancelled)
       return roll_back(cancelled.error());
@@ -506,13 +516,27 @@ private:
       }
       std::error_code error;
       if (!fs::exists(plan.fetched, error)) CWB_TRY(util::create_private_directory(plan.fetched)); // empty volume
-      auto mirrored = staging::mirror_tree(plan.fetched, plan.volume.path);
+      // By content: a live file whose metadata matches the snapshot's may still hold other bytes.
+      auto mirrored = staging::mirror_tree(plan.fetched, plan.volume.path, by_content());
       if (!mirrored)
         return fail(mirrored.error().with_context("replacing the contents of volume " + plan.volume.source));
       spdlog::info("volume {}: {} entries restored into {}", plan.volume.source, mirrored->entries.size(),
                    plan.volume.path.string());
     }
+    // Before anything starts on them again: each live volume must now be exactly the snapshot's.
+    for (const auto& plan : volumes_) {
+      const auto record = std::ranges::find(manifest_.volumes, plan.volume.name, &snapshot::VolumeRecord::name);
+      if (record == manifest_.volumes.end()) continue;
+      CWB_TRY(check_live_volume(plan.volume.path, *record));
+      spdlog::info("volume {}: {} matches the snapshot's manifest", plan.volume.source, plan.volume.path.string());
+    }
     return {};
+  }
+
+  static staging::MirrorOptions by_content() {
+    staging::MirrorOptions options;
+    options.compare_content = true;
+    return options;
   }
 
   /// Step 6: starts what step 5 stopped, restarts Connectware, waits until it reports healthy. Returns what
@@ -599,7 +623,7 @@ private:
         }
         continue;
       }
-      if (auto back = staging::mirror_tree(safety_.volume(plan.volume.name), plan.volume.path); !back) {
+      if (auto back = staging::mirror_tree(safety_.volume(plan.volume.name), plan.volume.path, by_content()); !back) {
         problems.push_back(back.error().message);
         all_back = false;
       }
@@ -640,10 +664,13 @@ Result<std::vector<restic::Snapshot>> list_snapshots(restic::Restic& restic, con
 }
 
 std::string downgrade_guidance(const std::string& refusal) {
-  const auto version = connectware::version_named_in(refusal);
+  auto version = connectware::restoring_version_named_in(refusal);
+  if (!version) version = connectware::version_named_in(refusal);
   const std::string older = version ? *version : "the version the message names";
-  return "Connectware refused the database archive because of its version:\n  " + refusal +
-         "\nNothing was changed. To restore this backup, downgrade Connectware to " + older +
+  return "Connectware refused the database archive, naming a version:\n  " + refusal +
+         "\nThe database is put back from the safety export; the volumes are not touched. To restore this "
+         "backup, downgrade Connectware to " +
+         older +
          " (Connectware's documented path):\n"
          "  1. back up all data first (connectware-backup);\n"
          "  2. shut Connectware down (docker compose down, or systemctl stop connectware);\n"

@@ -1,8 +1,12 @@
 #include "restore/snapshot_check.hpp"
 
+#include "staging/entry_write.hpp"
 #include "staging/tree.hpp"
+#include "util/byte_text.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
+
+#include <spdlog/spdlog.h>
 
 #include <sys/stat.h>
 
@@ -18,13 +22,16 @@ Error invalid(const std::string& message) {
   return Error{ErrorKind::snapshot_invalid, "the snapshot fails its check: " + message};
 }
 
-std::optional<staging::EntryType> tree_type(snapshot::EntryType type) {
+staging::EntryType tree_type(snapshot::EntryType type) {
   switch (type) {
   case snapshot::EntryType::file: return staging::EntryType::file;
   case snapshot::EntryType::directory: return staging::EntryType::directory;
   case snapshot::EntryType::symlink: return staging::EntryType::symlink;
+  case snapshot::EntryType::fifo: return staging::EntryType::fifo;
+  case snapshot::EntryType::char_device: return staging::EntryType::char_device;
+  case snapshot::EntryType::block_device: return staging::EntryType::block_device;
   }
-  return std::nullopt;
+  return staging::EntryType::file;
 }
 
 std::string octal(std::uint32_t mode) {
@@ -33,7 +40,7 @@ std::string octal(std::uint32_t mode) {
   return text;
 }
 
-Result<> check_database(const snapshot::Layout& layout, const snapshot::Manifest& manifest) {
+Result<> check_database(const snapshot::Layout& layout, const snapshot::Manifest& manifest, Contents contents) {
   if (!manifest.database) return fail(invalid("it holds no database archive"));
   const auto& record = *manifest.database;
   if (!snapshot::is_safe_relative_path(record.file))
@@ -45,6 +52,7 @@ Result<> check_database(const snapshot::Layout& layout, const snapshot::Manifest
   if (static_cast<std::uint64_t>(info.st_size) != record.bytes)
     return fail(invalid("the database archive " + record.file + " has " + std::to_string(info.st_size) +
                         " bytes, the manifest says " + std::to_string(record.bytes)));
+  if (contents == Contents::trust_manifest) return {};
   auto hash = util::sha256_file(path);
   if (!hash) return fail(hash.error());
   if (*hash != record.sha256)
@@ -52,69 +60,146 @@ Result<> check_database(const snapshot::Layout& layout, const snapshot::Manifest
   return {};
 }
 
-Result<> check_entry(const std::filesystem::path& root, const std::string& volume, const snapshot::VolumeEntry& want,
-                     const staging::TreeEntry& have) {
-  const auto where = "volume " + volume + ": " + want.path;
-  if (tree_type(want.type) != have.type)
-    return fail(invalid(where + " is a " + staging::to_string(have.type) + " where the manifest has another type"));
-  if (static_cast<std::uint32_t>(have.mode) != want.mode)
-    return fail(invalid(where + " has mode " + octal(have.mode) + ", the manifest says " + octal(want.mode)));
-  switch (want.type) {
-  case snapshot::EntryType::file: {
-    if (have.size != want.size)
-      return fail(invalid(where + " has " + std::to_string(have.size) + " bytes, the manifest says " +
-                          std::to_string(want.size)));
-    auto hash = util::sha256_file(root / want.path);
-    if (!hash) return fail(hash.error());
-    if (*hash != want.sha256) return fail(invalid(where + " does not match its SHA-256 in the manifest"));
-    break;
-  }
-  case snapshot::EntryType::symlink:
-    if (have.link_target != want.link_target)
-      return fail(
-          invalid(where + " links to \"" + have.link_target + "\", the manifest says \"" + want.link_target + "\""));
-    break;
-  case snapshot::EntryType::directory: break;
+/// The first metadata field in which `have` differs from `want`, as words for a message, or "".
+std::string metadata_difference(const staging::TreeEntry& want, const staging::TreeEntry& have) {
+  if (have.uid != want.uid || have.gid != want.gid)
+    return "has owner " + std::to_string(have.uid) + ":" + std::to_string(have.gid) + ", the manifest says " +
+           std::to_string(want.uid) + ":" + std::to_string(want.gid);
+  if (have.type != staging::EntryType::symlink && have.mode != want.mode)
+    return "has mode " + octal(have.mode) + ", the manifest says " + octal(want.mode);
+  if (have.mtime_ns != want.mtime_ns)
+    return "has mtime " + std::to_string(have.mtime_ns) + " ns, the manifest says " + std::to_string(want.mtime_ns);
+  if (have.type != staging::EntryType::symlink && have.xattrs != want.xattrs) {
+    std::string names;
+    for (const auto& attribute : want.xattrs)
+      names += (names.empty() ? "" : ", ") + util::printable(attribute.name);
+    return "has other extended attributes than the manifest's (" + (names.empty() ? "none" : names) + ")";
   }
   return {};
 }
 
-Result<> check_volume(const snapshot::Layout& layout, const snapshot::VolumeRecord& volume) {
+/// How a volume folder is checked: the fetched copy (contents read, metadata repaired or required) or a
+/// second pass after a repair (metadata only: the contents were read in the first).
+struct VolumeCheck {
+  Metadata metadata = Metadata::repair;
+  bool read_contents = true;
+  std::string after; // appended to "volume X: ..." messages, e.g. " after replacing it"
+};
+
+Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::VolumeRecord& volume,
+                             const VolumeCheck& how) {
+  std::map<std::string, const snapshot::VolumeEntry*> wanted;
+  for (const auto& entry : volume.entries) {
+    if (!snapshot::is_safe_relative_path(entry.path))
+      return fail(
+          invalid("volume " + volume.name + ": the entry \"" + util::printable(entry.path) + "\" escapes the volume"));
+    wanted.emplace(entry.path, &entry);
+  }
+  auto entries = staging::scan_tree(root);
+  if (!entries) return fail(entries.error());
+
+  const auto where = [&](const std::string& path) {
+    return "volume " + volume.name + how.after + ": " + util::printable(path);
+  };
+  std::map<std::string, staging::FileIdentity> file_identity;           // files seen, for hard links
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> owner; // inode -> first file path
+  std::vector<std::pair<staging::TreeEntry, const staging::TreeEntry*>> to_repair;
+  std::vector<std::pair<std::string, std::string>> to_link; // leader, member
+  for (const auto& have : *entries) {
+    const auto found = wanted.find(have.path);
+    if (found == wanted.end()) return fail(invalid(where(have.path) + " is in the snapshot but not in the manifest"));
+    const auto& want = *found->second;
+    if (tree_type(want.type) != have.type)
+      return fail(invalid(where(want.path) + " is a " + staging::to_string(have.type) + " where the manifest has a " +
+                          staging::to_string(tree_type(want.type))));
+    switch (want.type) {
+    case snapshot::EntryType::file: {
+      if (have.size != want.size)
+        return fail(invalid(where(want.path) + " has " + std::to_string(have.size) + " bytes, the manifest says " +
+                            std::to_string(want.size)));
+      const std::pair inode{have.identity.device, have.identity.inode};
+      bool linked_to_leader = false;
+      if (!want.hard_link_to.empty()) {
+        const auto leader = file_identity.find(want.hard_link_to);
+        linked_to_leader = leader != file_identity.end() && leader->second.device == inode.first &&
+                           leader->second.inode == inode.second;
+        if (!linked_to_leader) {
+          if (how.metadata == Metadata::require)
+            return fail(invalid(where(want.path) + " is not a hard link of " + util::printable(want.hard_link_to) +
+                                ", as the manifest says"));
+          to_link.emplace_back(want.hard_link_to, want.path);
+        }
+      } else if (const auto [first, inserted] = owner.try_emplace(inode, want.path);
+                 !inserted && have.identity.links > 1) {
+        return fail(invalid(where(want.path) + " is a hard link of " + util::printable(first->second) +
+                            " where the manifest has separate files"));
+      }
+      // A name linked to its group's first name has that name's data, read already.
+      if (how.read_contents && !linked_to_leader) {
+        auto hash = util::sha256_file(root / want.path);
+        if (!hash) return fail(hash.error());
+        if (*hash != want.sha256)
+          return fail(invalid(where(want.path) + " does not match its SHA-256 in the manifest"));
+      }
+      file_identity[want.path] = have.identity;
+      break;
+    }
+    case snapshot::EntryType::symlink:
+      if (have.link_target != want.link_target)
+        return fail(invalid(where(want.path) + " links to \"" + util::printable(have.link_target) +
+                            "\", the manifest says \"" + util::printable(want.link_target) + "\""));
+      break;
+    case snapshot::EntryType::char_device:
+    case snapshot::EntryType::block_device:
+      if (have.device_number != want.device_number)
+        return fail(invalid(where(want.path) + " is device " + std::to_string(have.device_number) +
+                            ", the manifest says " + std::to_string(want.device_number)));
+      break;
+    case snapshot::EntryType::directory:
+    case snapshot::EntryType::fifo: break;
+    }
+    auto want_tree = tree_entry_of(want);
+    if (const auto difference = metadata_difference(want_tree, have); !difference.empty()) {
+      if (how.metadata == Metadata::require) return fail(invalid(where(want.path) + " " + difference));
+      to_repair.emplace_back(std::move(want_tree), &have);
+    }
+    wanted.erase(found);
+  }
+  if (!wanted.empty())
+    return fail(invalid(where(wanted.begin()->first) + " is in the manifest but missing from the snapshot"));
+  if (to_repair.empty() && to_link.empty()) return {};
+
+  // Repair: links first (a new name takes its leader's metadata), then metadata deepest first, so that a
+  // folder's mtime is set after its contents changed. Then check again, metadata required.
+  for (const auto& [leader, member] : to_link)
+    CWB_TRY(staging::replace_with_hard_link(root / leader, root / member));
+  for (auto it = to_repair.rbegin(); it != to_repair.rend(); ++it)
+    CWB_TRY(staging::apply_entry_metadata(root / it->first.path, it->first, to_link.empty() ? it->second : nullptr));
+  if (!to_link.empty()) {
+    // Relinking changed folders' mtimes: every folder gets the manifest's again.
+    for (auto it = volume.entries.rbegin(); it != volume.entries.rend(); ++it)
+      if (it->type == snapshot::EntryType::directory)
+        CWB_TRY(staging::apply_entry_metadata(root / it->path, tree_entry_of(*it), nullptr));
+  }
+  spdlog::info("volume {}: set the manifest's metadata on {} entries and relinked {} hard link(s) restic did not "
+               "give back",
+               volume.name, to_repair.size(), to_link.size());
+  return check_volume_folder(root, volume, VolumeCheck{Metadata::require, false, how.after});
+}
+
+Result<> check_volume(const snapshot::Layout& layout, const snapshot::VolumeRecord& volume, Metadata metadata,
+                      Contents contents) {
   if (!snapshot::is_safe_relative_path(volume.name) || volume.name.find('/') != std::string::npos)
     return fail(invalid("the volume name \"" + volume.name + "\" is not a plain name"));
   if (!snapshot::is_safe_relative_path(volume.staged_path))
     return fail(invalid("volume " + volume.name + ": its folder \"" + volume.staged_path + "\" escapes the snapshot"));
-  // Entries are checked on the manifest's side first: a link escaping the volume is refused even when the
-  // snapshot agrees with the manifest.
-  std::map<std::string, const snapshot::VolumeEntry*> wanted;
-  for (const auto& entry : volume.entries) {
-    if (!snapshot::is_safe_relative_path(entry.path))
-      return fail(invalid("volume " + volume.name + ": the entry \"" + entry.path + "\" escapes the volume"));
-    if (entry.type == snapshot::EntryType::symlink && !link_stays_inside(entry.path, entry.link_target))
-      return fail(invalid("volume " + volume.name + ": the link " + entry.path + " -> " + entry.link_target +
-                          " points outside the volume"));
-    wanted.emplace(entry.path, &entry);
-  }
-
   const auto root = layout.root / volume.staged_path;
   struct stat info {};
   if (lstat(root.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
     if (volume.entries.empty()) return {}; // restic stores no empty folder it never saw; nothing to restore
     return fail(invalid("volume " + volume.name + ": its folder " + volume.staged_path + " is missing"));
   }
-  auto entries = staging::scan_tree(root);
-  if (!entries) return fail(entries.error());
-  for (const auto& have : *entries) {
-    const auto found = wanted.find(have.path);
-    if (found == wanted.end())
-      return fail(invalid("volume " + volume.name + ": " + have.path + " is in the snapshot but not in the manifest"));
-    CWB_TRY(check_entry(root, volume.name, *found->second, have));
-    wanted.erase(found);
-  }
-  if (!wanted.empty())
-    return fail(invalid("volume " + volume.name + ": " + wanted.begin()->first +
-                        " is in the manifest but missing from the snapshot"));
-  return {};
+  return check_volume_folder(root, volume, VolumeCheck{metadata, contents == Contents::read, ""});
 }
 
 } // namespace
@@ -129,37 +214,46 @@ Result<snapshot::Manifest> read_fetched_manifest(const snapshot::Layout& layout)
   return manifest;
 }
 
-bool link_stays_inside(const std::string& entry_path, const std::string& link_target) {
-  if (link_target.empty() || link_target.front() == '/') return false;
-  std::vector<std::string> parts;
-  const auto split_into = [&parts](std::string_view text) -> bool {
-    std::size_t start = 0;
-    while (start <= text.size()) {
-      auto end = text.find('/', start);
-      if (end == std::string_view::npos) end = text.size();
-      const auto part = text.substr(start, end - start);
-      if (part == "..") {
-        if (parts.empty()) return false;
-        parts.pop_back();
-      } else if (!part.empty() && part != ".") {
-        parts.emplace_back(part);
-      }
-      start = end + 1;
-    }
-    return true;
-  };
-  const auto slash = entry_path.rfind('/');
-  if (slash != std::string::npos && !split_into(std::string_view(entry_path).substr(0, slash))) return false;
-  return split_into(link_target);
+staging::TreeEntry tree_entry_of(const snapshot::VolumeEntry& entry) {
+  staging::TreeEntry tree;
+  tree.path = entry.path;
+  tree.type = tree_type(entry.type);
+  tree.size = entry.type == snapshot::EntryType::file      ? entry.size
+              : entry.type == snapshot::EntryType::symlink ? entry.link_target.size()
+                                                           : 0;
+  tree.mode = static_cast<mode_t>(entry.mode);
+  tree.uid = static_cast<uid_t>(entry.uid);
+  tree.gid = static_cast<gid_t>(entry.gid);
+  tree.mtime_ns = entry.mtime_ns;
+  tree.link_target = entry.link_target;
+  tree.device_number = entry.device_number;
+  if (entry.type != snapshot::EntryType::symlink)
+    for (const auto& attribute : entry.xattrs)
+      tree.xattrs.push_back({attribute.name, attribute.value});
+  return tree;
 }
 
-Result<> check_fetched_snapshot(const snapshot::Layout& layout, const snapshot::Manifest& manifest, Parts parts) {
-  if (includes_database(parts)) CWB_TRY(check_database(layout, manifest));
+Result<> check_live_volume(const std::filesystem::path& folder, const snapshot::VolumeRecord& volume) {
+  return check_volume_folder(folder, volume, VolumeCheck{Metadata::require, true, " after replacing it"});
+}
+
+Result<> check_fetched_snapshot(const snapshot::Layout& layout, const snapshot::Manifest& manifest, Parts parts,
+                                Metadata metadata, Contents contents) {
+  if (includes_database(parts)) CWB_TRY(check_database(layout, manifest, contents));
   if (includes_volumes(parts)) {
     if (manifest.volumes.empty()) return fail(invalid("it holds no volume"));
     for (const auto& volume : manifest.volumes)
-      CWB_TRY(check_volume(layout, volume));
+      CWB_TRY(check_volume(layout, volume, metadata, contents));
   }
+  return {};
+}
+
+Result<> check_staging_restorable(const snapshot::Layout& layout) {
+  auto manifest = read_fetched_manifest(layout);
+  auto checked =
+      manifest ? check_fetched_snapshot(layout, *manifest, Parts::all, Metadata::require, Contents::trust_manifest)
+               : Result<>(fail(manifest.error()));
+  if (!checked) return fail(ErrorKind::staging_io, "the staged backup would not restore: " + checked.error().message);
   return {};
 }
 

@@ -1,13 +1,18 @@
 #pragma once
 // Step 2 of a restore, on the fetched copy only: everything in it must be what the manifest says (SHA-256
-// of every file, types, modes and link targets of the volume entries) and nothing may point outside the
-// folder it is restored into. Nothing live is touched before this passed.
+// of every file; type, size, link target, device number and hard-link group of every entry), and no entry's
+// own path may leave its volume. A link's target is content: it may point anywhere (absolute, dangling,
+// outside the volume), it is restored as a link and never followed. Metadata (mode, owner, mtime,
+// extended attributes) that differs is set to the manifest's. Nothing live is touched before this passed.
+// After step 5, the live volumes are checked the same way, metadata included (check_live_volume).
 
 #include "core/error.hpp"
 #include "snapshot/layout.hpp"
 #include "snapshot/manifest.hpp"
+#include "staging/tree.hpp"
 
 #include <array>
+#include <filesystem>
 #include <optional>
 #include <string>
 
@@ -26,16 +31,40 @@ enum class Parts { all, database_only, volumes_only };
 /// Reads and parses the fetched manifest. Errors: snapshot_invalid when it is missing or malformed.
 Result<snapshot::Manifest> read_fetched_manifest(const snapshot::Layout& layout);
 
-/// True when the symlink at `entry_path` (relative to a volume root) with target `link_target` resolves,
-/// lexically, to a place inside that volume: relative, and never climbing above the root with "..".
-bool link_stays_inside(const std::string& entry_path, const std::string& link_target);
+/// What a check does with an entry whose content is right but whose metadata (mode, owner, mtime, extended
+/// attributes, a hard link not linked) is not.
+enum class Metadata {
+  repair,  // set it to the manifest's: a fetched copy restic could not give every attribute
+  require, // refuse: a staging folder or a live volume must already be exact
+};
+
+/// Whether a check reads every file to compare it with its SHA-256.
+enum class Contents {
+  read,
+  trust_manifest, // the backup, right after it hashed every file while copying it: everything else is checked
+};
 
 /// Checks the fetched snapshot under `layout` against `manifest` for the `parts` restored.
 /// Errors: snapshot_invalid naming the first offending entry: the database archive missing, of another size
 /// or SHA-256; a volume folder missing; an entry absent from the manifest or from the snapshot; another
-/// type, mode, size, SHA-256 or link target; a path or link that escapes the volume; staging_io when the
-/// fetched files cannot be read.
-Result<> check_fetched_snapshot(const snapshot::Layout& layout, const snapshot::Manifest& manifest, Parts parts);
+/// type, size, SHA-256, link target or device; a path that escapes the volume; with Metadata::require also
+/// another mode, owner, mtime, attribute set or hard-link group; staging_io when the fetched files cannot
+/// be read or (repair) given their metadata.
+Result<> check_fetched_snapshot(const snapshot::Layout& layout, const snapshot::Manifest& manifest, Parts parts,
+                                Metadata metadata = Metadata::repair, Contents contents = Contents::read);
+
+/// The backup's last check before restic stores the staging folder: reads its manifest back as a restore
+/// will, and checks the staged tree against it (Metadata::require, Contents::trust_manifest). A backup its
+/// own restore would refuse is a failed backup. Errors: staging_io ("the staged backup would not
+/// restore: ...").
+Result<> check_staging_restorable(const snapshot::Layout& layout);
+
+/// Checks a volume folder (a live volume after step 5) against its manifest record, contents and all
+/// metadata. Errors: snapshot_invalid naming the first difference ("... after replacing it"), staging_io.
+Result<> check_live_volume(const std::filesystem::path& folder, const snapshot::VolumeRecord& volume);
+
+/// The manifest's entry as a staging::TreeEntry (no identity), for comparisons and metadata writes.
+staging::TreeEntry tree_entry_of(const snapshot::VolumeEntry& entry);
 
 /// Returns the X.Y.Z numbers of a version ("1.10.2", "v1.4.0-rc1" -> 1.4.0), or nullopt.
 std::optional<std::array<int, 3>> parse_version(const std::string& text);

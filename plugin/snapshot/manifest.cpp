@@ -1,13 +1,16 @@
 #include "snapshot/manifest.hpp"
 
+#include "util/byte_text.hpp"
 #include "util/url_credentials.hpp"
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
+#include <map>
 
 namespace cwb::snapshot {
 namespace {
@@ -19,6 +22,9 @@ const char* to_string(EntryType type) {
   case EntryType::file: return "file";
   case EntryType::directory: return "dir";
   case EntryType::symlink: return "symlink";
+  case EntryType::fifo: return "fifo";
+  case EntryType::char_device: return "chardev";
+  case EntryType::block_device: return "blockdev";
   }
   return "file";
 }
@@ -27,18 +33,72 @@ std::optional<EntryType> entry_type_from(const std::string& text) {
   if (text == "file") return EntryType::file;
   if (text == "dir") return EntryType::directory;
   if (text == "symlink") return EntryType::symlink;
+  if (text == "fifo") return EntryType::fifo;
+  if (text == "chardev") return EntryType::char_device;
+  if (text == "blockdev") return EntryType::block_device;
   return std::nullopt;
 }
 
+bool is_device(EntryType type) {
+  return type == EntryType::char_device || type == EntryType::block_device;
+}
+
+/// Bytes as a JSON field: `name` when they are UTF-8, `name`_base64 otherwise.
+void put_bytes(json& out, const std::string& name, const std::string& bytes) {
+  if (util::is_valid_utf8(bytes))
+    out[name] = bytes;
+  else
+    out[name + "_base64"] = util::base64_encode(bytes);
+}
+
+/// The bytes put_bytes wrote, or nullopt when neither field is there. Throws json::exception (caught by
+/// parse_manifest) when the field is not text or not base64.
+std::optional<std::string> get_bytes(const json& in, const std::string& name) {
+  if (const auto plain = in.find(name); plain != in.end()) return plain->get<std::string>();
+  if (const auto encoded = in.find(name + "_base64"); encoded != in.end()) {
+    auto bytes = util::base64_decode(encoded->get<std::string>());
+    if (!bytes) throw json::other_error::create(501, "field " + name + "_base64 is not base64", nullptr);
+    return bytes;
+  }
+  return std::nullopt;
+}
+
+std::string get_required_bytes(const json& in, const std::string& name) {
+  auto bytes = get_bytes(in, name);
+  if (!bytes) throw json::out_of_range::create(403, "key '" + name + "' not found", nullptr);
+  return *bytes;
+}
+
 json entry_to_json(const VolumeEntry& entry) {
-  json out = {{"path", entry.path}, {"type", to_string(entry.type)}, {"mode", entry.mode}, {"uid", entry.uid},
-              {"gid", entry.gid},   {"mtime_ns", entry.mtime_ns}};
+  json out = {{"type", to_string(entry.type)},
+              {"mode", entry.mode},
+              {"uid", entry.uid},
+              {"gid", entry.gid},
+              {"mtime_ns", entry.mtime_ns}};
+  put_bytes(out, "path", entry.path);
   if (entry.type == EntryType::file) {
     out["size"] = entry.size;
     out["sha256"] = entry.sha256;
+    if (!entry.hard_link_to.empty()) put_bytes(out, "hard_link_to", entry.hard_link_to);
   }
-  if (entry.type == EntryType::symlink) out["link_target"] = entry.link_target;
+  if (entry.type == EntryType::symlink) put_bytes(out, "link_target", entry.link_target);
+  if (is_device(entry.type)) out["rdev"] = entry.device_number;
+  if (!entry.xattrs.empty()) {
+    json xattrs = json::array();
+    for (const auto& attribute : entry.xattrs) {
+      json item = {{"value_base64", util::base64_encode(attribute.value)}};
+      put_bytes(item, "name", attribute.name);
+      xattrs.push_back(std::move(item));
+    }
+    out["xattrs"] = std::move(xattrs);
+  }
   return out;
+}
+
+/// True when describing `entry` takes manifest format 3.
+bool needs_format_3(const VolumeEntry& entry) {
+  return entry.type == EntryType::fifo || is_device(entry.type) || !entry.hard_link_to.empty() ||
+         !entry.xattrs.empty() || !util::is_valid_utf8(entry.path) || !util::is_valid_utf8(entry.link_target);
 }
 
 } // namespace
@@ -116,8 +176,12 @@ std::string to_json_text(const Manifest& manifest) {
                        {"staged_path", volume.staged_path},
                        {"entries", std::move(entries)}});
   }
+  int format = manifest.format;
+  for (const auto& volume : manifest.volumes)
+    for (const auto& entry : volume.entries)
+      if (needs_format_3(entry)) format = std::max(format, 3);
   json out = {
-      {"format", manifest.format},
+      {"format", format},
       {"plugin_version", manifest.plugin_version},
       {"connectware",
        {{"url", util::mask_url_credentials(manifest.connectware_url)}, {"version", manifest.connectware_version}}},
@@ -211,9 +275,10 @@ Result<Manifest> parse_manifest(const std::string& text) {
         return fail(ErrorKind::snapshot_invalid,
                     "manifest names an unsafe volume \"" + volume.name + "\" at \"" + volume.staged_path + "\"");
       }
+      std::map<std::string, EntryType> seen; // earlier entries of this volume, for hard links
       for (const auto& entry_json : volume_json.at("entries")) {
         VolumeEntry entry;
-        entry.path = entry_json.at("path").get<std::string>();
+        entry.path = get_required_bytes(entry_json, "path");
         if (!is_safe_relative_path(entry.path)) {
           return fail(ErrorKind::snapshot_invalid, "manifest entry escapes its volume: \"" + entry.path + "\"");
         }
@@ -227,8 +292,28 @@ Result<Manifest> parse_manifest(const std::string& text) {
         if (entry.type == EntryType::file) {
           entry.size = entry_json.at("size").get<std::uint64_t>();
           entry.sha256 = entry_json.at("sha256").get<std::string>();
+          entry.hard_link_to = get_bytes(entry_json, "hard_link_to").value_or("");
+          if (!entry.hard_link_to.empty()) {
+            const auto leader = seen.find(entry.hard_link_to);
+            if (leader == seen.end() || leader->second != EntryType::file)
+              return fail(ErrorKind::snapshot_invalid, "manifest entry " + entry.path + " is a hard link to \"" +
+                                                           entry.hard_link_to +
+                                                           "\", which is not an earlier file of its volume");
+          }
         }
-        if (entry.type == EntryType::symlink) entry.link_target = entry_json.at("link_target").get<std::string>();
+        if (entry.type == EntryType::symlink) entry.link_target = get_required_bytes(entry_json, "link_target");
+        if (is_device(entry.type)) entry.device_number = entry_json.at("rdev").get<std::uint64_t>();
+        if (const auto xattrs = entry_json.find("xattrs"); xattrs != entry_json.end()) {
+          for (const auto& item : *xattrs) {
+            auto value = util::base64_decode(item.at("value_base64").get<std::string>());
+            if (!value)
+              return fail(ErrorKind::snapshot_invalid,
+                          "manifest entry " + entry.path + " has an extended attribute whose value is not base64");
+            entry.xattrs.push_back({get_required_bytes(item, "name"), std::move(*value)});
+          }
+          std::ranges::sort(entry.xattrs, {}, &ExtendedAttribute::name);
+        }
+        seen.emplace(entry.path, entry.type);
         volume.entries.push_back(std::move(entry));
       }
       manifest.volumes.push_back(std::move(volume));

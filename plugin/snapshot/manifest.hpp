@@ -13,22 +13,36 @@
 namespace cwb::snapshot {
 
 /// 2: the database may be stored unpacked (DatabaseRecord::format "tar"); a plugin that knows only 1 must
-/// refuse such a snapshot instead of uploading a tar as if it were the archive. Manifests without an
-/// unpacked database are still written as 1.
-inline constexpr int manifest_format_version = 2;
+/// refuse such a snapshot instead of uploading a tar as if it were the archive.
+/// 3: volume entries may be FIFOs and device nodes, hard links, carry extended attributes, and have paths
+/// or link targets that are not UTF-8 (written as base64); a plugin that knows only 2 would drop them.
+/// Every manifest is written with the lowest format that describes it (to_json_text).
+inline constexpr int manifest_format_version = 3;
+inline constexpr int manifest_format_unpacked_database = 2;
 
-enum class EntryType { file, directory, symlink };
+enum class EntryType { file, directory, symlink, fifo, char_device, block_device };
+
+struct ExtendedAttribute {
+  std::string name;
+  std::string value; // any bytes
+  bool operator==(const ExtendedAttribute&) const = default;
+};
 
 struct VolumeEntry {
-  std::string path; // relative to the volume root, '/'-separated, never absolute, never with ".."
+  std::string path; // relative to the volume root, '/'-separated, never absolute, never with ".."; any bytes
   EntryType type = EntryType::file;
   std::uint64_t size = 0;
   std::uint32_t mode = 0; // permission bits (07777)
   std::uint32_t uid = 0;
   std::uint32_t gid = 0;
   std::int64_t mtime_ns = 0;
-  std::string sha256;      // regular files only
-  std::string link_target; // symlinks only
+  std::string sha256;              // regular files only
+  std::string link_target;         // symlinks only: content, any bytes; the restore never follows it
+  std::uint64_t device_number = 0; // device nodes only (st_rdev)
+  /// Regular files only: a further name of a hard-link group, whose data is that of the entry at this
+  /// path (the group's first path in byte order, listed before it).
+  std::string hard_link_to;
+  std::vector<ExtendedAttribute> xattrs; // sorted by name; POSIX ACLs as system.posix_acl_*
 };
 
 struct VolumeRecord {
@@ -70,7 +84,7 @@ struct InstallationRecord {
 };
 
 struct Manifest {
-  int format = 1; // as written: 2 only when the database is stored unpacked (manifest_format_version)
+  int format = 1; // at least: 2 when the database is stored unpacked; to_json_text raises it to 3 as needed
   std::string plugin_version;
   std::string connectware_url; // without credentials
   std::string connectware_version;
@@ -84,11 +98,14 @@ struct Manifest {
   std::vector<std::string> tags; // the tags restic should give the snapshot
 };
 
-/// Returns the manifest as pretty-printed JSON.
+/// Returns the manifest as pretty-printed JSON, its format the lowest that describes it (at least
+/// `manifest.format`). Text that is not valid UTF-8 (paths, link targets, attribute names) is written as
+/// base64 in a field named with "_base64"; attribute values always are.
 std::string to_json_text(const Manifest& manifest);
 
 /// Parses manifest.json. Errors: snapshot_invalid when it is not JSON, lacks a required field, has a newer
-/// format than this plugin knows, or names a path that is absolute or contains "..".
+/// format than this plugin knows, names a path that is absolute or contains "..", or a hard link to a
+/// path that is not an earlier regular file of its volume.
 Result<Manifest> parse_manifest(const std::string& text);
 
 /// True when `relative` is a safe relative path: not empty, not absolute, no "." or ".." components.

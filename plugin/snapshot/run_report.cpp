@@ -32,7 +32,7 @@ std::string status_json(const RunReport& report) {
   };
   if (!report.success)
     out["error"] = {{"kind", report.error_kind}, {"message", util::mask_url_credentials(report.error_message)}};
-  return out.dump(2) + "\n";
+  return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
 }
 
 std::string prometheus_text(const RunReport& report) {

@@ -1,5 +1,8 @@
 #include "staging/mirror.hpp"
 
+#include "staging/entry_write.hpp"
+
+#include "util/byte_text.hpp"
 #include "util/file_descriptor.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
@@ -12,9 +15,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <map>
-#include <random>
 #include <vector>
 
 namespace cwb::staging {
@@ -24,15 +27,29 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 constexpr std::size_t copy_buffer_size = 1 << 20; // bounded memory: one buffer, never a whole file
-constexpr int index_format = 1;
+constexpr std::size_t hole_block = 4096;          // an all-zero block this large becomes a hole
+constexpr int index_format = 2;
+/// A file whose mtime is less than this before the run that recorded it may have been rewritten in the
+/// same mtime tick after it was read (1 s covers file systems with coarse timestamps).
+constexpr std::int64_t racy_window_ns = 1'000'000'000;
 
 std::unexpected<Error> io_error(const std::string& what, const fs::path& path, int error_number) {
   return fail(ErrorKind::staging_io, what + " " + path.string() + ": " + std::strerror(error_number));
 }
 
-std::string temporary_name(const fs::path& path) {
-  static thread_local std::mt19937_64 generator{std::random_device{}()};
-  return path.parent_path() / (".cwb-mirror-tmp." + std::to_string(generator()));
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Index keys are JSON strings: a path that is not valid UTF-8 is stored as "/" + base64 (no real relative
+// path starts with "/").
+std::string index_key(const std::string& path) {
+  return util::is_valid_utf8(path) ? path : "/" + util::base64_encode(path);
+}
+std::optional<std::string> path_of_key(const std::string& key) {
+  if (key.empty() || key.front() != '/') return key;
+  return util::base64_decode(std::string_view(key).substr(1));
 }
 
 // What the index remembers of a mirrored file: the metadata it had when it was hashed.
@@ -49,7 +66,16 @@ struct IndexRecord {
            uid == entry.uid && gid == entry.gid && sha256.size() == 64;
   }
 };
-using Index = std::map<std::string, IndexRecord>;
+
+struct Index {
+  std::map<std::string, IndexRecord> files;
+  std::int64_t scanned_ns = 0;        // when the run that wrote it started scanning
+  unsigned runs_since_full_check = 0; // runs since the last one that re-read every file
+  bool found = false;
+
+  /// True when the record may hide a rewrite within the same mtime tick.
+  [[nodiscard]] bool racy(const IndexRecord& record) const { return record.mtime_ns + racy_window_ns >= scanned_ns; }
+};
 
 // A missing or unreadable index is not an error: it only costs re-reading the mirror's files.
 Index load_index(const fs::path& path) {
@@ -62,31 +88,39 @@ Index load_index(const fs::path& path) {
   const auto files = document.find("files");
   if (files == document.end() || !files->is_object()) return index;
   try {
-    for (const auto& [name, record] : files->items()) {
-      index[name] = IndexRecord{record.at("size").get<std::uint64_t>(), record.at("mtime_ns").get<std::int64_t>(),
-                                record.at("mode").get<mode_t>(),        record.at("uid").get<uid_t>(),
-                                record.at("gid").get<gid_t>(),          record.at("sha256").get<std::string>()};
+    index.scanned_ns = document.at("scanned_ns").get<std::int64_t>();
+    index.runs_since_full_check = document.at("runs_since_full_check").get<unsigned>();
+    for (const auto& [key, record] : files->items()) {
+      const auto name = path_of_key(key);
+      if (!name) return {};
+      index.files[*name] =
+          IndexRecord{record.at("size").get<std::uint64_t>(), record.at("mtime_ns").get<std::int64_t>(),
+                      record.at("mode").get<mode_t>(),        record.at("uid").get<uid_t>(),
+                      record.at("gid").get<gid_t>(),          record.at("sha256").get<std::string>()};
     }
   } catch (const json::exception&) {
     return {}; // a damaged index is treated as none
   }
+  index.found = true;
   return index;
 }
 
-Result<> save_index(const fs::path& path, const std::vector<TreeEntry>& source_entries,
-                    const std::vector<MirrorEntry>& mirrored) {
+Result<> save_index(const fs::path& path, const std::map<std::string, const TreeEntry*>& source_files,
+                    const std::vector<MirrorEntry>& mirrored, std::int64_t scanned_ns, unsigned runs_since_full_check) {
   if (path.empty()) return {};
   json files = json::object();
-  std::size_t position = 0;
   for (const auto& entry : mirrored) {
-    while (position < source_entries.size() && source_entries[position].path != entry.path)
-      ++position;
-    if (entry.type != EntryType::file || position == source_entries.size()) continue;
-    const auto& source = source_entries[position];
-    files[entry.path] = {{"size", source.size}, {"mtime_ns", source.mtime_ns}, {"mode", source.mode},
-                         {"uid", source.uid},   {"gid", source.gid},           {"sha256", entry.sha256}};
+    if (entry.type != EntryType::file || entry.sha256.empty()) continue;
+    const auto found = source_files.find(entry.path);
+    if (found == source_files.end()) continue;
+    const auto& source = *found->second;
+    files[index_key(entry.path)] = {{"size", source.size}, {"mtime_ns", source.mtime_ns}, {"mode", source.mode},
+                                    {"uid", source.uid},   {"gid", source.gid},           {"sha256", entry.sha256}};
   }
-  const json document = {{"format", index_format}, {"files", std::move(files)}};
+  const json document = {{"format", index_format},
+                         {"scanned_ns", scanned_ns},
+                         {"runs_since_full_check", runs_since_full_check},
+                         {"files", std::move(files)}};
   return util::write_file_atomic(path, document.dump(1), 0600);
 }
 
@@ -103,25 +137,47 @@ Result<> write_all(int fd, const char* data, std::size_t size, const fs::path& p
   return {};
 }
 
+bool all_zero(const char* data, std::size_t size) {
+  return size > 0 && data[0] == 0 && std::memcmp(data, data + 1, size - 1) == 0;
+}
+
+// Writes a block, seeking over all-zero runs of hole_block bytes so that they stay holes.
+Result<> write_keeping_holes(int fd, const char* data, std::size_t size, const fs::path& path) {
+  std::size_t start = 0;
+  while (start < size) {
+    std::size_t end = start;
+    const bool zero = all_zero(data + start, std::min(hole_block, size - start));
+    while (end < size && all_zero(data + end, std::min(hole_block, size - end)) == zero)
+      end += std::min(hole_block, size - end);
+    if (zero) {
+      if (lseek(fd, static_cast<off_t>(end - start), SEEK_CUR) < 0) return io_error("cannot seek in", path, errno);
+    } else {
+      CWB_TRY(write_all(fd, data + start, end - start, path));
+    }
+    start = end;
+  }
+  return {};
+}
+
 // Reads `path` to its end, hashing it and (when `output` is open) writing every block: one read per byte.
 Result<std::uint64_t> stream_file(int input, const fs::path& path, util::Sha256& hash, int output,
                                   const fs::path& output_path, std::vector<char>& buffer) {
   std::uint64_t total = 0;
   for (;;) {
     const ssize_t count = read(input, buffer.data(), buffer.size());
-    if (count == 0) return total;
+    if (count == 0) break;
     if (count < 0) {
       if (errno == EINTR) continue;
       return io_error("cannot read source file", path, errno);
     }
     hash.update(buffer.data(), static_cast<std::size_t>(count));
-    if (output >= 0) CWB_TRY(write_all(output, buffer.data(), static_cast<std::size_t>(count), output_path));
+    if (output >= 0) CWB_TRY(write_keeping_holes(output, buffer.data(), static_cast<std::size_t>(count), output_path));
     total += static_cast<std::uint64_t>(count);
   }
-}
-
-Result<> apply_owner_and_times(const fs::path& path, const TreeEntry& entry) {
-  return util::set_owner_and_times(path, entry.uid, entry.gid, entry.mtime_ns);
+  // A file ending in a hole: its size comes from the truncate, not from a write.
+  if (output >= 0 && ftruncate(output, static_cast<off_t>(total)) != 0)
+    return io_error("cannot set the size of", output_path, errno);
+  return total;
 }
 
 // Copies a changed file: temporary file beside the destination, then rename over it.
@@ -129,8 +185,8 @@ Result<std::string> copy_file(const fs::path& from, const fs::path& to, const Tr
                               std::vector<char>& buffer, std::uint64_t& bytes_copied) {
   util::FileDescriptor input(open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!input) return io_error("cannot open source file", from, errno);
-  const fs::path temporary = temporary_name(to);
-  util::FileDescriptor output(open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
+  const fs::path temporary = temporary_sibling(to);
+  util::FileDescriptor output(open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
   if (!output) return io_error("cannot create", temporary, errno);
   auto remove_temporary = [&](Error error) {
     unlink(temporary.c_str());
@@ -139,22 +195,16 @@ Result<std::string> copy_file(const fs::path& from, const fs::path& to, const Tr
   util::Sha256 hash;
   auto copied = stream_file(input.get(), from, hash, output.get(), temporary, buffer);
   if (!copied) return remove_temporary(copied.error());
-  // Owner before mode: chown clears setuid/setgid bits.
-  if (fchown(output.get(), entry.uid, entry.gid) != 0)
-    return remove_temporary(io_error("cannot chown", temporary, errno).error());
-  if (fchmod(output.get(), entry.mode) != 0)
-    return remove_temporary(io_error("cannot chmod", temporary, errno).error());
-  const timespec times[2] = {util::timespec_of(entry.mtime_ns), util::timespec_of(entry.mtime_ns)};
-  if (futimens(output.get(), times) != 0)
-    return remove_temporary(io_error("cannot set times of", temporary, errno).error());
   if (close(output.release()) != 0) return remove_temporary(io_error("cannot write", temporary, errno).error());
+  if (auto applied = apply_entry_metadata(temporary, entry, nullptr); !applied)
+    return remove_temporary(applied.error());
   if (rename(temporary.c_str(), to.c_str()) != 0)
     return remove_temporary(io_error("cannot rename over", to, errno).error());
   bytes_copied += *copied;
   return hash.finish_hex();
 }
 
-// Hashes the mirror's own copy (the index did not know it). Errors name the mirror path.
+// Hashes a file (the mirror's copy the index did not know, or a source re-read). Errors name the path.
 Result<std::string> hash_file(const fs::path& path, std::vector<char>& buffer) {
   util::FileDescriptor input(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
   if (!input) return io_error("cannot open", path, errno);
@@ -163,10 +213,26 @@ Result<std::string> hash_file(const fs::path& path, std::vector<char>& buffer) {
   return hash.finish_hex();
 }
 
-Result<> make_symlink(const fs::path& path, const TreeEntry& entry) {
-  const fs::path temporary = temporary_name(path);
-  if (symlink(entry.link_target.c_str(), temporary.c_str()) != 0)
-    return io_error("cannot create link", temporary, errno);
+// Makes a symlink, FIFO or device node beside `path`, then renames it over whatever is there.
+Result<> make_special(const fs::path& path, const TreeEntry& entry) {
+  const fs::path temporary = temporary_sibling(path);
+  int made = 0;
+  switch (entry.type) {
+  case EntryType::symlink: made = symlink(entry.link_target.c_str(), temporary.c_str()); break;
+  case EntryType::fifo: made = mknod(temporary.c_str(), S_IFIFO | 0600, 0); break;
+  case EntryType::char_device:
+    made = mknod(temporary.c_str(), S_IFCHR | 0600, static_cast<dev_t>(entry.device_number));
+    break;
+  case EntryType::block_device:
+    made = mknod(temporary.c_str(), S_IFBLK | 0600, static_cast<dev_t>(entry.device_number));
+    break;
+  default: return fail(ErrorKind::internal, "make_special: not a special entry: " + entry.path);
+  }
+  if (made != 0) return io_error(std::string("cannot create ") + to_string(entry.type), temporary, errno);
+  if (auto applied = apply_entry_metadata(temporary, entry, nullptr); !applied) {
+    unlink(temporary.c_str());
+    return fail(applied.error());
+  }
   if (rename(temporary.c_str(), path.c_str()) != 0) {
     const int saved = errno;
     unlink(temporary.c_str());
@@ -180,14 +246,35 @@ bool is_inside(const fs::path& inner, const fs::path& outer) {
   return outer_end == outer.end();
 }
 
-// A source entry of a kind the mirror does not hold (sockets, fifos, devices) counts as absent.
+// A source entry of a kind the mirror does not hold (sockets) counts as absent.
 bool mirrored_type(EntryType type) {
-  return type != EntryType::other;
+  return type != EntryType::socket;
+}
+
+// The first path (byte order) of every hard-link group of regular files with more than one name in the
+// tree, by member path. Names outside the tree do not count: they are not ours to keep together.
+std::map<std::string, std::string> hard_link_leaders(const std::vector<TreeEntry>& entries) {
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> first_name;
+  std::map<std::string, std::string> leader_of;
+  for (const auto& entry : entries) { // sorted: the first name seen is the leader
+    if (entry.type != EntryType::file || entry.identity.links < 2) continue;
+    const auto [it, inserted] = first_name.try_emplace({entry.identity.device, entry.identity.inode}, entry.path);
+    if (!inserted) leader_of[entry.path] = it->second;
+  }
+  return leader_of;
+}
+
+bool same_inode(const fs::path& a, const fs::path& b) {
+  struct stat first {
+  }, second{};
+  return lstat(a.c_str(), &first) == 0 && lstat(b.c_str(), &second) == 0 && first.st_dev == second.st_dev &&
+         first.st_ino == second.st_ino;
 }
 
 } // namespace
 
 Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target, const MirrorOptions& options) {
+  const std::int64_t scanned_ns = now_ns();
   auto source_entries = scan_tree(source);
   if (!source_entries) return fail(source_entries.error().with_context("mirroring"));
   CWB_TRY(util::ensure_directories(target));
@@ -204,6 +291,7 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   std::map<std::string, const TreeEntry*> wanted;
   for (const auto& entry : *source_entries)
     if (mirrored_type(entry.type)) wanted[entry.path] = &entry;
+  const auto leaders = hard_link_leaders(*source_entries);
 
   MirrorReport report;
   // Remove what the source no longer has, or has as another type (a file that became a folder).
@@ -224,40 +312,62 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
     removed_prefix = entry.type == EntryType::directory ? entry.path + "/" : std::string{};
   }
 
-  const Index index = load_index(options.index_path);
+  Index index = load_index(options.index_path);
+  const bool full_check =
+      options.full_check_every > 0 && (!index.found || index.runs_since_full_check + 1 >= options.full_check_every);
+  report.full_check = full_check;
   std::vector<char> buffer(copy_buffer_size);
   std::vector<const TreeEntry*> directories;
+  std::map<std::string, std::string> leader_sha;
   for (const auto& entry : *source_entries) {
     const fs::path from = source_root / entry.path;
     const fs::path to = target_root / entry.path;
-    MirrorEntry mirrored{entry.path, entry.type, entry.size, {}, MirrorAction::kept, {}, entry};
+    MirrorEntry mirrored{entry.path, entry.type, entry.size, {}, {}, MirrorAction::kept, {}, entry};
     const auto found = existing.find(entry.path);
     const TreeEntry* current = found == existing.end() ? nullptr : found->second;
     switch (entry.type) {
     case EntryType::directory:
       if (current == nullptr) {
-        // Owner-only until its contents are in; mode, owner and mtime are set after them.
+        // Owner-only until its contents are in; its metadata is set after them.
         if (mkdir(to.c_str(), 0700) != 0) return io_error("cannot create directory", to, errno);
         mirrored.action = MirrorAction::created;
       }
       directories.push_back(&entry);
       break;
     case EntryType::symlink:
-      if (current == nullptr || current->link_target != entry.link_target) {
-        CWB_TRY(make_symlink(to, entry));
+    case EntryType::fifo:
+    case EntryType::char_device:
+    case EntryType::block_device:
+      if (current == nullptr || current->link_target != entry.link_target ||
+          current->device_number != entry.device_number) {
+        CWB_TRY(make_special(to, entry));
         mirrored.action = MirrorAction::created;
+      } else if (!(*current == entry)) {
+        CWB_TRY(apply_entry_metadata(to, entry, current));
       }
-      if (current == nullptr || current->uid != entry.uid || current->gid != entry.gid ||
-          current->mtime_ns != entry.mtime_ns || mirrored.action == MirrorAction::created)
-        CWB_TRY(apply_owner_and_times(to, entry));
       break;
     case EntryType::file: {
-      const bool same = current != nullptr && current->size == entry.size && current->mtime_ns == entry.mtime_ns &&
-                        current->mode == entry.mode && current->uid == entry.uid && current->gid == entry.gid;
+      if (const auto leader = leaders.find(entry.path); leader != leaders.end()) {
+        // A further name of a group: the leader (earlier in byte order) is already in place.
+        mirrored.hard_link_to = leader->second;
+        mirrored.sha256 = leader_sha[leader->second];
+        const fs::path leader_to = target_root / leader->second;
+        if (current == nullptr || !same_inode(to, leader_to)) CWB_TRY(replace_with_hard_link(leader_to, to));
+        mirrored.action = MirrorAction::linked;
+        break;
+      }
+      // A mirror file linked to other names while the source's is not (or no longer) would come back
+      // from restic as a hard-link group: such a file is copied anew, which gives it its own data.
+      const bool group_leader = entry.identity.links > 1;
+      const bool shares_data = current != nullptr && current->identity.links > 1 && !group_leader;
+      const bool same = current != nullptr && !shares_data && current->size == entry.size &&
+                        current->mtime_ns == entry.mtime_ns && current->mode == entry.mode &&
+                        current->uid == entry.uid && current->gid == entry.gid;
+      bool copy = !same;
       if (same) {
-        mirrored.action = MirrorAction::unchanged;
-        ++report.files_unchanged;
-        if (const auto record = index.find(entry.path); record != index.end() && record->second.matches(*current)) {
+        const auto record = index.files.find(entry.path);
+        const bool known = record != index.files.end() && record->second.matches(*current);
+        if (known) {
           mirrored.sha256 = record->second.sha256;
         } else {
           auto hash = hash_file(to, buffer);
@@ -265,18 +375,33 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
           mirrored.sha256 = std::move(*hash);
           ++report.files_rehashed;
         }
-      } else {
+        // Metadata cannot prove that the contents are the same: re-read the source when asked to, every
+        // full check, and when the record is racy.
+        const bool racy = known && index.racy(record->second);
+        if (options.compare_content || full_check || racy) {
+          auto source_hash = hash_file(from, buffer);
+          if (!source_hash) return fail(source_hash.error().with_context("mirroring"));
+          ++report.files_verified;
+          copy = *source_hash != mirrored.sha256;
+        }
+      }
+      if (copy) {
         auto hash = copy_file(from, to, entry, buffer, report.bytes_copied);
         if (!hash) return fail(hash.error().with_context("mirroring"));
         mirrored.sha256 = std::move(*hash);
         mirrored.action = MirrorAction::copied;
         ++report.files_copied;
+      } else {
+        mirrored.action = MirrorAction::unchanged;
+        ++report.files_unchanged;
+        if (current->xattrs != entry.xattrs) CWB_TRY(apply_entry_metadata(to, entry, current));
       }
+      if (group_leader) leader_sha[entry.path] = mirrored.sha256;
       break;
     }
-    case EntryType::other:
+    case EntryType::socket:
       mirrored.action = MirrorAction::skipped;
-      mirrored.warning = "not mirrored: " + from.string() + " is a socket, fifo or device";
+      mirrored.warning = "not mirrored: " + from.string() + " is a socket (restic does not restore sockets either)";
       break;
     }
     report.entries.push_back(std::move(mirrored));
@@ -285,24 +410,18 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   // Folders last and deepest first: writing their contents changed their mtimes, and a read-only folder
   // could not have received its contents.
   for (auto it = directories.rbegin(); it != directories.rend(); ++it) {
-    const fs::path to = target_root / (*it)->path;
-    CWB_TRY(apply_owner_and_times(to, **it));
-    if (chmod(to.c_str(), (*it)->mode) != 0) return io_error("cannot chmod", to, errno);
+    const auto found = existing.find((*it)->path);
+    CWB_TRY(apply_entry_metadata(target_root / (*it)->path, **it, found == existing.end() ? nullptr : found->second));
   }
-  struct stat root_status {};
-  if (lstat(source_root.c_str(), &root_status) != 0) return io_error("cannot stat", source_root, errno);
-  TreeEntry root{{},
-                 EntryType::directory,
-                 0,
-                 root_status.st_mode & 07777,
-                 root_status.st_uid,
-                 root_status.st_gid,
-                 static_cast<std::int64_t>(root_status.st_mtim.tv_sec) * 1'000'000'000 + root_status.st_mtim.tv_nsec,
-                 {}};
-  CWB_TRY(apply_owner_and_times(target_root, root));
-  if (chmod(target_root.c_str(), root.mode) != 0) return io_error("cannot chmod", target_root, errno);
+  auto root = stat_entry(source_root);
+  if (!root) return fail(root.error().with_context("mirroring"));
+  CWB_TRY(apply_entry_metadata(target_root, *root, nullptr));
 
-  CWB_TRY(save_index(options.index_path, *source_entries, report.entries));
+  // Only passes that may do a full check count: a backup's quick second pass inside its freeze window does not.
+  const unsigned runs_since_full_check = full_check                     ? 0
+                                         : options.full_check_every > 0 ? index.runs_since_full_check + 1
+                                                                        : index.runs_since_full_check;
+  CWB_TRY(save_index(options.index_path, wanted, report.entries, scanned_ns, runs_since_full_check));
   return report;
 }
 

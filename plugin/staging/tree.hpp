@@ -1,6 +1,7 @@
 #pragma once
-// A tree as lstat() sees it: every entry below a root with its type, size, mode, owner, mtime (ns) and
-// link target. Symbolic links are listed, never followed.
+// A tree as lstat() sees it: every entry below a root with its type, size, mode, owner, mtime (ns), link
+// target, device number, extended attributes and hard-link identity. Symbolic links are listed, never
+// followed.
 
 #include "core/error.hpp"
 
@@ -13,31 +14,70 @@
 
 namespace cwb::staging {
 
-enum class EntryType { file, directory, symlink, other };
+enum class EntryType { file, directory, symlink, fifo, char_device, block_device, socket };
 
-/// Returns "file", "directory", "symlink" or "other".
+/// Returns "file", "directory", "symlink", "fifo", "char_device", "block_device" or "socket".
 const char* to_string(EntryType type) noexcept;
 
+/// One extended attribute, value verbatim (any bytes). POSIX ACLs are the attributes
+/// system.posix_acl_access and system.posix_acl_default.
+struct ExtendedAttribute {
+  std::string name;
+  std::string value;
+  bool operator==(const ExtendedAttribute&) const = default;
+};
+
+/// Where an entry's data lives on this machine: equal identities within one tree are one hard-link group.
+/// Not part of what a tree *is* (a copy has other inodes), so operator== of TreeEntry ignores it.
+struct FileIdentity {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  std::uint64_t links = 1; // st_nlink: > 1 means other names (maybe outside the tree) share the data
+};
+
 struct TreeEntry {
-  std::string path; // relative to the root, '/'-separated, no leading "./"
-  EntryType type = EntryType::other;
+  std::string path; // relative to the root, '/'-separated, no leading "./"; any byte but NUL
+  EntryType type = EntryType::socket;
   std::uint64_t size = 0; // bytes of a file; the target's length for a symlink; 0 otherwise
   mode_t mode = 0;        // permission bits incl. setuid/setgid/sticky (st_mode & 07777)
   uid_t uid = 0;
   gid_t gid = 0;
-  std::int64_t mtime_ns = 0; // nanoseconds since the epoch
-  std::string link_target;   // symlinks only, verbatim
+  std::int64_t mtime_ns = 0;       // nanoseconds since the epoch (negative before 1970)
+  std::string link_target;         // symlinks only, verbatim
+  std::uint64_t device_number = 0; // st_rdev of a character or block device
+  /// Sorted by name. Not read for symbolic links: restic neither stores nor restores them there, and
+  /// Linux allows no user.* attribute on a link.
+  std::vector<ExtendedAttribute> xattrs;
+  FileIdentity identity;
 
-  bool operator==(const TreeEntry&) const = default;
+  /// Equal when everything but the identity is equal.
+  bool operator==(const TreeEntry& other) const;
+};
+
+struct ScanOptions {
+  /// Read extended attributes (one llistxattr() per entry, more only where there are some).
+  bool xattrs = true;
 };
 
 /// Returns every entry below `root` (not `root` itself), sorted by path (byte order, so a folder comes
 /// before its contents). Errors: staging_io naming the path that cannot be listed or lstat()ed, or when
 /// `root` is not a directory.
-Result<std::vector<TreeEntry>> scan_tree(const std::filesystem::path& root);
+Result<std::vector<TreeEntry>> scan_tree(const std::filesystem::path& root, const ScanOptions& options = {});
 
-/// Returns the hex SHA-256 over path, type, size, mtime, mode and link target of every entry: equal
-/// fingerprints mean nothing visible changed.
+/// Returns the metadata of `path` itself (its `path` field empty). Errors: staging_io.
+Result<TreeEntry> stat_entry(const std::filesystem::path& path, const ScanOptions& options = {});
+
+/// Returns the extended attributes of `path` itself (a link is not followed), sorted by name.
+/// Errors: staging_io; a file system without extended attributes has none (not an error).
+Result<std::vector<ExtendedAttribute>> read_xattrs(const std::filesystem::path& path);
+
+/// Makes the extended attributes of `path` itself exactly `wanted`: sets what differs, removes what is
+/// not wanted. Errors: staging_io naming the attribute.
+Result<> write_xattrs(const std::filesystem::path& path, const std::vector<ExtendedAttribute>& have,
+                      const std::vector<ExtendedAttribute>& wanted);
+
+/// Returns the hex SHA-256 over path, type, size, mtime, mode, owner, link target, device number and
+/// extended attributes of every entry: equal fingerprints mean nothing visible changed.
 std::string tree_fingerprint(const std::vector<TreeEntry>& entries);
 
 } // namespace cwb::staging

@@ -3,7 +3,8 @@
 // --fault NAME[=VALUE] and replaced at run time through PUT /emulator/faults.
 //
 // Names: slow_export=SECONDS, fail_export, stuck_running, truncate_download, corrupt_download,
-// http_500=COUNT, drop_connection, fail_restore, refuse_restore=LASTVERSION, slow_restore=SECONDS,
+// http_500=COUNT, drop_connection, fail_restore, refuse_restore=LASTVERSION (every archive but the server's
+// own newest export, which a rollback uploads), slow_restore=SECONDS,
 // backup_start_502 and restore_start_502 (the backup POST or the restore upload is answered 502 and nothing
 // starts, as when a proxy cannot reach Connectware), backup_started_502 and restore_started_502 (the
 // operation starts, yet the answer is a 502, as when the proxy gives up waiting), status_html (the status is

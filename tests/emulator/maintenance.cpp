@@ -207,6 +207,7 @@ Result<> Maintenance::export_database(const std::string& id, const std::string& 
   // Only the newest export is kept; a download in progress holds its own descriptor to the old one.
   if (latest_backup_) std::filesystem::remove(*latest_backup_, ignored);
   latest_backup_ = archive;
+  latest_backup_id_ = id;
   return {};
 }
 
@@ -258,7 +259,13 @@ Result<std::string> Maintenance::restore_database(const std::filesystem::path& u
     return fail(ErrorKind::export_invalid,
                 "Restore failed: the uploaded file is not a valid database backup: " + metadata.error().message);
   archive_id = metadata->id;
-  if (const auto last = faults_.value("refuse_restore"))
+  // As a server that no longer takes an older archive does: its own newest export (a restore's safety
+  // copy, put back by a rollback) is still taken.
+  const bool own_newest_export = [&] {
+    const std::lock_guard lock(mutex_);
+    return !latest_backup_id_.empty() && metadata->id == latest_backup_id_;
+  }();
+  if (const auto last = faults_.value("refuse_restore"); last && !own_newest_export)
     return fail(ErrorKind::incompatible_version, refusal_message(metadata->version, *last));
   auto archive_version = Version::parse(metadata->version);
   if (!archive_version)

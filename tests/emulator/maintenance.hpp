@@ -69,6 +69,7 @@ private:
   nlohmann::json backup_ = nullptr;
   nlohmann::json restore_ = nullptr;
   std::optional<std::filesystem::path> latest_backup_;
+  std::string latest_backup_id_; // the id inside the newest export's metadata
   unsigned upload_counter_ = 0;
   std::thread worker_;
 };

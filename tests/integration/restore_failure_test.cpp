@@ -50,25 +50,26 @@ TEST_F(RestoreFailure, EntryEscapingTheVolumeIsRefusedBeforeAnythingChanges) {
   const auto snapshot = back_up();
   const auto tampered = tampered_snapshot(snapshot, [](const fs::path& staging) {
     const snapshot::Layout layout{staging};
-    ASSERT_EQ(symlink("../../../../../etc/shadow", (layout.volume("service-manager") / "escape").c_str()), 0);
     auto text = util::read_file(layout.manifest());
     ASSERT_TRUE(text);
     auto manifest = nlohmann::json::parse(*text);
-    manifest["volumes"][0]["entries"].push_back({{"path", "escape"},
-                                                 {"type", "symlink"},
-                                                 {"mode", 0777},
+    manifest["volumes"][0]["entries"].push_back({{"path", "../../../../../etc/cwb-escape"},
+                                                 {"type", "file"},
+                                                 {"size", 0},
+                                                 {"sha256", std::string(64, '0')},
+                                                 {"mode", 0644},
                                                  {"uid", 0},
                                                  {"gid", 0},
-                                                 {"mtime_ns", 0},
-                                                 {"link_target", "../../../../../etc/shadow"}});
+                                                 {"mtime_ns", 0}});
     ASSERT_TRUE(util::write_file_atomic(layout.manifest(), manifest.dump(2)));
   });
   const auto before = live_state();
 
   const auto outcome = run_restore({"--snapshot", tampered, "--yes"});
   EXPECT_EQ(outcome.exit_code, 12) << outcome.log();
-  EXPECT_THAT(outcome.stderr_text, HasSubstr("points outside the volume"));
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("escapes its volume"));
   EXPECT_EQ(live_state(), before);
+  EXPECT_FALSE(fs::exists("/etc/cwb-escape"));
 }
 
 TEST_F(RestoreFailure, ArchiveRefusedForItsVersionStopsBeforeTheVolume) {
@@ -83,8 +84,11 @@ TEST_F(RestoreFailure, ArchiveRefusedForItsVersionStopsBeforeTheVolume) {
   EXPECT_THAT(outcome.stderr_text, HasSubstr("1.4.9"));
   EXPECT_THAT(outcome.stdout_text, HasSubstr("downgrade Connectware to 1.4.9"));
   EXPECT_THAT(outcome.stdout_text, HasSubstr("remove the volumes postgresql and service-manager"));
+  // A refusal is rolled back like any failure: the database comes back from the safety export (the
+  // server may have changed it before refusing), the volumes were never touched.
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("put back from the safety export"));
   EXPECT_EQ(live_state(), before);
-  EXPECT_EQ(started_at(Containers::service_manager_container), manager_started);
+  EXPECT_NE(started_at(Containers::service_manager_container), manager_started); // restarted by the rollback
 }
 
 TEST_F(RestoreFailure, ServerSideRestoreFailureIsRolledBack) {

@@ -46,11 +46,14 @@ public:
       ++restore_posts;
       const auto upload = req.get_file_value("file").content;
       const auto id = "restore-" + std::to_string(restore_posts);
-      if (!refuse_with.empty()) {
+      if (!refuse_with.empty() && upload != exported_) { // its own newest export is still taken
         restore_ = {{"id", id},
                     {"succeeded", false},
                     {"message", "Restore refused: the backup file needs Connectware version " + refuse_with +
                                     " or older to be restored."}};
+      } else if (!fail_with.empty()) {
+        restore_ = {{"id", id}, {"succeeded", false}, {"message", fail_with}};
+        fail_with.clear();
       } else if (failing_restores > 0) {
         --failing_restores;
         restore_ = {{"id", id}, {"succeeded", false}, {"message", "Restore failed: psql exited with exit code 3."}};
@@ -84,7 +87,8 @@ public:
 
   // Script (set before use) and counters (read after).
   std::string version = "1.10.2";
-  std::string refuse_with;   // non-empty: every restore is refused naming this version
+  std::string refuse_with;   // non-empty: every restore but of the newest export is refused naming this version
+  std::string fail_with;     // non-empty: the next restore fails with this message
   int failing_restores = 0;  // the next N restores fail
   int unhealthy_answers = 0; // the next N health answers list the service-manager as exited
   int backup_posts = 0;

@@ -389,29 +389,35 @@ TEST_F(RestoreTest, FileMissingFromTheManifestIsRefused) {
   EXPECT_THAT(done.error().message, HasSubstr("smuggled.yml is in the snapshot but not in the manifest"));
 }
 
-TEST_F(RestoreTest, LinkPointingOutsideTheVolumeIsRefusedEvenWhenTheManifestListsIt) {
-  const auto link = layout_.volume("service-manager") / "services" / "passwd";
-  ASSERT_EQ(symlink("../../../etc/passwd", link.c_str()), 0);
+TEST_F(RestoreTest, LinkPointingOutsideTheVolumeIsRestoredAsALinkAndNeverFollowed) {
+  // A link's target is content (containers resolve it in their own file system): restored verbatim,
+  // and nothing is ever written through it.
+  const auto outside = dir_.path() / "outside.txt";
+  write(outside, "not the volume's\n");
+  const auto link = layout_.volume("service-manager") / "services" / "outside";
+  ASSERT_EQ(symlink(outside.c_str(), link.c_str()), 0);
   snapshot::VolumeEntry entry;
-  entry.path = "services/passwd";
+  entry.path = "services/outside";
   entry.type = snapshot::EntryType::symlink;
   entry.mode = 0777;
-  entry.link_target = "../../../etc/passwd";
+  entry.link_target = outside.string();
+  auto linked = staging::stat_entry(link);
+  ASSERT_TRUE(linked);
+  entry.mtime_ns = linked->mtime_ns;
   manifest_.volumes.front().entries.push_back(entry);
   save_manifest();
   auto done = restore({});
-  ASSERT_FALSE(done);
-  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
-  EXPECT_THAT(done.error().message, HasSubstr("points outside the volume"));
-  expect_live_state_unchanged();
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(fs::read_symlink(live_ / "services" / "outside"), outside);
+  EXPECT_EQ(*util::read_file(outside), "not the volume's\n");
 }
 
-TEST_F(RestoreTest, ModeDifferentFromTheManifestIsRefused) {
+TEST_F(RestoreTest, MetadataRestoredOtherwiseIsSetToTheManifests) {
+  // What restic could not give back (here: the mode) is metadata, not content: set, not refused.
   ASSERT_EQ(chmod((layout_.volume("service-manager") / "services" / "secret.yml").c_str(), 0644), 0);
   auto done = restore({});
-  ASSERT_FALSE(done);
-  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
-  EXPECT_THAT(done.error().message, HasSubstr("mode 0644"));
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(tree(live_), expected_volume_);
 }
 
 TEST_F(RestoreTest, BackupFromANewerConnectwareIsRefused) {
@@ -434,8 +440,19 @@ TEST_F(RestoreTest, ArchiveRefusedForItsVersionStopsBeforeTheVolumeWithTheDowngr
   EXPECT_THAT(done.error().message, HasSubstr("1.4.9"));
   EXPECT_THAT(out_.str(), HasSubstr("remove the volumes postgresql and service-manager"));
   EXPECT_THAT(out_.str(), HasSubstr("Connectware 1.4.9"));
+  EXPECT_THAT(done.error().message, HasSubstr("put back from the safety export"));
   expect_live_state_unchanged();
-  EXPECT_FALSE(stopped("sm"));
+  EXPECT_FALSE(stopped("sm")); // the volumes were never touched
+}
+
+TEST_F(RestoreTest, AFailureNamingAVersionInOtherWordsIsRolledBackAndShowsTheDowngradePath) {
+  connectware_->fail_with = "Import aborted: archive schema requires Connectware 1.3.2";
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
+  EXPECT_THAT(out_.str(), HasSubstr("Import aborted: archive schema requires Connectware 1.3.2"));
+  EXPECT_THAT(out_.str(), HasSubstr("downgrade Connectware to 1.3.2"));
+  expect_live_state_unchanged();
 }
 
 // --- step 7: failures after the safety copy are rolled back ----------------------------------------------
@@ -526,16 +543,6 @@ TEST_F(RestoreTest, FailedRollbackSaysWhatStateThingsAreInAndWhereTheSafetyCopie
 }
 
 // --- helpers ---------------------------------------------------------------------------------------------
-
-TEST(LinkStaysInside, AcceptsLinksWithinTheVolumeOnly) {
-  EXPECT_TRUE(link_stays_inside("current.yml", "services/a.yml"));
-  EXPECT_TRUE(link_stays_inside("services/x", "../current.yml"));
-  EXPECT_TRUE(link_stays_inside("a/b/c", "./../d"));
-  EXPECT_FALSE(link_stays_inside("current.yml", "../outside"));
-  EXPECT_FALSE(link_stays_inside("services/x", "../../etc/passwd"));
-  EXPECT_FALSE(link_stays_inside("x", "/etc/passwd"));
-  EXPECT_FALSE(link_stays_inside("x", ""));
-}
 
 TEST(CheckVersion, RefusesOnlyBackupsFromNewerVersions) {
   EXPECT_TRUE(check_version("1.4.0", "1.10.2"));

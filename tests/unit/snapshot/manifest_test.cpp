@@ -24,9 +24,9 @@ Manifest sample() {
   database.sha256 = "ff00";
   manifest.database = database;
   VolumeRecord volume{"service-manager", "connectware_service-manager", "volumes/service-manager", {}};
-  volume.entries.push_back({"services", EntryType::directory, 0, 0755, 0, 0, 10, "", ""});
-  volume.entries.push_back({"services/a.yml", EntryType::file, 42, 0644, 1000, 1000, 20, "abcd", ""});
-  volume.entries.push_back({"current", EntryType::symlink, 0, 0777, 0, 0, 30, "", "services/a.yml"});
+  volume.entries.push_back({"services", EntryType::directory, 0, 0755, 0, 0, 10, "", "", 0, "", {}});
+  volume.entries.push_back({"services/a.yml", EntryType::file, 42, 0644, 1000, 1000, 20, "abcd", "", 0, "", {}});
+  volume.entries.push_back({"current", EntryType::symlink, 0, 0777, 0, 0, 30, "", "services/a.yml", 0, "", {}});
   manifest.volumes.push_back(volume);
   manifest.tags = {"connectware", "connectware-1.10.2"};
   return manifest;

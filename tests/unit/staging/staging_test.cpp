@@ -5,9 +5,19 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "util/file_descriptor.hpp"
+
 #include <fcntl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 namespace cwb::staging {
@@ -180,15 +190,198 @@ TEST_F(Staging, ASymlinkReplacedByAFileAndAChangedLinkTarget) {
   EXPECT_EQ(fs::read_symlink(target_ / "dangling"), "elsewhere");
 }
 
-TEST_F(Staging, FifosAreSkippedWithAWarning) {
-  ASSERT_EQ(mkfifo((source_ / "pipe").c_str(), 0600), 0);
+TEST_F(Staging, SocketsAreSkippedWithAWarning) {
+  const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  const auto path = (source_ / "control.sock").string();
+  ASSERT_LT(path.size(), sizeof address.sun_path);
+  std::strcpy(address.sun_path, path.c_str());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  close(fd);
   auto report = mirror();
   ASSERT_TRUE(report) << report.error().message;
-  EXPECT_FALSE(fs::exists(fs::symlink_status(target_ / "pipe")));
+  EXPECT_FALSE(fs::exists(fs::symlink_status(target_ / "control.sock")));
   bool warned = false;
   for (const auto& entry : report->entries)
-    if (entry.path == "pipe") warned = entry.action == MirrorAction::skipped && !entry.warning.empty();
+    if (entry.path == "control.sock") warned = entry.action == MirrorAction::skipped && !entry.warning.empty();
   EXPECT_TRUE(warned);
+}
+
+TEST_F(Staging, FifosAndDeviceNodesAreMirroredAsThemselves) {
+  ASSERT_EQ(mkfifo((source_ / "pipe").c_str(), 0620), 0);
+  ASSERT_EQ(mknod((source_ / "null").c_str(), S_IFCHR | 0666, makedev(1, 3)), 0);
+  ASSERT_EQ(mknod((source_ / "loop").c_str(), S_IFBLK | 0600, makedev(7, 0)), 0);
+  ASSERT_EQ(lchown((source_ / "pipe").c_str(), 70000, 80000), 0);
+  ASSERT_TRUE(mirror());
+  EXPECT_EQ(scan(target_), scan(source_));
+  struct stat info {};
+  ASSERT_EQ(lstat((target_ / "null").c_str(), &info), 0);
+  EXPECT_TRUE(S_ISCHR(info.st_mode));
+  EXPECT_EQ(info.st_rdev, makedev(1, 3));
+  // A device that changes its number is made again.
+  ASSERT_EQ(unlink((source_ / "null").c_str()), 0);
+  ASSERT_EQ(mknod((source_ / "null").c_str(), S_IFCHR | 0666, makedev(1, 5)), 0);
+  ASSERT_TRUE(mirror());
+  EXPECT_EQ(scan(target_), scan(source_));
+}
+
+TEST_F(Staging, HardLinkGroupsStayGroupsAndAFileLeavingAGroupGetsItsOwnData) {
+  ASSERT_EQ(link((source_ / "a.txt").c_str(), (source_ / "nested/a-again.txt").c_str()), 0);
+  ASSERT_EQ(link((source_ / "a.txt").c_str(), (source_ / "z-third.txt").c_str()), 0);
+  auto report = mirror();
+  ASSERT_TRUE(report) << report.error().message;
+  struct stat first {
+  }, second{}, third{};
+  ASSERT_EQ(lstat((target_ / "a.txt").c_str(), &first), 0);
+  ASSERT_EQ(lstat((target_ / "nested/a-again.txt").c_str(), &second), 0);
+  ASSERT_EQ(lstat((target_ / "z-third.txt").c_str(), &third), 0);
+  EXPECT_EQ(first.st_ino, second.st_ino);
+  EXPECT_EQ(first.st_ino, third.st_ino);
+  EXPECT_EQ(first.st_nlink, 3u);
+  EXPECT_EQ(report->files_copied, 4u); // a.txt copied once; its two other names are links
+  for (const auto& entry : report->entries)
+    if (entry.path == "z-third.txt") {
+      EXPECT_EQ(entry.hard_link_to, "a.txt");
+    }
+  EXPECT_EQ(scan(target_), scan(source_));
+
+  // The source's a.txt is rewritten (a new inode): the other names keep the old data, in the mirror too.
+  ASSERT_EQ(unlink((source_ / "a.txt").c_str()), 0);
+  write(source_ / "a.txt", "new alpha\n", 0640);
+  ASSERT_TRUE(mirror());
+  ASSERT_EQ(lstat((target_ / "a.txt").c_str(), &first), 0);
+  ASSERT_EQ(lstat((target_ / "nested/a-again.txt").c_str(), &second), 0);
+  ASSERT_EQ(lstat((target_ / "z-third.txt").c_str(), &third), 0);
+  EXPECT_NE(first.st_ino, second.st_ino);
+  EXPECT_EQ(second.st_ino, third.st_ino);
+  EXPECT_EQ(first.st_nlink, 1u);
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "new alpha\n");
+  EXPECT_EQ(*util::read_file(target_ / "z-third.txt"), "alpha\n");
+  EXPECT_EQ(scan(target_), scan(source_));
+}
+
+TEST_F(Staging, ExtendedAttributesAndAclsAreMirroredAndKeptInStep) {
+  const auto file = source_ / "a.txt";
+  ASSERT_EQ(lsetxattr(file.c_str(), "user.origin", "edge\0bytes", 10, 0), 0);
+  ASSERT_EQ(lsetxattr(file.c_str(), "trusted.cwb", "t", 1, 0), 0);
+  ASSERT_EQ(lsetxattr(file.c_str(), "security.selinux", "system_u:object_r:container_file_t:s0", 37, 0), 0);
+  // A POSIX ACL (user 1234 rw, mask rw) as the kernel stores it: system.posix_acl_access.
+  const unsigned char acl[] = {2, 0,    0,    0,    1,    0,    6,    0, 0xff, 0xff, 0xff, 0xff, 2,    0,    6,
+                               0, 0xd2, 4,    0,    0,    4,    0,    4, 0,    0xff, 0xff, 0xff, 0xff, 0x10, 0,
+                               6, 0,    0xff, 0xff, 0xff, 0xff, 0x20, 0, 4,    0,    0xff, 0xff, 0xff, 0xff};
+  ASSERT_EQ(lsetxattr(file.c_str(), "system.posix_acl_access", acl, sizeof acl, 0), 0) << std::strerror(errno);
+  ASSERT_EQ(lsetxattr((source_ / "nested").c_str(), "system.posix_acl_default", acl, sizeof acl, 0), 0);
+  set_mtime(source_ / "nested", 1'400'000'001, 222'222'222);
+  ASSERT_TRUE(mirror());
+  EXPECT_EQ(scan(target_), scan(source_));
+  const auto mirrored = scan(target_);
+  const auto found = std::ranges::find(mirrored, std::string("a.txt"), &TreeEntry::path);
+  ASSERT_NE(found, mirrored.end());
+  EXPECT_EQ(found->xattrs.size(), 4u);
+
+  // An attribute removed from an unchanged file is removed from the mirror's copy without a copy.
+  ASSERT_EQ(lremovexattr(file.c_str(), "user.origin"), 0);
+  auto second = mirror();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->files_copied, 0u);
+  EXPECT_EQ(scan(target_), scan(source_));
+}
+
+TEST_F(Staging, OddNamesExtremeTimesAndModesRoundTrip) {
+  const std::vector<std::string> names = {
+      std::string("bad\xff\xfe"), "new\nline", "back\\slash", "-leading-dash", "caf\xc3\xa9", "cafe\xcc\x81",
+      std::string(255, 'n')};
+  for (const auto& name : names) { // not write(): its temporary name would exceed 255 bytes
+    util::FileDescriptor fd(open((source_ / name).c_str(), O_WRONLY | O_CREAT | O_EXCL, 0644));
+    ASSERT_TRUE(fd) << std::strerror(errno);
+    ASSERT_EQ(::write(fd.get(), name.data(), name.size()), static_cast<ssize_t>(name.size()));
+  }
+  std::string deep = "deep";
+  while (deep.size() < 1100)
+    deep += "/" + std::string(60, 'd');
+  ASSERT_TRUE(util::ensure_directories(source_ / deep));
+  write(source_ / deep / "leaf", "far down");
+  set_mtime(source_ / names[0], -86'400 * 365, 123'456'789); // 1969
+  set_mtime(source_ / names[1], 4'102'444'800, 999'999'999); // 2100
+  ASSERT_EQ(chmod((source_ / names[2]).c_str(), 0), 0);
+  ASSERT_EQ(chmod((source_ / names[3]).c_str(), 07755), 0);
+  ASSERT_EQ(lchown((source_ / names[4]).c_str(), 4'000'000'000u, 3'000'000'000u), 0);
+  ASSERT_TRUE(mirror());
+  EXPECT_EQ(scan(target_), scan(source_));
+}
+
+TEST_F(Staging, HolesInAFileStayHoles) {
+  {
+    util::FileDescriptor fd(open((source_ / "sparse.img").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644));
+    ASSERT_TRUE(fd);
+    ASSERT_EQ(pwrite(fd.get(), "head", 4, 0), 4);
+    ASSERT_EQ(pwrite(fd.get(), "tail", 4, 64 << 20), 4);
+    ASSERT_EQ(ftruncate(fd.get(), (128 << 20)), 0); // ends in a hole
+  }
+  ASSERT_TRUE(mirror());
+  struct stat info {};
+  ASSERT_EQ(stat((target_ / "sparse.img").c_str(), &info), 0);
+  EXPECT_EQ(info.st_size, 128 << 20);
+  EXPECT_LT(info.st_blocks * 512, 1 << 20) << "the mirror's copy filled its holes";
+  EXPECT_EQ(*util::sha256_file(target_ / "sparse.img"), *util::sha256_file(source_ / "sparse.img"));
+}
+
+TEST_F(Staging, ARewriteWithinTheSameMtimeTickIsCaughtByTheRacyCheck) {
+  // As git's racy-index rule: a file whose recorded mtime is not clearly older than the run that recorded
+  // it is re-read next time. The rewrite keeps size and mtime (a coarse clock, or a writer resetting it).
+  const auto file = source_ / "a.txt";
+  struct stat before {};
+  ASSERT_EQ(lstat(file.c_str(), &before), 0);
+  const auto now = std::chrono::system_clock::now().time_since_epoch();
+  const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(now).count();
+  set_mtime(file, seconds, 0);
+  ASSERT_TRUE(mirror());
+  write(file, "ALPHA\n", 0640);
+  ASSERT_EQ(lchown(file.c_str(), 1234, 5678), 0);
+  set_mtime(file, seconds, 0);
+  auto second = mirror();
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "ALPHA\n");
+  EXPECT_GE(second->files_verified, 1u);
+}
+
+TEST_F(Staging, AnOldFileRewrittenBehindTheQuickCheckIsCaughtByTheFullCheck) {
+  const auto file = source_ / "a.txt"; // mtime in 2020: not racy
+  const MirrorOptions every_third{index_, 3};
+  auto first = mirror_tree(source_, target_, every_third);
+  ASSERT_TRUE(first);
+  EXPECT_TRUE(first->full_check); // no index yet: the first run reads everything anyway
+  write(file, "ALPHA\n", 0640);
+  ASSERT_EQ(lchown(file.c_str(), 1234, 5678), 0);
+  set_mtime(file, 1'600'000'000, 123'456'789);
+  auto second = mirror_tree(source_, target_, every_third);
+  ASSERT_TRUE(second);
+  EXPECT_FALSE(second->full_check);
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "alpha\n"); // the quick check cannot see it
+  // A quick pass with full_check_every 0 (a backup's second pass) does not count as a run.
+  ASSERT_TRUE(mirror_tree(source_, target_, MirrorOptions{index_, 0}));
+  auto third = mirror_tree(source_, target_, every_third);
+  ASSERT_TRUE(third);
+  EXPECT_FALSE(third->full_check);
+  auto fourth = mirror_tree(source_, target_, every_third); // runs 1, 4, 7, ... read everything
+  ASSERT_TRUE(fourth);
+  EXPECT_TRUE(fourth->full_check);
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "ALPHA\n");
+  EXPECT_EQ(fourth->files_copied, 1u);
+}
+
+TEST_F(Staging, CompareContentRewritesAFileWhoseMetadataMatches) {
+  ASSERT_TRUE(mirror_tree(source_, target_, {}));
+  // The target's copy changed behind the metadata's back (same size, same mtime): by content, it differs.
+  write(target_ / "a.txt", "ALPHA\n", 0640);
+  ASSERT_EQ(lchown((target_ / "a.txt").c_str(), 1234, 5678), 0);
+  set_mtime(target_ / "a.txt", 1'600'000'000, 123'456'789);
+  auto report = mirror_tree(source_, target_, MirrorOptions{{}, 0, true});
+  ASSERT_TRUE(report);
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "alpha\n");
+  EXPECT_EQ(report->files_copied, 1u);
 }
 
 TEST_F(Staging, OverlappingSourceAndTargetAreRefused) {
