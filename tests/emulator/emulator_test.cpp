@@ -473,6 +473,7 @@ TEST_F(Emulator, RefuseRestoreNamesTheGivenLastVersion) {
   start_emulator();
   backup();
   const std::string archive = download();
+  backup(); // the downloaded archive is no longer the server's newest export
   set_faults({{"refuse_restore", "1.8.4"}});
   ASSERT_EQ(upload(archive), 202);
   const auto refused = wait_idle();
@@ -480,6 +481,9 @@ TEST_F(Emulator, RefuseRestoreNamesTheGivenLastVersion) {
   EXPECT_NE(refused.at("restore").at("message").get<std::string>().find(
                 "The last Connectware version that can restore this backup file is 1.8.4."),
             std::string::npos);
+  // Its own newest export (what a restore's rollback puts back) is still taken.
+  ASSERT_EQ(upload(download()), 202);
+  EXPECT_TRUE(wait_idle().at("restore").at("succeded").get<bool>());
 }
 
 TEST_F(Emulator, SlowRestoreKeepsRunningTrueUntilItFinishes) {
