@@ -179,30 +179,40 @@ Result<ExportResult> export_database(ConnectwareClient& client, const std::files
   return result;
 }
 
+namespace {
+
+// "The last Connectware version that can restore this backup file is 1.4.9": the number after "last" is the
+// answer even when the message names the archive's own version first.
+const std::regex& version_after_last() {
+  static const std::regex pattern(R"(last[^0-9]{0,80}?v?(\d+\.\d+\.\d+))", std::regex::icase);
+  return pattern;
+}
+
+// "use Connectware 1.5.0 to restore it": the product's name stands for the word.
+const std::regex& version_after_product() {
+  static const std::regex pattern(R"(connectware[^0-9.]{0,20}?v?(\d+\.\d+\.\d+))", std::regex::icase);
+  return pattern;
+}
+
+} // namespace
+
 std::optional<std::string> version_named_in(std::string_view message) {
-  // "The last Connectware version that can restore this backup file is 1.4.9": the number after "last" is the
-  // answer even when the message names the archive's own version first.
-  static const std::regex after_last(R"(last[^0-9]{0,80}?v?(\d+\.\d+\.\d+))", std::regex::icase);
   static const std::regex after_word(R"(version[^0-9]{0,40}?v?(\d+\.\d+\.\d+))", std::regex::icase);
   static const std::regex any_number(R"((?:^|[^0-9.])v?(\d+\.\d+\.\d+)(?![0-9]))", std::regex::icase);
   const std::string text(message);
   std::smatch match;
-  if (std::regex_search(text, match, after_last)) return match[1].str();
+  if (std::regex_search(text, match, version_after_last())) return match[1].str();
   if (std::regex_search(text, match, after_word)) return match[1].str();
-  // "use Connectware 1.5.0 to restore it": the product's name stands for the word.
-  static const std::regex after_product(R"(connectware[^0-9.]{0,20}?v?(\d+\.\d+\.\d+))", std::regex::icase);
-  if (std::regex_search(text, match, after_product)) return match[1].str();
+  if (std::regex_search(text, match, version_after_product())) return match[1].str();
   if (contains_word_version(text) && std::regex_search(text, match, any_number)) return match[1].str();
   return std::nullopt;
 }
 
 std::optional<std::string> restoring_version_named_in(std::string_view message) {
-  static const std::regex after_last(R"(last[^0-9]{0,80}?v?(\d+\.\d+\.\d+))", std::regex::icase);
-  static const std::regex after_product(R"(connectware[^0-9.]{0,20}?v?(\d+\.\d+\.\d+))", std::regex::icase);
   const std::string text(message);
   std::smatch match;
-  if (std::regex_search(text, match, after_last)) return match[1].str();
-  if (std::regex_search(text, match, after_product)) return match[1].str();
+  if (std::regex_search(text, match, version_after_last())) return match[1].str();
+  if (std::regex_search(text, match, version_after_product())) return match[1].str();
   return std::nullopt;
 }
 
