@@ -24,8 +24,11 @@ run_suite() {
   cmake -S "$root" -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCWB_WARNINGS_AS_ERRORS=ON "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
   echo "== $name: test"
-  # Tests that start Docker engines and databases use fixed resources; run them one at a time.
-  (cd "$dir" && ctest --output-on-failure --timeout 600)
+  # Unit tests and the emulator's own tests use only private temporary folders and free ports: run them
+  # side by side. The harness and integration suites start Docker engines and databases on fixed resources: one at a
+  # time.
+  (cd "$dir" && ctest --output-on-failure --timeout 600 -L 'unit|emulator' -j "$jobs")
+  (cd "$dir" && ctest --output-on-failure --timeout 900 -LE 'unit|emulator')
 }
 
 echo "== format check"
