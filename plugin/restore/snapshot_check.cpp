@@ -105,6 +105,7 @@ Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::
   std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> owner; // inode -> first file path
   std::vector<std::pair<staging::TreeEntry, const staging::TreeEntry*>> to_repair;
   std::vector<std::pair<std::string, std::string>> to_link; // leader, member
+  std::vector<const snapshot::VolumeEntry*> to_retarget;    // links whose target restic did not keep
   for (const auto& have : *entries) {
     const auto found = wanted.find(have.path);
     if (found == wanted.end()) return fail(invalid(where(have.path) + " is in the snapshot but not in the manifest"));
@@ -145,9 +146,16 @@ Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::
       break;
     }
     case snapshot::EntryType::symlink:
-      if (have.link_target != want.link_target)
-        return fail(invalid(where(want.path) + " links to \"" + util::printable(have.link_target) +
-                            "\", the manifest says \"" + util::printable(want.link_target) + "\""));
+      if (have.link_target != want.link_target) {
+        // restic before 0.16 stores a target that is not UTF-8 with U+FFFD for each such byte; the manifest
+        // holds its bytes, and a fetched copy gets them back. Any other difference is damage.
+        const bool lossy_restic =
+            how.metadata == Metadata::repair && have.link_target == util::with_invalid_utf8_replaced(want.link_target);
+        if (!lossy_restic)
+          return fail(invalid(where(want.path) + " links to \"" + util::printable(have.link_target) +
+                              "\", the manifest says \"" + util::printable(want.link_target) + "\""));
+        to_retarget.push_back(&want);
+      }
       break;
     case snapshot::EntryType::char_device:
     case snapshot::EntryType::block_device:
@@ -167,23 +175,29 @@ Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::
   }
   if (!wanted.empty())
     return fail(invalid(where(wanted.begin()->first) + " is in the manifest but missing from the snapshot"));
-  if (to_repair.empty() && to_link.empty()) return {};
+  if (to_repair.empty() && to_link.empty() && to_retarget.empty()) return {};
 
-  // Repair: links first (a new name takes its leader's metadata), then metadata deepest first, so that a
-  // folder's mtime is set after its contents changed. Then check again, metadata required.
+  // Repair: names first (a new hard link takes its leader's metadata, a new symbolic link gets the
+  // manifest's), then metadata deepest first, so that a folder's mtime is set after its contents changed.
+  // Then check again, metadata required.
   for (const auto& [leader, member] : to_link)
     CWB_TRY(staging::replace_with_hard_link(root / leader, root / member));
+  for (const auto* link : to_retarget) {
+    CWB_TRY(staging::replace_with_symlink(link->link_target, root / link->path));
+    CWB_TRY(staging::apply_entry_metadata(root / link->path, tree_entry_of(*link), nullptr));
+  }
+  const bool names_changed = !to_link.empty() || !to_retarget.empty();
   for (auto it = to_repair.rbegin(); it != to_repair.rend(); ++it)
-    CWB_TRY(staging::apply_entry_metadata(root / it->first.path, it->first, to_link.empty() ? it->second : nullptr));
-  if (!to_link.empty()) {
-    // Relinking changed folders' mtimes: every folder gets the manifest's again.
+    CWB_TRY(staging::apply_entry_metadata(root / it->first.path, it->first, names_changed ? nullptr : it->second));
+  if (names_changed) {
+    // New names changed their folders' mtimes: every folder gets the manifest's again.
     for (auto it = volume.entries.rbegin(); it != volume.entries.rend(); ++it)
       if (it->type == snapshot::EntryType::directory)
         CWB_TRY(staging::apply_entry_metadata(root / it->path, tree_entry_of(*it), nullptr));
   }
-  spdlog::info("volume {}: set the manifest's metadata on {} entries and relinked {} hard link(s) restic did not "
-               "give back",
-               volume.name, to_repair.size(), to_link.size());
+  spdlog::info("volume {}: set the manifest's metadata on {} entries, relinked {} hard link(s) and gave {} symbolic "
+               "link(s) their target's bytes, which restic did not give back",
+               volume.name, to_repair.size(), to_link.size(), to_retarget.size());
   return check_volume_folder(root, volume, VolumeCheck{Metadata::require, false, how.after});
 }
 

@@ -63,4 +63,16 @@ Result<> replace_with_hard_link(const fs::path& leader, const fs::path& path) {
   return {};
 }
 
+Result<> replace_with_symlink(const std::string& target, const fs::path& path) {
+  const fs::path temporary = temporary_sibling(path);
+  if (symlink(target.c_str(), temporary.c_str()) != 0)
+    return io_error("cannot make the symbolic link", temporary, errno);
+  if (rename(temporary.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    unlink(temporary.c_str());
+    return io_error("cannot rename over", path, saved);
+  }
+  return {};
+}
+
 } // namespace cwb::staging

@@ -24,4 +24,8 @@ Result<> apply_entry_metadata(const std::filesystem::path& path, const TreeEntry
 /// Errors: staging_io.
 Result<> replace_with_hard_link(const std::filesystem::path& leader, const std::filesystem::path& path);
 
+/// Makes `path` a symbolic link to `target` (any bytes): a link made beside it and renamed over it.
+/// Errors: staging_io.
+Result<> replace_with_symlink(const std::string& target, const std::filesystem::path& path);
+
 } // namespace cwb::staging

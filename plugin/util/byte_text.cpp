@@ -4,37 +4,61 @@
 
 namespace cwb::util {
 
+namespace {
+
+/// The length (1 to 4) of the well-formed UTF-8 sequence that starts at `i`, or 0 when none does.
+std::size_t sequence_length(std::string_view text, std::size_t i) noexcept {
+  const auto byte_at = [&text](std::size_t k) { return static_cast<unsigned char>(text[k]); };
+  const unsigned char lead = byte_at(i);
+  if (lead < 0x80) return 1;
+  std::size_t length = 0;
+  unsigned char low = 0x80, high = 0xBF; // allowed range of the first continuation byte
+  if (lead >= 0xC2 && lead <= 0xDF) {
+    length = 2;
+  } else if (lead >= 0xE0 && lead <= 0xEF) {
+    length = 3;
+    if (lead == 0xE0) low = 0xA0;  // overlong
+    if (lead == 0xED) high = 0x9F; // surrogates
+  } else if (lead >= 0xF0 && lead <= 0xF4) {
+    length = 4;
+    if (lead == 0xF0) low = 0x90;  // overlong
+    if (lead == 0xF4) high = 0x8F; // above U+10FFFF
+  } else {
+    return 0;
+  }
+  if (i + length > text.size()) return 0;
+  if (byte_at(i + 1) < low || byte_at(i + 1) > high) return 0;
+  for (std::size_t k = 2; k < length; ++k)
+    if (byte_at(i + k) < 0x80 || byte_at(i + k) > 0xBF) return 0;
+  return length;
+}
+
+} // namespace
+
 bool is_valid_utf8(std::string_view text) noexcept {
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  const std::size_t size = text.size();
-  for (std::size_t i = 0; i < size;) {
-    const unsigned char lead = bytes[i];
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    std::size_t length = 0;
-    unsigned char low = 0x80, high = 0xBF; // allowed range of the first continuation byte
-    if (lead >= 0xC2 && lead <= 0xDF) {
-      length = 2;
-    } else if (lead >= 0xE0 && lead <= 0xEF) {
-      length = 3;
-      if (lead == 0xE0) low = 0xA0;  // overlong
-      if (lead == 0xED) high = 0x9F; // surrogates
-    } else if (lead >= 0xF0 && lead <= 0xF4) {
-      length = 4;
-      if (lead == 0xF0) low = 0x90;  // overlong
-      if (lead == 0xF4) high = 0x8F; // above U+10FFFF
-    } else {
-      return false;
-    }
-    if (i + length > size) return false;
-    if (bytes[i + 1] < low || bytes[i + 1] > high) return false;
-    for (std::size_t k = 2; k < length; ++k)
-      if (bytes[i + k] < 0x80 || bytes[i + k] > 0xBF) return false;
+  for (std::size_t i = 0; i < text.size();) {
+    const auto length = sequence_length(text, i);
+    if (length == 0) return false;
     i += length;
   }
   return true;
+}
+
+std::string with_invalid_utf8_replaced(std::string_view text) {
+  static constexpr std::string_view replacement = "\xEF\xBF\xBD"; // U+FFFD
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const auto length = sequence_length(text, i);
+    if (length == 0) {
+      out += replacement;
+      ++i;
+    } else {
+      out.append(text.substr(i, length));
+      i += length;
+    }
+  }
+  return out;
 }
 
 std::string printable(std::string_view text) {
@@ -61,10 +85,8 @@ std::string printable(std::string_view text) {
       out += static_cast<char>(byte);
       ++i;
     } else {
-      // The longest valid UTF-8 sequence starting here (1 to 4 bytes), else one byte as \xNN.
-      std::size_t length = 0;
-      for (std::size_t candidate = 2; candidate <= 4 && i + candidate <= text.size(); ++candidate)
-        if (is_valid_utf8(text.substr(i, candidate))) length = candidate;
+      // One whole UTF-8 character (never more: a newline after it is still escaped), else one byte as \xNN.
+      const std::size_t length = sequence_length(text, i);
       if (length == 0) {
         hex(byte);
         ++i;

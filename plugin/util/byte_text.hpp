@@ -12,6 +12,11 @@ namespace cwb::util {
 /// True when `text` is well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
 bool is_valid_utf8(std::string_view text) noexcept;
 
+/// `text` with every byte that does not start a well-formed UTF-8 character replaced by U+FFFD, one per
+/// byte: what Go's encoding/json makes of such a string, and so what restic before 0.16 stored as a
+/// symbolic link's target (restic issue #3311; 0.16 added `linktarget_raw`).
+std::string with_invalid_utf8_replaced(std::string_view text);
+
 /// `text` fit for a one-line message: valid UTF-8 stays as it is, except control characters (newlines in
 /// a file name) written as \n, \t or \xNN; bytes that are not UTF-8 are written as \xNN.
 std::string printable(std::string_view text);

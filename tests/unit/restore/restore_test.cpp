@@ -9,6 +9,7 @@
 #include "staging/tree.hpp"
 #include "support/fake_container_runtime.hpp"
 #include "support/tree_files.hpp"
+#include "util/byte_text.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
 
@@ -410,6 +411,48 @@ TEST_F(RestoreTest, LinkPointingOutsideTheVolumeIsRestoredAsALinkAndNeverFollowe
   ASSERT_TRUE(done) << done.error().message;
   EXPECT_EQ(fs::read_symlink(live_ / "services" / "outside"), outside);
   EXPECT_EQ(*util::read_file(outside), "not the volume's\n");
+}
+
+TEST_F(RestoreTest, LinkTargetThatOldResticStoredWithReplacementCharactersGetsItsBytesBack) {
+  // restic before 0.16 keeps a target that is not UTF-8 with U+FFFD for each such byte (restic #3311); the
+  // manifest holds the bytes. Any other difference in a target is still refused.
+  const std::string target = "bad\xff\n target";
+  const auto fetched = layout_.volume("service-manager") / "services" / "odd";
+  ASSERT_EQ(symlink(util::with_invalid_utf8_replaced(target).c_str(), fetched.c_str()), 0);
+  snapshot::VolumeEntry entry;
+  entry.path = "services/odd";
+  entry.type = snapshot::EntryType::symlink;
+  entry.mode = 0777;
+  entry.link_target = target;
+  auto linked = staging::stat_entry(fetched);
+  ASSERT_TRUE(linked);
+  entry.mtime_ns = linked->mtime_ns;
+  manifest_.volumes.front().entries.push_back(entry);
+  save_manifest();
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(fs::read_symlink(live_ / "services" / "odd").string(), target);
+  auto restored = staging::stat_entry(live_ / "services" / "odd");
+  ASSERT_TRUE(restored);
+  EXPECT_EQ(restored->mtime_ns, entry.mtime_ns);
+}
+
+TEST_F(RestoreTest, LinkTargetThatDiffersOtherwiseIsRefusedOnOneLine) {
+  const auto fetched = layout_.volume("service-manager") / "services" / "odd";
+  ASSERT_EQ(symlink("bad?\n target", fetched.c_str()), 0);
+  snapshot::VolumeEntry entry;
+  entry.path = "services/odd";
+  entry.type = snapshot::EntryType::symlink;
+  entry.mode = 0777;
+  entry.link_target = "bad\xff\n target";
+  manifest_.volumes.front().entries.push_back(entry);
+  save_manifest();
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_THAT(done.error().message,
+              HasSubstr("services/odd links to \"bad?\\n target\", the manifest says \"bad\\xff\\n target\""));
+  expect_live_state_unchanged();
 }
 
 TEST_F(RestoreTest, MetadataRestoredOtherwiseIsSetToTheManifests) {

@@ -35,6 +35,17 @@ TEST(ByteText, PrintableKeepsUtf8AndEscapesTheRestOnOneLine) {
   EXPECT_EQ(printable("new\nline\ttab"), "new\\nline\\ttab");
   EXPECT_EQ(printable("bad\xff\x01"), "bad\\xff\\x01");
   EXPECT_TRUE(is_valid_utf8(printable("\xe2\x82 cut")));
+  // A control character right after a multi-byte character is escaped too (the line stays one line).
+  EXPECT_EQ(printable("\xef\xbf\xbd\n\xc3\xa9\t"), "\xef\xbf\xbd\\n\xc3\xa9\\t");
+}
+
+TEST(ByteText, InvalidBytesAreReplacedOneByOneAsGoEncodesThem) {
+  // What restic before 0.16 stored for such a link target: each byte that starts no character -> U+FFFD.
+  EXPECT_EQ(with_invalid_utf8_replaced("bad\xff\n t"), "bad\xef\xbf\xbd\n t");
+  EXPECT_EQ(with_invalid_utf8_replaced("\xe2\x82"), "\xef\xbf\xbd\xef\xbf\xbd"); // cut short: two bytes, two
+  EXPECT_EQ(with_invalid_utf8_replaced("\xc0\xaf"), "\xef\xbf\xbd\xef\xbf\xbd"); // overlong
+  EXPECT_EQ(with_invalid_utf8_replaced("caf\xc3\xa9 \xf0\x9f\x98\x80"), "caf\xc3\xa9 \xf0\x9f\x98\x80");
+  EXPECT_EQ(with_invalid_utf8_replaced(""), "");
 }
 
 } // namespace
