@@ -5,6 +5,7 @@
 #include "backup/volume_staging.hpp"
 #include "connectware/database_operations.hpp"
 #include "installation/run_state.hpp"
+#include "installation/work_folders.hpp"
 #include "restore/snapshot_check.hpp"
 #include "snapshot/layout.hpp"
 #include "util/cancellation.hpp"
@@ -242,11 +243,14 @@ private:
   }
 
   Result<> locate_volumes() {
-    CWB_TRY(util::create_private_directory(layout_.root));
-    CWB_TRY(util::create_private_directory(layout_.database_dir()));
     auto volumes = context_.installation.locate_volumes(config_.volumes());
     if (!volumes) return fail(volumes.error());
     volumes_ = std::move(*volumes);
+    // The staging folder is emptied and filled as a whole: inside a volume (or holding one) it would
+    // stage the volume into itself or remove its files.
+    CWB_TRY(installation::check_work_folders_apart({{"staging-dir", config_.staging_dir()}}, volumes_));
+    CWB_TRY(util::create_private_directory(layout_.root));
+    CWB_TRY(util::create_private_directory(layout_.database_dir()));
     auto described = context_.installation.describe(volumes_);
     if (!described) return fail(described.error().with_context("describing the installation"));
     description_ = std::move(*described);

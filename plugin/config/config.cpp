@@ -556,10 +556,39 @@ Result<Secret> read_secret_file(const fs::path& file, const std::string& key_wit
 
 } // namespace
 
+Result<> Config::check_work_folders() const {
+  // Each of these is emptied or removed as a whole by some step: one inside another, or the state folder
+  // (the lock, the markers, the mirror's index) inside one of them, would be removed with it.
+  const std::array<std::pair<std::string_view, const fs::path*>, 3> folders{
+      {{"staging-dir", &staging_dir_}, {"restore-dir", &restore_dir_}, {"rollback-dir", &rollback_dir_}}};
+  const auto named = [this](std::string_view key, const fs::path& path) {
+    return describe_key(key, *this) + " " + path.string();
+  };
+  for (const auto& [key, path] : folders) {
+    if (util::resolved_path(*path) == util::resolved_path("/"))
+      return fail(ErrorKind::usage, named(key, *path) + " is the root folder; it is emptied as a whole: give it a "
+                                                        "folder of its own");
+    if (util::is_same_or_inside(state_dir_, *path))
+      return fail(ErrorKind::usage, named("state-dir", state_dir_) + " lies inside " + named(key, *path) +
+                                        ", which is emptied as a whole: keep the state folder out of it");
+  }
+  for (const auto& [key, path] : folders) {
+    for (const auto& [other_key, other_path] : folders) {
+      if (key == other_key || !util::is_same_or_inside(*path, *other_path)) continue;
+      const bool same = util::is_same_or_inside(*other_path, *path);
+      return fail(ErrorKind::usage, named(key, *path) + (same ? " is the same folder as " : " lies inside ") +
+                                        named(other_key, *other_path) + ": give each a folder of its own");
+    }
+  }
+  return {};
+}
+
 Result<> Config::finish() {
   if (status_file_.empty()) status_file_ = state_dir_ / "status.json";
   if (restore_dir_.empty()) restore_dir_ = state_dir_ / "restore";
   if (rollback_dir_.empty()) rollback_dir_ = state_dir_ / "rollback";
+
+  CWB_TRY(check_work_folders());
 
   if (poll_interval_ > poll_max_interval_)
     return fail(ErrorKind::usage, describe_key("poll-interval", *this) + " is " + print_duration(poll_interval_) +

@@ -190,6 +190,9 @@ private:
   Result<> apply_environment(const util::Environment& environment);
   Result<> apply_command_line(const CommandLine& command_line);
   Result<> finish(); // derived defaults, cross-key checks, secret files
+  /// staging-dir, restore-dir and rollback-dir: not `/`, apart from each other, the state folder in none.
+  /// Errors: usage naming both keys, their origins and values.
+  [[nodiscard]] Result<> check_work_folders() const;
 
   std::string connectware_url_ = "https://localhost";
   std::string connectware_username_ = "admin";

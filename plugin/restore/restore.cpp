@@ -4,6 +4,7 @@
 #include "connectware/database_operations.hpp"
 #include "core/exit_codes.hpp"
 #include "installation/run_state.hpp"
+#include "installation/work_folders.hpp"
 #include "restore/volume_swap.hpp"
 #include "snapshot/layout.hpp"
 #include "snapshot/run_report.hpp"
@@ -146,6 +147,7 @@ public:
 
   Result<RestoreOutcome> run() {
     CWB_TRY(take_lock());
+    CWB_TRY(check_work_folders_before_fetch());
     timer_.start("fetch");
     CWB_TRY(pick_snapshot());
     timer_.start("safety_copy");
@@ -259,6 +261,26 @@ private:
     return {};
   }
 
+  /// The folders this restore empties (restore-dir now, rollback-dir for the safety copy) and the
+  /// staging folder must stay apart from the configured volumes. Checked before the fetch empties
+  /// restore-dir; plan_volumes checks again against the snapshot's own volumes. A volume that cannot be
+  /// located yet (a new machine) is checked there, once it is.
+  Result<> check_work_folders_before_fetch() {
+    auto located = installation_.locate_volumes(config_.volumes());
+    if (!located) {
+      spdlog::debug("work folders checked after the fetch: {}", located.error().message);
+      return {};
+    }
+    return check_work_folders(*located);
+  }
+
+  Result<> check_work_folders(const std::vector<installation::Volume>& volumes) const {
+    return installation::check_work_folders_apart({{"restore-dir", config_.restore_dir()},
+                                                   {"rollback-dir", config_.rollback_dir()},
+                                                   {"staging-dir", config_.staging_dir()}},
+                                                  volumes);
+  }
+
   Result<> pick_snapshot() {
     if (request_.from_dir) {
       // A staging folder a backup agent brought back: no restic involved, named by its path in messages.
@@ -367,6 +389,7 @@ private:
       names.push_back(record.name);
     auto located = installation_.locate_volumes(names);
     if (!located) return fail(located.error());
+    CWB_TRY(check_work_folders(*located));
     for (auto& volume : *located) {
       const auto record = std::ranges::find(manifest_.volumes, volume.name, &snapshot::VolumeRecord::name);
       VolumePlan plan{std::move(volume), layout_.root / record->staged_path, record->entries.size(), VolumeMethod::copy,

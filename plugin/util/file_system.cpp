@@ -7,10 +7,12 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <vector>
 
 namespace cwb::util {
 namespace {
@@ -94,6 +96,29 @@ Result<> remove_tree(const fs::path& path) {
   fs::remove_all(path, error);
   if (error) return fail(ErrorKind::staging_io, "cannot remove " + path.string() + ": " + error.message());
   return {};
+}
+
+fs::path resolved_path(const fs::path& path) {
+  std::error_code error;
+  auto absolute = fs::absolute(path, error);
+  if (error) absolute = path;
+  auto resolved = fs::weakly_canonical(absolute, error);
+  if (error) return absolute.lexically_normal();
+  return resolved.lexically_normal();
+}
+
+bool is_same_or_inside(const fs::path& inner, const fs::path& outer) {
+  // Component by component ("/srv/a" is not inside "/srv/ab"); a trailing separator's empty element does
+  // not count.
+  const auto components = [](const fs::path& path) {
+    std::vector<fs::path> parts;
+    for (const auto& part : resolved_path(path))
+      if (!part.empty()) parts.push_back(part);
+    return parts;
+  };
+  const auto inside = components(inner);
+  const auto around = components(outer);
+  return around.size() <= inside.size() && std::equal(around.begin(), around.end(), inside.begin());
 }
 
 timespec timespec_of(std::int64_t ns) {

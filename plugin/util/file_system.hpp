@@ -32,6 +32,13 @@ Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_
 /// Removes a file or a tree; succeeds when it does not exist.
 Result<> remove_tree(const fs::path& path);
 
+/// Returns `path` absolute, with `.` and `..` removed and symbolic links resolved as far as it exists
+/// (what a folder setting really names); the lexically normal absolute path when it cannot be resolved.
+fs::path resolved_path(const fs::path& path);
+
+/// True when `inner` is `outer` or lies below it, both compared as resolved_path() gives them.
+bool is_same_or_inside(const fs::path& inner, const fs::path& outer);
+
 /// Returns `ns` nanoseconds since the epoch as a timespec (a negative remainder is normalised).
 timespec timespec_of(std::int64_t ns);
 

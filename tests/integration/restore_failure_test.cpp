@@ -72,6 +72,22 @@ TEST_F(RestoreFailure, EntryEscapingTheVolumeIsRefusedBeforeAnythingChanges) {
   EXPECT_FALSE(fs::exists("/etc/cwb-escape"));
 }
 
+TEST_F(RestoreFailure, RestoreFolderInsideTheVolumeIsAUsageErrorBeforeAnythingChanges) {
+  // The fetch empties restore-dir as a whole: inside the volume it would remove the volume's own files.
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  const auto inside = volume_mountpoint() / "services";
+  ASSERT_TRUE(fs::is_directory(inside));
+  const auto before = live_state();
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"}, {{"CONNECTWARE_RESTORE_DIR", inside.string()}});
+  EXPECT_EQ(outcome.exit_code, 2) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text,
+              HasSubstr("restore-dir " + inside.string() + " lies inside volume connectware_service-manager"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_FALSE(fs::exists(state_dir() / "rollback"));
+}
+
 TEST_F(RestoreFailure, ArchiveRefusedForItsVersionStopsBeforeTheVolume) {
   const auto snapshot = back_up();
   change_everything(VolumeChange::edit);

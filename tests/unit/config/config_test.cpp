@@ -318,6 +318,47 @@ TEST_F(ConfigTest, RestoreFoldersDefaultBelowStateDirUnlessSet) {
   EXPECT_EQ(explicit_dirs->health_timeout(), seconds{120});
 }
 
+TEST_F(ConfigTest, WorkFolderThatIsTheRootFolderIsRejected) {
+  EXPECT_EQ(error_of(resolve({"--restore-dir", "/"})),
+            "restore-dir (from command line --restore-dir) / is the root folder; it is emptied as a whole: give it "
+            "a folder of its own");
+  EXPECT_THAT(error_of(resolve({}, {{"CONNECTWARE_STAGING_DIR", "/srv/.."}})),
+              HasSubstr("staging-dir (from environment CONNECTWARE_STAGING_DIR) /srv/.. is the root folder"));
+}
+
+TEST_F(ConfigTest, WorkFoldersInsideEachOtherAreRejectedNamingBoth) {
+  EXPECT_EQ(error_of(resolve({"--staging-dir", "/srv/cwb/staging", "--rollback-dir", "/srv/cwb/staging/rollback",
+                              "--state-dir", "/srv/state"})),
+            "rollback-dir (from command line --rollback-dir) /srv/cwb/staging/rollback lies inside staging-dir "
+            "(from command line --staging-dir) /srv/cwb/staging: give each a folder of its own");
+  EXPECT_THAT(error_of(resolve(
+                  {"--restore-dir", "/srv/fetch/", "--rollback-dir", "/srv/./fetch", "--state-dir", "/srv/state"})),
+              HasSubstr("/srv/fetch/ is the same folder as rollback-dir (from command line --rollback-dir) "
+                        "/srv/./fetch"));
+  // A name that only starts like another folder is not inside it.
+  auto apart = resolve({"--staging-dir", "/srv/cwb", "--restore-dir", "/srv/cwb-restore", "--state-dir", "/srv/s"});
+  EXPECT_TRUE(apart) << apart.error().message;
+}
+
+TEST_F(ConfigTest, StateFolderInsideAWorkFolderIsRejected) {
+  // The lock and the markers would be removed with the folder.
+  EXPECT_EQ(error_of(resolve({"--staging-dir", "/srv/cwb", "--state-dir", "/srv/cwb/state"})),
+            "state-dir (from command line --state-dir) /srv/cwb/state lies inside staging-dir (from command line "
+            "--staging-dir) /srv/cwb, which is emptied as a whole: keep the state folder out of it");
+  // The defaults keep restore-dir and rollback-dir inside the state folder, which is the other way round.
+  auto defaults = resolve({"--state-dir", "/srv/state"});
+  EXPECT_TRUE(defaults) << defaults.error().message;
+}
+
+TEST_F(ConfigTest, WorkFoldersAreComparedWithLinksResolved) {
+  const auto real = dir_.path() / "real";
+  ASSERT_TRUE(util::create_private_directory(real));
+  fs::create_directory_symlink(real, dir_.path() / "alias");
+  EXPECT_THAT(error_of(resolve({"--staging-dir", real.string(), "--restore-dir", (dir_.path() / "alias/r").string(),
+                                "--state-dir", (dir_.path() / "state").string()})),
+              HasSubstr("alias/r lies inside staging-dir"));
+}
+
 TEST_F(ConfigTest, RestartCommandIsSplitOnSpacesWithoutAShell) {
   const auto file = write("restore.conf", "restart-command = \"systemctl  restart connectware; rm -rf /\"\n");
   auto config = resolve({"--config", file.string()});

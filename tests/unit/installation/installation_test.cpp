@@ -3,11 +3,13 @@
 #include "installation/compose.hpp"
 #include "installation/host.hpp"
 #include "installation/select.hpp"
+#include "installation/work_folders.hpp"
 
 #include "config/command_line.hpp"
 #include "support/fake_container_runtime.hpp"
 #include "util/file_system.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -43,6 +45,32 @@ protected:
   util::SystemProcessRunner runner_;
   util::Environment environment_{{"PATH", "/usr/bin:/bin"}};
 };
+
+TEST(WorkFolders, MustStayApartFromEveryVolume) {
+  const std::vector<Volume> volumes{
+      {"service-manager", "connectware_service-manager", "/var/lib/docker/volumes/connectware_service-manager/_data"},
+      {"certs", "connectware_certs", "/var/lib/docker/volumes/connectware_certs/_data"}};
+  const auto error_of = [&](const WorkFolder& folder) {
+    auto checked = check_work_folders_apart({folder}, volumes);
+    EXPECT_FALSE(checked);
+    if (checked) return std::string();
+    EXPECT_EQ(checked.error().kind, ErrorKind::usage);
+    return checked.error().message;
+  };
+  using testing::HasSubstr;
+  EXPECT_EQ(error_of({"restore-dir", "/var/lib/docker/volumes/connectware_certs/_data/restore"}),
+            "restore-dir /var/lib/docker/volumes/connectware_certs/_data/restore lies inside volume connectware_certs "
+            "(/var/lib/docker/volumes/connectware_certs/_data), whose files it would overwrite or remove: give "
+            "restore-dir a folder outside every volume");
+  EXPECT_THAT(error_of({"rollback-dir", "/var/lib/docker/volumes/connectware_service-manager/_data/"}),
+              HasSubstr("rollback-dir /var/lib/docker/volumes/connectware_service-manager/_data/ is the folder of "
+                        "volume connectware_service-manager"));
+  EXPECT_THAT(error_of({"staging-dir", "/var/lib/docker"}),
+              HasSubstr("staging-dir /var/lib/docker holds volume connectware_service-manager"));
+  EXPECT_TRUE(check_work_folders_apart({{"staging-dir", "/var/lib/connectware-backup/staging"},
+                                        {"restore-dir", "/var/lib/docker/volumes/connectware_service-manager/_data2"}},
+                                       volumes));
+}
 
 TEST(ComposeVolumeName, IsTheProjectThenTheVolume) {
   EXPECT_EQ(compose_volume_name("connectware", "service-manager"), "connectware_service-manager");

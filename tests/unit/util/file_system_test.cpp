@@ -97,6 +97,29 @@ TEST(FileSystem, TemporaryDirectoryIsRemovedOnDestruction) {
   EXPECT_FALSE(std::filesystem::exists(kept));
 }
 
+TEST(FileSystem, InsideComparesWholeComponentsOfNormalisedPaths) {
+  EXPECT_TRUE(is_same_or_inside("/srv/a", "/srv/a"));
+  EXPECT_TRUE(is_same_or_inside("/srv/a/", "/srv/a"));
+  EXPECT_TRUE(is_same_or_inside("/srv/a/b/c", "/srv/a"));
+  EXPECT_TRUE(is_same_or_inside("/srv/x/../a/b", "/srv/./a"));
+  EXPECT_TRUE(is_same_or_inside("/anything", "/"));
+  EXPECT_FALSE(is_same_or_inside("/srv/ab", "/srv/a"));
+  EXPECT_FALSE(is_same_or_inside("/srv", "/srv/a"));
+  EXPECT_FALSE(is_same_or_inside("/srv/a/../b", "/srv/a"));
+}
+
+TEST(FileSystem, InsideFollowsLinksOfTheExistingPart) {
+  auto dir = TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  const auto real = dir->path() / "real";
+  ASSERT_TRUE(ensure_directories(real));
+  std::filesystem::create_directory_symlink(real, dir->path() / "alias");
+  EXPECT_TRUE(is_same_or_inside(dir->path() / "alias" / "not-yet" / "x", real));
+  EXPECT_TRUE(is_same_or_inside(real / "y", dir->path() / "alias"));
+  EXPECT_EQ(resolved_path(dir->path() / "alias" / "not-yet"), resolved_path(real) / "not-yet");
+  EXPECT_FALSE(is_same_or_inside(dir->path() / "alias", dir->path() / "other"));
+}
+
 TEST(FileLock, SecondAcquireFailsWithLockedAndNamesTheHolder) {
   auto dir = TemporaryDirectory::create({}, "cwb-test-");
   ASSERT_TRUE(dir);
