@@ -8,6 +8,7 @@
 
 #include "backup_fakes.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@ using installation::write_run_marker;
 
 using test::BackupRig;
 using test::exists_at;
+using testing::HasSubstr;
 
 bool contains(const std::vector<std::string>& items, const std::string& item) {
   return std::find(items.begin(), items.end(), item) != items.end();
@@ -72,6 +74,22 @@ TEST(PreBackup, StagesTheArchiveTheVolumeAndTheManifestWithTheContainersPausedMe
   EXPECT_TRUE((*marker)->staged);
   EXPECT_EQ((*marker)->owner, rig.owner);
   EXPECT_EQ((*marker)->quiesce_mode, "pause");
+}
+
+TEST(PreBackup, AStagingFolderInsideAVolumeIsAUsageErrorBeforeAnythingIsWritten) {
+  // The rig's staging folder lies in the temporary folder: given as the volume, it is inside the volume.
+  BackupRig rig({{"volume-path", std::filesystem::temp_directory_path().string()}});
+  auto context = rig.context(false);
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::usage);
+  EXPECT_THAT(staged.error().message,
+              HasSubstr("staging-dir " + rig.config().staging_dir().string() + " lies inside volume "));
+  EXPECT_FALSE(exists_at(rig.config().staging_dir()));
+  EXPECT_EQ(std::count(rig.server.requests.begin(), rig.server.requests.end(), "POST /api/maintenance/db/backup"), 0);
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker);
+  EXPECT_FALSE(marker->has_value());
 }
 
 TEST(PreBackup, CopiesTheVolumeBeforeTheWindowAndTakesWhatChangedSinceInsideIt) {

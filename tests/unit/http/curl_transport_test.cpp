@@ -273,7 +273,10 @@ TEST(CurlTransport, StalledDownloadFailsOnTheLowSpeedLimit) {
     res.set_content_provider(1024 * 1024, "application/gzip",
                              [&](std::size_t offset, std::size_t, httplib::DataSink& sink) {
                                if (offset == 0) return sink.write("abcd", 4);
-                               for (int i = 0; i < 100 && !stop; ++i)
+                               // Stalled far longer than the 1 s limit (10 s, until the client gave up):
+                               // a server that closed first would make a truncated download instead, which
+                               // a loaded machine could otherwise see.
+                               for (int i = 0; i < 500 && !stop; ++i)
                                  std::this_thread::sleep_for(std::chrono::milliseconds(20));
                                return false;
                              });
