@@ -334,6 +334,11 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("export-timeout", "CONNECTWARE_EXPORT_TIMEOUT", ValueType::duration,
         "How long to wait for Connectware to finish a database backup or restore",
         accessors(&Config::export_timeout_, parse_duration, print_duration));
+    add("restore-settle", "CONNECTWARE_RESTORE_SETTLE", ValueType::duration,
+        "How long the maintenance status must stay idle and as it was before an upload before that restore is "
+        "taken as finished although it was never seen running (the same archive restored twice, a restore over "
+        "before the first poll)",
+        accessors(&Config::restore_settle_, parse_duration, print_duration));
     add("poll-interval", "CONNECTWARE_POLL_INTERVAL", ValueType::duration, "First wait between status polls",
         accessors(&Config::poll_interval_, parse_duration, print_duration));
     add("poll-max-interval", "CONNECTWARE_POLL_MAX_INTERVAL", ValueType::duration,
@@ -421,7 +426,7 @@ const std::vector<Config::Binding>& Config::bindings() {
         "connectware\"), split on spaces and run without a shell; restart-command starts Connectware again",
         accessors(&Config::stop_command_, parse_optional_text, print_text));
     add("health-timeout", "CONNECTWARE_HEALTH_TIMEOUT", ValueType::duration,
-        "How long to wait for every Connectware container to report running after a restart",
+        "How long to wait after a restart for the Connectware services that ran before the restore to report running",
         accessors(&Config::health_timeout_, parse_duration, print_duration));
 
     // restic

@@ -111,6 +111,7 @@ public:
   [[nodiscard]] const std::string& backup_path() const { return backup_path_; }
   [[nodiscard]] const std::string& restore_path() const { return restore_path_; }
   [[nodiscard]] std::chrono::milliseconds export_timeout() const { return export_timeout_; }
+  [[nodiscard]] std::chrono::milliseconds restore_settle() const { return restore_settle_; }
   [[nodiscard]] std::chrono::milliseconds poll_interval() const { return poll_interval_; }
   [[nodiscard]] std::chrono::milliseconds poll_max_interval() const { return poll_max_interval_; }
 
@@ -210,6 +211,9 @@ private:
   std::string backup_path_ = "/api/maintenance/db/backup";
   std::string restore_path_ = "/api/maintenance/db/restore";
   std::chrono::milliseconds export_timeout_ = std::chrono::seconds{3600};
+  // Connectware sets `running` as soon as the upload is in (the 202 says the process starts), so a status
+  // idle and unchanged this long after it means the restore is over, not that it has yet to begin.
+  std::chrono::milliseconds restore_settle_ = std::chrono::seconds{10};
   std::chrono::milliseconds poll_interval_ = std::chrono::seconds{1};
   // Short: while the export runs the configuration is held still, and every second of backoff past the
   // export's end is a second longer pause. A status poll costs Connectware next to nothing.

@@ -226,6 +226,26 @@ std::optional<std::string> version_refusal_in(std::string_view message) {
   return version_named_in(message);
 }
 
+namespace {
+
+/// How a finished restore ended, from its status object.
+Result<RestoreResult> restore_outcome(const OperationStatus& restore) {
+  if (restore.succeeded == true) return RestoreResult{restore.message};
+  const std::string message = restore.message.empty() ? "(no message)" : restore.message;
+  if (const auto version = version_refusal_in(restore.message)) {
+    return fail(ErrorKind::incompatible_version,
+                "restoring the database: Connectware refused the archive because of its version: " + message +
+                    " (last Connectware version that can restore it: " + *version + ")");
+  }
+  if (restore.succeeded == false)
+    return fail(ErrorKind::http, "restoring the database: Connectware reports the restore failed: " + message);
+  return fail(ErrorKind::http,
+              "restoring the database: the restore finished but the status does not say whether it succeeded: " +
+                  message);
+}
+
+} // namespace
+
 Result<RestoreResult> restore_database(ConnectwareClient& client, const std::filesystem::path& archive,
                                        const RestoreOptions& options) {
   auto idle = wait_until_idle(client, options.poll_initial, options.poll_max, options.wait_for_idle, ErrorKind::http);
@@ -261,32 +281,33 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
   }
 
   Poller poller(client, options.poll_initial, options.poll_max, options.timeout);
+  // Since when the status has been idle and as it was before the upload, `running` never seen: the clock
+  // of the settle rule.
+  std::optional<Clock::time_point> unchanged_since;
   while (true) {
     CWB_TRY(poller.wait());
     auto status = client.status();
     if (!status) return fail(status.error().with_context("restoring the database: waiting for the restore"));
     if (status->running) {
       seen_running = true;
+      unchanged_since.reset();
     } else {
       const auto& restore = status->restore;
       const bool changed = restore && (!before || restore->raw != before->raw);
-      if (restore && (seen_running || changed)) {
-        if (restore->succeeded == true) return RestoreResult{restore->message};
-        const std::string message = restore->message.empty() ? "(no message)" : restore->message;
-        if (const auto version = version_refusal_in(restore->message)) {
-          return fail(ErrorKind::incompatible_version,
-                      "restoring the database: Connectware refused the archive because of its version: " + message +
-                          " (last Connectware version that can restore it: " + *version + ")");
-        }
-        if (restore->succeeded == false) {
-          return fail(ErrorKind::http, "restoring the database: Connectware reports the restore failed: " + message);
-        }
-        return fail(ErrorKind::http, "restoring the database: the restore finished but the status does not say "
-                                     "whether it succeeded: " +
-                                         message);
-      }
+      if (restore && (seen_running || changed)) return restore_outcome(*restore);
       // A server that reports no restore object at all: the end of `running` is all we can go by.
       if (!restore && seen_running) return RestoreResult{};
+      // Neither seen running nor changed: the same archive restored again leaves the same object, and a
+      // restore can end before the first poll. Idle and unchanged for `settle`, it is over.
+      const auto now = client.clock().now();
+      if (!unchanged_since) unchanged_since = now;
+      if (now - *unchanged_since >= options.settle) {
+        spdlog::info("the maintenance status stayed idle and unchanged for {} after the upload, the restore never "
+                     "seen running: taken as over (restore-settle)",
+                     util::format_duration(options.settle));
+        if (restore) return restore_outcome(*restore);
+        return RestoreResult{};
+      }
     }
     if (poller.expired()) {
       return fail(ErrorKind::http, "restoring the database: the restore is still running after " +
@@ -295,20 +316,44 @@ Result<RestoreResult> restore_database(ConnectwareClient& client, const std::fil
   }
 }
 
+Result<std::set<std::string>> running_services(ConnectwareClient& client) {
+  auto health = client.health();
+  if (!health) return fail(health.error());
+  std::set<std::string> running;
+  for (const auto& service : *health)
+    if (service.status == "running") running.insert(service.name);
+  return running;
+}
+
 Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::milliseconds timeout,
-                            std::chrono::milliseconds poll_initial, std::chrono::milliseconds poll_max) {
+                            std::chrono::milliseconds poll_initial, std::chrono::milliseconds poll_max,
+                            const std::optional<std::set<std::string>>& running_before) {
+  const bool every_service = !running_before || running_before->empty();
   Poller poller(client, poll_initial, std::max(poll_initial, poll_max), timeout);
   std::string last_problem = "no answer yet";
+  std::string last_logged;
   while (true) {
     auto health = client.health();
     if (health) {
       std::string not_running;
+      const auto add = [&not_running](const std::string& name, const std::string& status) {
+        not_running += (not_running.empty() ? "" : ", ") + name + "=" + status;
+      };
+      std::set<std::string> listed;
       for (const auto& service : *health) {
-        if (service.status != "running")
-          not_running += (not_running.empty() ? "" : ", ") + service.name + "=" + service.status;
+        listed.insert(service.name);
+        const bool awaited = every_service || running_before->contains(service.name);
+        if (awaited && service.status != "running") add(service.name, service.status);
       }
+      if (!every_service)
+        for (const auto& name : *running_before)
+          if (!listed.contains(name)) add(name, "not listed");
       if (!health->empty() && not_running.empty()) return {};
       last_problem = health->empty() ? "no services listed" : "not running: " + not_running;
+      if (not_running != last_logged) {
+        spdlog::info("waiting for {}", not_running.empty() ? "Connectware to list its services" : not_running);
+        last_logged = not_running;
+      }
     } else if (health.error().kind == ErrorKind::authentication || health.error().kind == ErrorKind::interrupted) {
       return fail(health.error());
     } else {

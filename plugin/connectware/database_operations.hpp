@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 
@@ -68,6 +69,10 @@ struct RestoreOptions {
   std::chrono::milliseconds poll_max{10'000};
   std::chrono::milliseconds timeout{3'600'000};
   std::chrono::milliseconds wait_for_idle{300'000};
+  /// How long the status must stay idle with the `restore` object unchanged (or absent) after the upload,
+  /// `running` never seen, before the restore is taken as over: the same archive restored twice leaves
+  /// the same object, and a restore may end before the first poll.
+  std::chrono::milliseconds settle{10'000};
   /// How many times the archive is uploaded when an upload's outcome is unknown (5xx, timeout, broken
   /// connection) and the status proves that nothing started; an unknown status ends the restore instead.
   int start_attempts = 4;
@@ -80,7 +85,9 @@ struct RestoreResult {
 
 /// Restores `archive` into Connectware: waits (bounded) until no operation is running, uploads the
 /// archive, and polls until the restore is over. The restore counts as over once `running` is false after
-/// it was seen true, or when the `restore` object differs from the one before the upload.
+/// it was seen true, when the `restore` object differs from the one before the upload (any field: a time,
+/// an id, the message), or when neither happened but the status stayed idle and unchanged for `settle`
+/// (then the object, the one before if unchanged, says how it ended; none at all counts as success).
 /// Errors: incompatible_version when the server refuses the archive with a message naming a Connectware
 /// version (the whole message is kept: it names the last version that can restore the file); http when
 /// the restore failed otherwise (the server's message), when an operation is still running after
@@ -106,14 +113,22 @@ std::optional<std::string> restoring_version_named_in(std::string_view message);
 /// ...") is not one: that restore may have changed the database, and must be rolled back.
 std::optional<std::string> version_refusal_in(std::string_view message);
 
-/// Polls /api/system/health until it lists at least one service and all are "running". Unreachable or
-/// failing answers in between are expected (Connectware restarting) and polled through.
+/// The names of the services /api/system/health reports running now: what a restart must bring back.
+/// Errors: the client's common ones.
+Result<std::set<std::string>> running_services(ConnectwareClient& client);
+
+/// Polls /api/system/health until it lists at least one service and every service of `running_before`
+/// is "running" (a service that did not run before may be in any state; one missing from the listing
+/// counts as not running); with nullopt (or an empty set), every listed service. The services still
+/// awaited are logged whenever they change. Unreachable or failing answers in between are expected
+/// (Connectware restarting) and polled through.
 /// Errors: unreachable after `timeout` (the message lists the services not running, or the last error);
 /// authentication at once; interrupted.
 /// Polls from `poll_initial`, doubling up to `poll_max`: a restart that is quick is seen quickly, a slow
 /// one is not asked about more than every `poll_max`.
 Result<> wait_until_healthy(ConnectwareClient& client, std::chrono::milliseconds timeout,
                             std::chrono::milliseconds poll_initial = std::chrono::milliseconds(250),
-                            std::chrono::milliseconds poll_max = std::chrono::seconds(2));
+                            std::chrono::milliseconds poll_max = std::chrono::seconds(2),
+                            const std::optional<std::set<std::string>>& running_before = std::nullopt);
 
 } // namespace cwb::connectware

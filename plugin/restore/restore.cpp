@@ -23,6 +23,7 @@
 #include <chrono>
 #include <map>
 #include <optional>
+#include <set>
 #include <system_error>
 
 namespace cwb::restore {
@@ -89,6 +90,7 @@ connectware::RestoreOptions restore_options(const RestoreContext& context) {
   options.poll_initial = first_poll(context.config);
   options.poll_max = longest_poll(context.config);
   options.timeout = context.config.export_timeout();
+  options.settle = context.config.restore_settle();
   options.start_attempts = std::max(1, context.config.retries());
   options.progress = context.progress;
   return options;
@@ -378,9 +380,27 @@ private:
     if (!info) return fail(info.error().with_context("asking Connectware for its version"));
     running_version_ = info->version;
     CWB_TRY(check_version(manifest_.connectware_version, running_version_));
+    note_running_services();
     CWB_TRY(installation_.check_restart_possible());
     if (includes_volumes(request_.parts)) CWB_TRY(plan_volumes());
     return check_room_for_safety_copy();
+  }
+
+  /// What "healthy again" means after the restart: the services that run now. A service stopped before the
+  /// restore is no reason to roll back. When the listing cannot be read, every listed service must run.
+  void note_running_services() {
+    auto running = connectware::running_services(context_.connectware);
+    if (!running) {
+      spdlog::warn("cannot tell which Connectware services run before the restore ({}): after the restart every "
+                   "listed service must run",
+                   running.error().message);
+      return;
+    }
+    running_before_ = std::move(*running);
+    std::string names;
+    for (const auto& name : *running_before_)
+      names += (names.empty() ? "" : ", ") + name;
+    spdlog::info("services running before the restore, awaited after the restart: {}", names.empty() ? "none" : names);
   }
 
   Result<> plan_volumes() {
@@ -464,7 +484,7 @@ private:
       plan += "  5. volumes: left as they are (--db-only)\n";
     }
     plan += "  6. restart Connectware: " + installation_.describe_restart() + "; wait up to " +
-            util::format_duration(config_.health_timeout()) + " until every container runs\n";
+            util::format_duration(config_.health_timeout()) + " until the services that ran before run again\n";
     return plan;
   }
 
@@ -570,9 +590,13 @@ private:
     auto done = installation_.restart();
     if (!done) return fail(done.error());
     stopped_.clear();
-    spdlog::info("{}; waiting up to {} for Connectware to report every container running", *done,
-                 util::format_duration(config_.health_timeout()));
-    if (auto healthy = connectware::wait_until_healthy(context_.connectware, config_.health_timeout()); !healthy)
+    spdlog::info("{}; waiting up to {} for Connectware to report {} running", *done,
+                 util::format_duration(config_.health_timeout()),
+                 running_before_ && !running_before_->empty() ? "the services that ran before" : "every service");
+    if (auto healthy =
+            connectware::wait_until_healthy(context_.connectware, config_.health_timeout(),
+                                            std::chrono::milliseconds(250), std::chrono::seconds(2), running_before_);
+        !healthy)
       return fail(healthy.error().with_context("after the restart"));
     return done;
   }
@@ -669,6 +693,7 @@ private:
   snapshot::Manifest manifest_;
   fs::path database_upload_;
   std::string running_version_;
+  std::optional<std::set<std::string>> running_before_; // services running before the restore (step 2)
   std::vector<VolumePlan> volumes_;
   std::vector<installation::Workload> users_; // as seen in step 2, for the plan
 

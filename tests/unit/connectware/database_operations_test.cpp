@@ -329,6 +329,55 @@ TEST_F(RestoreDatabase, AFailedUploadIsNotRepeatedWhenTheStatusCannotBeRead) {
   EXPECT_NE(result.error().message.find("not uploaded again"), std::string::npos) << result.error().message;
 }
 
+TEST_F(RestoreDatabase, TheSameArchiveRestoredAgainEndsAfterTheSettleTimeNotTheTimeout) {
+  // Never seen running, and the same object as before (no time field, the same message): the settle rule.
+  server.statuses = {restore_status_json(false, true, "restored")};
+  const auto started = setup.clock.now();
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_EQ(result->message, "restored");
+  const auto waited = setup.clock.now() - started;
+  EXPECT_GE(waited, restore_options().settle);
+  EXPECT_LT(waited, restore_options().settle + restore_options().poll_max + 2s);
+  EXPECT_EQ(server.restore_posts, 1);
+}
+
+TEST_F(RestoreDatabase, AnUnchangedFailedObjectAfterTheSettleTimeIsAFailure) {
+  server.statuses = {restore_status_json(false, false, "pg_restore: boom")};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_FALSE(result);
+  EXPECT_EQ(result.error().kind, ErrorKind::http);
+  EXPECT_NE(result.error().message.find("pg_restore: boom"), std::string::npos) << result.error().message;
+}
+
+TEST_F(RestoreDatabase, RunningSeenBeforeTheSettleTimeIsFollowedToItsEnd) {
+  // Idle and unchanged at the first poll, then running: not over until the running restore ends.
+  server.statuses = {restore_status_json(false, true, "earlier"), restore_status_json(false, true, "earlier"),
+                     restore_status_json(true, std::nullopt, ""), restore_status_json(true, std::nullopt, ""),
+                     restore_status_json(false, false, "the new one failed")};
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_FALSE(result);
+  EXPECT_NE(result.error().message.find("the new one failed"), std::string::npos) << result.error().message;
+}
+
+TEST_F(RestoreDatabase, ARestoreOverBeforeTheFirstPollIsSeenByItsChangedObjectAtOnce) {
+  server.statuses = {restore_status_json(false, true, "restored", "2026-12-01T10:00:00Z"),
+                     restore_status_json(false, true, "restored", "2026-12-05T22:00:00Z")};
+  const auto started = setup.clock.now();
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_LT(setup.clock.now() - started, restore_options().settle);
+}
+
+TEST_F(RestoreDatabase, AServerWithoutARestoreObjectNeverSeenRunningEndsAfterTheSettleTime) {
+  server.statuses = {R"({"running": false, "backup": {"id": "old", "succeded": true}})"};
+  const auto started = setup.clock.now();
+  auto result = restore_database(setup.client, archive(), restore_options());
+  ASSERT_TRUE(result) << result.error().message;
+  EXPECT_GE(setup.clock.now() - started, restore_options().settle);
+  EXPECT_LT(setup.clock.now() - started, restore_options().timeout);
+}
+
 TEST_F(RestoreDatabase, TimesOutWhenTheRestoreNeverEnds) {
   server.statuses = {restore_status_json(false, true, "earlier"), restore_status_json(true, std::nullopt, "")};
   auto result = restore_database(setup.client, archive(), restore_options());
@@ -360,6 +409,30 @@ TEST(WaitUntilHealthy, PollsSoonAfterARestartThenBacksOffToTheMaximum) {
   using std::chrono::milliseconds;
   EXPECT_EQ(setup.sleeper.sleeps,
             (std::vector<milliseconds>{milliseconds(250), milliseconds(500), milliseconds(1000), milliseconds(2000)}));
+}
+
+TEST(WaitUntilHealthy, AwaitsOnlyTheServicesThatRanBeforeAndCountsAMissingOneAsNotRunning) {
+  FakeConnectware server;
+  server.healths = {
+      R"({"system":{"status":[{"name":"broker","status":"running"},{"name":"workbench","status":"exited"}]}})"};
+  Harness setup(server);
+  EXPECT_TRUE(wait_until_healthy(setup.client, 10s, 250ms, 2s, std::set<std::string>{"broker"}));
+  auto missing = wait_until_healthy(setup.client, 10s, 250ms, 2s, std::set<std::string>{"broker", "auth-server"});
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message.find("auth-server=not listed"), std::string::npos) << missing.error().message;
+  EXPECT_EQ(missing.error().message.find("workbench"), std::string::npos) << missing.error().message;
+  // Without a record of what ran before, every listed service must run.
+  EXPECT_FALSE(wait_until_healthy(setup.client, 5s, 250ms, 2s));
+}
+
+TEST(RunningServices, AreTheServicesTheHealthListingReportsRunning) {
+  FakeConnectware server;
+  server.healths = {R"({"system":{"status":[{"name":"broker","status":"running"},)"
+                    R"({"name":"workbench","status":"exited"},{"name":"postgresql","status":"running"}]}})"};
+  Harness setup(server);
+  auto running = running_services(setup.client);
+  ASSERT_TRUE(running) << running.error().message;
+  EXPECT_EQ(*running, (std::set<std::string>{"broker", "postgresql"}));
 }
 
 TEST(WaitUntilHealthy, TimesOutNamingTheServicesNotRunning) {

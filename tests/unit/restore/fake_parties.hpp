@@ -69,11 +69,13 @@ public:
     server->Get("/api/system/health", [this](const httplib::Request&, httplib::Response& res) {
       std::lock_guard lock(mutex_);
       ++health_gets;
-      const bool down = unhealthy_answers > 0;
+      // Before the first upload Connectware is as it was before the restore: unhealthy answers only follow one.
+      const bool down = restore_posts > 0 && unhealthy_answers > 0;
       if (down) --unhealthy_answers;
       nlohmann::json status = nlohmann::json::array();
       status.push_back({{"name", "connectware"}, {"status", "running"}});
       status.push_back({{"name", "service-manager"}, {"status", down ? "exited" : "running"}});
+      if (!stopped_service.empty()) status.push_back({{"name", stopped_service}, {"status", "exited"}});
       res.set_content(nlohmann::json{{"system", {{"status", status}}}}.dump(), "application/json");
     });
     loopback_ = std::make_unique<LoopbackServer>(std::move(server));
@@ -87,10 +89,11 @@ public:
 
   // Script (set before use) and counters (read after).
   std::string version = "1.10.2";
-  std::string refuse_with;   // non-empty: every restore but of the newest export is refused naming this version
-  std::string fail_with;     // non-empty: the next restore fails with this message
-  int failing_restores = 0;  // the next N restores fail
-  int unhealthy_answers = 0; // the next N health answers list the service-manager as exited
+  std::string refuse_with;     // non-empty: every restore but of the newest export is refused naming this version
+  std::string fail_with;       // non-empty: the next restore fails with this message
+  int failing_restores = 0;    // the next N restores fail
+  int unhealthy_answers = 0;   // the next N health answers after the first upload list the service-manager as exited
+  std::string stopped_service; // non-empty: a service every health answer lists as exited
   int backup_posts = 0;
   int restore_posts = 0;
   int health_gets = 0;

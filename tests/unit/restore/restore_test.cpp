@@ -30,6 +30,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::HasSubstr;
+using testing::Not;
 
 constexpr const char* volume_name = "connectware_service-manager";
 
@@ -537,6 +538,25 @@ TEST_F(RestoreTest, HealthNeverReachedIsRolledBack) {
   ASSERT_FALSE(done);
   EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
   EXPECT_THAT(done.error().message, HasSubstr("not healthy"));
+  expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, AServiceStoppedBeforeTheRestoreIsNoReasonToRollBack) {
+  // Healthy means what ran before: the workbench was stopped, and stays so.
+  connectware_->stopped_service = "workbench";
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(tree(live_), expected_volume_);
+}
+
+TEST_F(RestoreTest, HealthAwaitsTheServicesThatRanBefore) {
+  connectware_->stopped_service = "workbench";
+  connectware_->unhealthy_answers = 9; // the service-manager, which ran before, does not come back
+  auto done = restore({});
+  ASSERT_FALSE(done);
+  EXPECT_EQ(done.error().kind, ErrorKind::restore_rolled_back);
+  EXPECT_THAT(done.error().message, HasSubstr("not running: service-manager=exited"));
+  EXPECT_THAT(done.error().message, Not(HasSubstr("workbench")));
   expect_live_state_unchanged();
 }
 
