@@ -44,13 +44,16 @@ int main(int argc, char** argv) {
       argv,
       [&flags](CLI::App& cli) {
         cli.add_option("--snapshot", flags.snapshot,
-                       "Snapshot to restore (id or unique prefix); default: the latest with our tags for this host")
+                       "Snapshot to restore (id or unique prefix); default: the latest with our tags of this host "
+                       "(--host: of another)")
             ->type_name("ID");
         auto* from = cli.add_option("--from", flags.from_dir,
                                     "Restore from this folder instead of restic: a staging folder that a backup "
                                     "agent brought back, checked exactly like a snapshot")
                          ->type_name("DIR");
-        auto* list = cli.add_flag("--list", flags.list, "List the snapshots that can be restored and exit");
+        auto* list =
+            cli.add_flag("--list", flags.list,
+                         "List the snapshots of every host that can be restored (this host's marked) and exit");
         from->excludes(list);
         from->excludes("--snapshot");
         auto* db_only = cli.add_flag("--db-only", flags.db_only, "Restore only the database");
@@ -71,14 +74,7 @@ int main(int argc, char** argv) {
         if (flags.list) {
           auto snapshots = restore::list_snapshots(*(*clients)->restic, input.config);
           if (!snapshots) return fail(snapshots.error());
-          if (snapshots->empty()) std::cout << "no snapshots with tags of this configuration for this host\n";
-          for (const auto& snapshot : *snapshots) {
-            std::string tags;
-            for (const auto& tag : snapshot.tags)
-              tags += (tags.empty() ? "" : ",") + tag;
-            std::cout << snapshot.short_id << "  " << snapshot.time << "  " << snapshot.hostname << "  " << tags
-                      << "\n";
-          }
+          std::cout << restore::snapshot_listing(*snapshots, input.config.host());
           return {};
         }
         CWB_TRY(app::select_installation(**clients, input.config, input.environment));

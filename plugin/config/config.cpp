@@ -440,7 +440,8 @@ const std::vector<Config::Binding>& Config::bindings() {
         accessors(&Config::restic_password_, parse_secret, print_secret), Sensitivity::secret);
     add("restic-cacert", "RESTIC_CACERT", ValueType::path, "CA certificate(s) for the repository's TLS server",
         accessors(&Config::restic_cacert_, parse_optional_path, print_optional_path));
-    add("host", "CONNECTWARE_HOST", ValueType::string, "Host name recorded in restic snapshots",
+    add("host", "CONNECTWARE_HOST", ValueType::string,
+        "Host name recorded in restic snapshots; a restore picks its latest (on a new machine: the old one's name)",
         accessors(&Config::host_, parse_host, print_text), Sensitivity::plain, "the machine's hostname");
     add("tags", "CONNECTWARE_TAGS", ValueType::list, "Tags of the restic snapshots",
         accessors(&Config::tags_,

@@ -21,6 +21,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <map>
 #include <optional>
 #include <set>
@@ -128,6 +129,33 @@ Result<fs::path> database_for_upload(const snapshot::Layout& layout, const snaps
   spdlog::info("database archive rebuilt from the unpacked {} ({} entries, identical to the export)", record.file,
                info->entry_count);
   return rebuilt;
+}
+
+/// The snapshots among `snapshots` made on `host`, in their order.
+std::vector<restic::Snapshot> of_host(const std::vector<restic::Snapshot>& snapshots, const std::string& host) {
+  std::vector<restic::Snapshot> found;
+  std::ranges::copy_if(snapshots, std::back_inserter(found),
+                       [&host](const restic::Snapshot& snapshot) { return snapshot.hostname == host; });
+  return found;
+}
+
+/// Why the default pick found nothing for `host`, and, on a new machine, how to restore another host's
+/// snapshot: "no snapshot of host new with ...; the repository has snapshots of old (2, latest 1a2b3c4d
+/// of 2026-12-01T10:00:00Z): restore one with --host old (its latest) or --snapshot ID; --list shows all".
+std::string no_snapshot_of_host(const std::vector<restic::Snapshot>& all, const std::string& host) {
+  std::string message = "no snapshot of host " + host + " with the tags of this configuration";
+  if (all.empty()) return message + " in the repository, nor of any other host (--list shows what there is)";
+  std::map<std::string, std::vector<const restic::Snapshot*>> by_host;
+  for (const auto& snapshot : all)
+    by_host[snapshot.hostname].push_back(&snapshot);
+  std::string hosts;
+  for (const auto& [name, snapshots] : by_host)
+    hosts += fmt::format("{}{} ({}, latest {} of {})", hosts.empty() ? "" : ", ", name.empty() ? "(no host)" : name,
+                         snapshots.size(), snapshots.back()->short_id, snapshots.back()->time);
+  // The host of the newest snapshot: on a new machine, most likely the old one.
+  const std::string example = all.back().hostname.empty() ? "NAME" : all.back().hostname;
+  return message + "; the repository has snapshots of " + hosts + ": restore one with --host " + example +
+         " (its latest) or --snapshot ID (--list shows them all)";
 }
 
 /// One volume of the restore: where it lives, where the snapshot's copy was fetched, how step 5 replaces
@@ -297,12 +325,14 @@ private:
       snapshot_ = std::move(*found);
       return {};
     }
-    auto ours = list_snapshots(context_.restic, config_);
-    if (!ours) return fail(ours.error());
-    if (ours->empty())
-      return fail(ErrorKind::no_snapshot, "no snapshot with the tags of this configuration for host " + config_.host() +
-                                              " (--list shows them; pick one with --snapshot)");
-    snapshot_ = ours->back();
+    auto all = list_snapshots(context_.restic, config_);
+    if (!all) return fail(all.error());
+    const auto ours = of_host(*all, config_.host());
+    if (ours.empty()) return fail(ErrorKind::no_snapshot, no_snapshot_of_host(*all, config_.host()));
+    snapshot_ = ours.back();
+    if (ours.size() < all->size())
+      spdlog::info("latest snapshot of host {}: {} ({}); other hosts' snapshots are left alone", config_.host(),
+                   snapshot_.short_id, snapshot_.time);
     return {};
   }
 
@@ -706,9 +736,35 @@ private:
 } // namespace
 
 Result<std::vector<restic::Snapshot>> list_snapshots(restic::Restic& restic, const config::Config& config) {
-  auto found = restic.snapshots(config.tags(), config.host());
+  auto found = restic.snapshots(config.tags());
   if (!found) return fail(found.error().with_context("listing snapshots"));
   return found;
+}
+
+std::string snapshot_listing(const std::vector<restic::Snapshot>& snapshots, const std::string& this_host) {
+  if (snapshots.empty()) return "no snapshots with the tags of this configuration in the repository\n";
+  std::size_t time_width = 4;
+  std::size_t host_width = 4;
+  for (const auto& snapshot : snapshots) {
+    time_width = std::max(time_width, snapshot.time.size());
+    host_width = std::max(host_width, snapshot.hostname.size());
+  }
+  std::string text = fmt::format("  {:<8}  {:<{}}  {:<{}}  {}\n", "ID", "TIME", time_width, "HOST", host_width, "TAGS");
+  std::size_t own = 0;
+  for (const auto& snapshot : snapshots) {
+    std::string tags;
+    for (const auto& tag : snapshot.tags)
+      tags += (tags.empty() ? "" : ",") + tag;
+    const bool ours = snapshot.hostname == this_host;
+    own += ours ? 1 : 0;
+    text += fmt::format("{} {:<8}  {:<{}}  {:<{}}  {}\n", ours ? '*' : ' ', snapshot.short_id, snapshot.time,
+                        time_width, snapshot.hostname, host_width, tags);
+  }
+  if (own > 0)
+    return text + fmt::format("* = host {} (the default pick is its latest; another: --snapshot ID)\n", this_host);
+  return text + fmt::format("none of host {}: restore another host's latest with --host NAME, or one with --snapshot "
+                            "ID\n",
+                            this_host);
 }
 
 std::string downgrade_guidance(const std::string& refusal) {

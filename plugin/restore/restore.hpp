@@ -28,7 +28,9 @@ namespace cwb::restore {
 enum class Mode { apply, dry_run };
 
 struct RestoreRequest {
-  std::string snapshot; // empty: the latest snapshot with our tags for this host
+  /// Empty: the latest snapshot with our tags of the configured host (`host`, --host: on a new machine, the
+  /// old machine's name).
+  std::string snapshot;
   /// Restore from this folder instead of a restic snapshot: a staging folder that a backup agent brought
   /// back (restic is not used at all).
   std::optional<std::filesystem::path> from_dir;
@@ -56,8 +58,13 @@ struct RestoreOutcome {
 /// interrupted.
 Result<RestoreOutcome> run_restore(RestoreContext& context, const RestoreRequest& request);
 
-/// Returns our snapshots (all configured tags, this host), oldest first. Errors: restic.
+/// Returns our snapshots (all configured tags) of every host, oldest first: a new machine restores the old
+/// one's. Errors: restic.
 Result<std::vector<restic::Snapshot>> list_snapshots(restic::Restic& restic, const config::Config& config);
+
+/// Returns what --list prints: one line per snapshot (id, time, host, tags), those of `this_host` marked
+/// with `*`, and how to pick one; or a line saying there are none.
+std::string snapshot_listing(const std::vector<restic::Snapshot>& snapshots, const std::string& this_host);
 
 /// Returns the text an operator reads after Connectware refused an archive for its version: the server's
 /// message and Connectware's documented downgrade path.

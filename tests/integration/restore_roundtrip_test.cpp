@@ -1,6 +1,7 @@
 // connectware-restore end to end, the successful paths: a backup made by hooks/connectware-backup is put
 // back over a changed installation (database through the emulator's API, the real Docker volume, the real
-// containers restarted), in whole or in part; --dry-run and --list change nothing.
+// containers restarted), in whole or in part; --dry-run and --list change nothing; a new machine restores
+// the old one's snapshot (disaster recovery, docs/restore.md).
 
 #include "harness/emulator.hpp"
 #include "integration/support/restore_fixture.hpp"
@@ -158,6 +159,39 @@ TEST_F(RestoreRoundTrip, ListShowsOurSnapshotsAndWithoutYesOrTerminalNothingRuns
   const auto refused = run_restore({"--snapshot", snapshot});
   EXPECT_EQ(refused.exit_code, 2) << refused.log();
   EXPECT_THAT(refused.stderr_text, HasSubstr("--yes"));
+}
+
+// Disaster recovery as docs/restore.md describes it: on a new machine (Connectware installed, its own host
+// name, an empty state folder) the default pick finds nothing of its own and says whose snapshots there
+// are; one command with --host restores the old machine's latest.
+TEST_F(RestoreRoundTrip, ANewMachineRestoresTheOldMachinesLatestSnapshotWithOneCommand) {
+  seed_state_a();
+  const auto state_a = live_state();
+  const std::string old_machine = "old-machine-" + std::to_string(getpid());
+  const auto snapshot = back_up({{"CONNECTWARE_HOST", old_machine}});
+  change_everything();
+  const auto fresh_install = live_state();
+  const util::Environment new_machine{{"CONNECTWARE_HOST", "new-machine"},
+                                      {"CONNECTWARE_STATE_DIR", (state_dir().parent_path() / "new-state").string()}};
+
+  const auto listed = run_restore({"--list"}, new_machine);
+  ASSERT_EQ(listed.exit_code, 0) << listed.log();
+  EXPECT_THAT(listed.stdout_text, HasSubstr("\n  " + snapshot.substr(0, 8) + "  "));
+  EXPECT_THAT(listed.stdout_text, HasSubstr(old_machine));
+  EXPECT_THAT(listed.stdout_text, HasSubstr("none of host new-machine"));
+
+  const auto own = run_restore({"--yes"}, new_machine);
+  EXPECT_EQ(own.exit_code, 19) << own.log();
+  EXPECT_THAT(own.stderr_text, HasSubstr("no snapshot of host new-machine"));
+  EXPECT_THAT(own.stderr_text, HasSubstr(old_machine + " (1, latest " + snapshot.substr(0, 8)));
+  EXPECT_THAT(own.stderr_text, HasSubstr("--host " + old_machine));
+  EXPECT_EQ(live_state(), fresh_install);
+
+  const auto recovered = run_restore({"--host", old_machine, "--yes"}, new_machine);
+  ASSERT_EQ(recovered.exit_code, 0) << recovered.log();
+  EXPECT_THAT(recovered.stdout_text, HasSubstr("restored snapshot " + snapshot.substr(0, 8)));
+  EXPECT_EQ(live_state(), state_a);
+  EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
 }
 
 } // namespace

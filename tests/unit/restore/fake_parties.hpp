@@ -112,6 +112,10 @@ class FakeProcessRunner final : public util::ProcessRunner {
 public:
   std::filesystem::path staging_root; // what the one snapshot holds
   std::string snapshot_id = std::string(64, 'a');
+  std::string snapshot_host = "testhost";
+  /// Further snapshots the repository lists before (older than) the one above: {id, hostname}.
+  std::vector<std::pair<std::string, std::string>> other_snapshots;
+  bool empty_repository = false; // `snapshots` lists none
   std::vector<std::string> calls;
   int restart_exit_code = 0;
   /// Runs when `restic restore` is called, before it writes anything.
@@ -135,14 +139,26 @@ public:
     } else if (has("version")) {
       result.stdout_text = "restic 0.14.0 compiled with go1.19.8 on linux/amd64\n";
     } else if (has("snapshots")) {
-      nlohmann::json snapshot = {{"time", "2026-11-25T15:29:09.54Z"},
-                                 {"tree", std::string(64, 'b')},
-                                 {"paths", {staging_root.string()}},
-                                 {"hostname", "testhost"},
-                                 {"tags", {"connectware"}},
-                                 {"id", snapshot_id},
-                                 {"short_id", snapshot_id.substr(0, 8)}};
-      result.stdout_text = nlohmann::json::array({snapshot}).dump();
+      const auto snapshot = [this](const std::string& id, const std::string& host) {
+        return nlohmann::json{{"time", "2026-11-25T15:29:09.54Z"}, {"tree", std::string(64, 'b')},
+                              {"paths", {staging_root.string()}},  {"hostname", host},
+                              {"tags", {"connectware"}},           {"id", id},
+                              {"short_id", id.substr(0, 8)}};
+      };
+      auto listed = nlohmann::json::array();
+      for (const auto& [id, host] : other_snapshots)
+        listed.push_back(snapshot(id, host));
+      listed.push_back(snapshot(snapshot_id, snapshot_host));
+      if (empty_repository) listed = nlohmann::json::array();
+      // `snapshots -- ID` (find_snapshot): the ones whose id starts with it.
+      if (has("--")) {
+        const auto& wanted = options.argv.back();
+        auto matching = nlohmann::json::array();
+        for (const auto& item : listed)
+          if (item["id"].get<std::string>().starts_with(wanted)) matching.push_back(item);
+        listed = matching;
+      }
+      result.stdout_text = listed.dump();
     } else if (has("restore")) {
       if (before_restore) before_restore();
       const auto target = std::find(options.argv.begin(), options.argv.end(), "--target")[1];

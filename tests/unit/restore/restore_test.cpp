@@ -110,7 +110,7 @@ protected:
                                      "--repository",
                                      "s3:https://127.0.0.1:1/bucket",
                                      "--host",
-                                     "testhost",
+                                     host_,
                                      "--health-timeout",
                                      "10"};
     args.insert(args.end(), extra_flags.begin(), extra_flags.end());
@@ -154,6 +154,7 @@ protected:
     EXPECT_EQ(connectware_->database(), live_database_);
   }
 
+  std::string host_ = "testhost"; // the configured host (--host)
   util::TemporaryDirectory dir_;
   std::string live_database_;
   std::string snapshot_database_;
@@ -343,6 +344,70 @@ TEST_F(RestoreTest, VolumeOnlyLeavesTheDatabase) {
   EXPECT_EQ(connectware_->database(), live_database_);
   EXPECT_EQ(connectware_->backup_posts, 0);
   EXPECT_EQ(connectware_->restore_posts, 0);
+}
+
+// --- which snapshot: this host's, or on a new machine another's -------------------------------------------
+
+TEST_F(RestoreTest, OnAHostWithoutSnapshotsTheDefaultPickNamesTheHostsThatHaveSomeAndChangesNothing) {
+  runner_.snapshot_host = "old-machine";
+  runner_.other_snapshots = {{std::string(64, 'c'), "other-machine"}, {std::string(64, 'd'), "old-machine"}};
+  auto outcome = restore({});
+  ASSERT_FALSE(outcome);
+  EXPECT_EQ(outcome.error().kind, ErrorKind::no_snapshot);
+  EXPECT_THAT(outcome.error().message, HasSubstr("no snapshot of host testhost"));
+  EXPECT_THAT(outcome.error().message, HasSubstr("old-machine (2, latest aaaaaaaa of 2026-11-25T15:29:09.54Z)"));
+  EXPECT_THAT(outcome.error().message, HasSubstr("other-machine (1, latest cccccccc"));
+  EXPECT_THAT(outcome.error().message, HasSubstr("--host old-machine"));
+  EXPECT_THAT(outcome.error().message, HasSubstr("--snapshot ID"));
+  EXPECT_EQ(outcome.error().message.find('\n'), std::string::npos) << "one line";
+  EXPECT_THAT(runner_.calls, testing::Not(testing::Contains(HasSubstr("restic restore"))));
+  expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, AnEmptyRepositoryIsNoSnapshotOfAnyHost) {
+  runner_.empty_repository = true;
+  auto outcome = restore({});
+  ASSERT_FALSE(outcome);
+  EXPECT_EQ(outcome.error().kind, ErrorKind::no_snapshot);
+  EXPECT_THAT(outcome.error().message, HasSubstr("no snapshot of host testhost"));
+  EXPECT_THAT(outcome.error().message, HasSubstr("nor of any other host"));
+  EXPECT_THAT(snapshot_listing({}, "testhost"), HasSubstr("no snapshots"));
+  expect_live_state_unchanged();
+}
+
+TEST_F(RestoreTest, HostPicksTheLatestSnapshotOfThatHostAmongAllHosts) {
+  runner_.snapshot_host = "old-machine";
+  runner_.other_snapshots = {{std::string(64, 'c'), "testhost"}, {std::string(64, 'd'), "old-machine"}};
+  auto own = restore({});
+  ASSERT_TRUE(own) << own.error().message;
+  EXPECT_EQ(own->snapshot_id, std::string(64, 'c'));
+
+  host_ = "old-machine";
+  auto other = restore({});
+  ASSERT_TRUE(other) << other.error().message;
+  EXPECT_EQ(other->snapshot_id, std::string(64, 'a'));
+  EXPECT_EQ(tree(live_), expected_volume_);
+}
+
+TEST(SnapshotListing, ShowsEveryHostAndMarksThisHostsSnapshots) {
+  const auto snapshot = [](const std::string& id, const std::string& host) {
+    restic::Snapshot made;
+    made.id = std::string(64, id[0]);
+    made.short_id = id;
+    made.time = "2026-12-01T10:00:00Z";
+    made.hostname = host;
+    made.tags = {"connectware", "nightly"};
+    return made;
+  };
+  const std::vector<restic::Snapshot> snapshots{snapshot("aaaaaaaa", "old-machine"), snapshot("bbbbbbbb", "here")};
+  const auto listing = snapshot_listing(snapshots, "here");
+  EXPECT_THAT(listing, HasSubstr("\n  aaaaaaaa  2026-12-01T10:00:00Z  old-machine  connectware,nightly\n"));
+  EXPECT_THAT(listing, HasSubstr("\n* bbbbbbbb  2026-12-01T10:00:00Z  here         connectware,nightly\n"));
+  EXPECT_THAT(listing, HasSubstr("* = host here"));
+
+  const auto elsewhere = snapshot_listing(snapshots, "new-machine");
+  EXPECT_THAT(elsewhere, Not(HasSubstr("\n* ")));
+  EXPECT_THAT(elsewhere, HasSubstr("none of host new-machine: restore another host's latest with --host NAME"));
 }
 
 TEST_F(RestoreTest, DeclinedConfirmationChangesNothing) {
