@@ -1,6 +1,9 @@
 #include "restore/volume_swap.hpp"
 
+#include "util/byte_text.hpp"
 #include "util/file_system.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -131,6 +134,71 @@ void VolumeSwap::note(const std::string& phase) const {
   (void)util::write_file_atomic(journal_, text, 0600);
 }
 
+fs::path VolumeSwap::record() const {
+  return safety_.parent_path() / (safety_.filename().string() + ".swap.json");
+}
+
+namespace {
+
+/// A name in the record: as it is when UTF-8 (JSON holds nothing else), else {"base64": ...}.
+nlohmann::json name_to_json(const std::string& name) {
+  if (util::is_valid_utf8(name)) return name;
+  return nlohmann::json{{"base64", util::base64_encode(name)}};
+}
+
+std::optional<std::string> name_from_json(const nlohmann::json& item) {
+  if (item.is_string()) return item.get<std::string>();
+  if (item.is_object() && item.contains("base64") && item["base64"].is_string())
+    return util::base64_decode(item["base64"].get<std::string>());
+  return std::nullopt;
+}
+
+} // namespace
+
+Result<> VolumeSwap::write_record() const {
+  auto names = nlohmann::json::array();
+  for (const auto& name : original_)
+    names.push_back(name_to_json(name));
+  const nlohmann::json contents = {{"volume_folder", live_.string()}, {"old_entries", names},
+                                   {"mode", live_root_->mode},        {"uid", live_root_->uid},
+                                   {"gid", live_root_->gid},          {"mtime_ns", live_root_->mtime_ns}};
+  return util::write_file_atomic(record(), contents.dump() + "\n", 0600);
+}
+
+Result<std::optional<VolumeSwap>> VolumeSwap::recover(fs::path live, fs::path fetched, fs::path safety,
+                                                      MoveEntry move) {
+  VolumeSwap swap(std::move(live), std::move(fetched), std::move(safety), std::move(move));
+  std::error_code error;
+  if (!fs::exists(swap.record(), error)) return std::optional<VolumeSwap>{};
+  auto text = util::read_file(swap.record());
+  if (!text) return fail(text.error());
+  const auto unreadable = [&swap](const std::string& why) {
+    return fail(ErrorKind::staging_io, "the swap record " + swap.record().string() + " " + why +
+                                           "; the old entries are in " + swap.safety_.string());
+  };
+  const auto record = nlohmann::json::parse(*text, nullptr, false);
+  if (!record.is_object() || !record.contains("old_entries") || !record["old_entries"].is_array())
+    return unreadable("is not a swap record");
+  try {
+    swap.live_ = record.at("volume_folder").get<std::string>();
+    swap.live_root_ = RootMetadata{record.at("mode").get<mode_t>(), record.at("uid").get<uid_t>(),
+                                   record.at("gid").get<gid_t>(), record.at("mtime_ns").get<std::int64_t>()};
+  } catch (const nlohmann::json::exception& problem) {
+    return unreadable(std::string("is incomplete: ") + problem.what());
+  }
+  for (const auto& item : record["old_entries"]) {
+    auto name = name_from_json(item);
+    if (!name || name->empty() || name->find('/') != std::string::npos || *name == "." || *name == "..")
+      return unreadable("holds a name that is not one: " + item.dump());
+    swap.original_.push_back(*name);
+    // A rename is atomic: an old entry is in the safety folder (moved out) or still in the live folder.
+    struct stat info {};
+    if (lstat((swap.safety_ / *name).c_str(), &info) == 0) swap.moved_out_.push_back(*name);
+  }
+  swap.started_ = true;
+  return std::optional<VolumeSwap>{std::move(swap)};
+}
+
 namespace {
 
 Result<> apply_root(const fs::path& path, mode_t mode, uid_t uid, gid_t gid, std::int64_t mtime_ns) {
@@ -172,6 +240,8 @@ Result<std::size_t> VolumeSwap::swap() {
 
   live_root_ = *live_root;
   original_ = std::move(*names);
+  // Before the first move: a process killed from here on leaves what recover() needs.
+  CWB_TRY(write_record());
   started_ = true;
 
   note("phase 1 of 2: moving the old entries from the volume folder to the safety folder");
@@ -235,6 +305,8 @@ Result<> VolumeSwap::undo() {
   }
   if (problems.empty()) {
     note("undone: the volume folder holds its old entries again");
+    std::error_code ignored;
+    fs::remove(record(), ignored);
     started_ = false;
     return {};
   }

@@ -8,7 +8,11 @@
 // never holds old and new entries at once. Phase 1 moves old entries out (the live folder holds the old
 // entries not moved yet, the safety folder the others); the live folder is then empty; phase 2 moves new
 // entries in (the live folder holds new entries only, the fetched folder the rest). A one-line journal
-// beside the safety folder (<rollback-dir>/volumes/<name>.swap) says which phase ran last.
+// beside the safety folder (<rollback-dir>/volumes/<name>.swap) says which phase ran last, for the operator.
+// A record written before anything moves (<name>.swap.json: the old top-level names, the folder's own
+// metadata) lets a later process undo a swap whose process was killed (VolumeSwap::recover): an old name
+// still in the safety folder was moved out; every other entry of the live folder that is not an old name
+// left in place is new.
 
 #include "core/error.hpp"
 
@@ -74,9 +78,18 @@ public:
   /// entries are.
   Result<> undo();
 
+  /// The swap of `live` that a killed process started, rebuilt from its record beside `safety`, so that
+  /// undo() puts the live folder back; nullopt when no swap started (no record: nothing moved). Errors:
+  /// staging_io when the record cannot be read.
+  static Result<std::optional<VolumeSwap>> recover(std::filesystem::path live, std::filesystem::path fetched,
+                                                   std::filesystem::path safety,
+                                                   MoveEntry move = move_entry_no_replace);
+
   /// True once swap() changed anything (an undo() is then needed to go back).
   [[nodiscard]] bool started() const { return started_; }
   [[nodiscard]] const std::filesystem::path& journal() const { return journal_; }
+  /// The record recover() reads: written before the first entry moves, removed by a complete undo().
+  [[nodiscard]] std::filesystem::path record() const;
 
 private:
   struct RootMetadata {
@@ -86,6 +99,7 @@ private:
     std::int64_t mtime_ns = 0;
   };
   void note(const std::string& phase) const;
+  [[nodiscard]] Result<> write_record() const;
 
   std::filesystem::path live_;
   std::filesystem::path fetched_;

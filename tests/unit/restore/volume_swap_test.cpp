@@ -144,6 +144,49 @@ TEST_F(VolumeSwapTest, UndoAfterMovingInStoppedHalfWayRemovesTheNewEntriesAndBri
   expect_live_as_before();
 }
 
+// A process killed at any move (the swap object gone with it, its undo never run): a later process rebuilds
+// the swap from its record and puts the live folder back, old names that are not UTF-8 included.
+TEST_F(VolumeSwapTest, ASwapWhoseProcessDiedAtAnyMoveIsUndoneByTheNextProcessFromItsRecord) {
+  write(live_ / "caf\xe9.txt", "latin-1 name\n"); // four old entries, three new ones
+  live_before_ = tree(live_);
+  live_root_before_ = root_state(live_);
+  for (int died_at = 1; died_at <= 8; ++died_at) {
+    SCOPED_TRACE("died at move " + std::to_string(died_at));
+    {
+      FailingMove move{.fail_at = died_at, .error = EINTR, .calls = 0, .after = {}};
+      VolumeSwap killed(live_, fetched_, safety_, move.function());
+      (void)killed.swap(); // at 8 it completes; the process then dies before any undo
+    }
+    auto recovered = VolumeSwap::recover(live_, fetched_, safety_);
+    ASSERT_TRUE(recovered) << recovered.error().message;
+    ASSERT_TRUE(recovered->has_value());
+    auto undone = (*recovered)->undo();
+    ASSERT_TRUE(undone) << undone.error().message;
+    expect_live_as_before();
+    EXPECT_TRUE(tree(safety_).empty());
+    EXPECT_FALSE(fs::exists((*recovered)->record()));
+    // The next round starts from the snapshot's entries again (they were removed by the undo).
+    ASSERT_TRUE(util::remove_tree(fetched_));
+    write(fetched_ / "services" / "a.yml", "a: 1\n");
+    write(fetched_ / "extra" / "private.txt", "only the owner\n", 0640);
+    ASSERT_EQ(symlink("services/a.yml", (fetched_ / "current.yml").c_str()), 0);
+  }
+}
+
+TEST_F(VolumeSwapTest, NoRecordMeansNoSwapStartedAndAnUnreadableRecordIsAnError) {
+  auto none = VolumeSwap::recover(live_, fetched_, safety_);
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_FALSE(none->has_value());
+
+  VolumeSwap swap(live_, fetched_, safety_);
+  ASSERT_TRUE(util::ensure_directories(swap.record().parent_path()));
+  ASSERT_TRUE(util::write_file_atomic(swap.record(), "{\"old_entries\": [\"../escape\"], \"volume_folder\": \"x\", "
+                                                     "\"mode\": 493, \"uid\": 0, \"gid\": 0, \"mtime_ns\": 0}"));
+  auto bad = VolumeSwap::recover(live_, fetched_, safety_);
+  ASSERT_FALSE(bad);
+  EXPECT_THAT(bad.error().message, HasSubstr("holds a name that is not one"));
+}
+
 TEST_F(VolumeSwapTest, EntryAppearingBetweenThePhasesStopsTheSwapAndIsRemovedByUndo) {
   FailingMove move;
   move.after = [this](int call) {
