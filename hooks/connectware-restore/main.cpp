@@ -23,6 +23,8 @@ struct RestoreFlags {
   bool volume_only = false;
   bool dry_run = false;
   bool yes = false;
+  bool resume = false;
+  bool roll_back = false;
 };
 
 // Asks on the terminal; anything but "yes" keeps everything as it is.
@@ -62,6 +64,20 @@ int main(int argc, char** argv) {
         cli.add_flag("--dry-run", flags.dry_run,
                      "Fetch and check the snapshot, then print what a restore would do; change nothing");
         cli.add_flag("--yes", flags.yes, "Do not ask for confirmation (required without a terminal)");
+        // After a restore that was killed (exit 20 says so): its snapshot and parts, its safety copy.
+        auto* resume = cli.add_flag("--resume", flags.resume,
+                                    "Finish a restore that was killed: restore its snapshot again, keeping its "
+                                    "safety copy");
+        auto* roll_back = cli.add_flag("--roll-back", flags.roll_back,
+                                       "Put back the state before a restore that was killed, from its safety copy");
+        resume->excludes(roll_back);
+        for (auto* flag : {resume, roll_back}) {
+          flag->excludes(list);
+          flag->excludes(from);
+          flag->excludes("--snapshot");
+          flag->excludes(db_only);
+          flag->excludes(volume_only);
+        }
       },
       [&flags](const app::HookInput& input) -> Result<> {
         const bool changes_things = !flags.list && !flags.dry_run;
@@ -91,6 +107,9 @@ int main(int argc, char** argv) {
                         : flags.volume_only ? restore::Parts::volumes_only
                                             : restore::Parts::all;
         request.mode = flags.dry_run ? restore::Mode::dry_run : restore::Mode::apply;
+        request.continuation = flags.resume      ? restore::Continuation::resume
+                               : flags.roll_back ? restore::Continuation::roll_back
+                                                 : restore::Continuation::none;
         if (!flags.yes) request.confirm = ask_operator;
         auto done = restore::run_restore(context, request);
         if (!done) return fail(done.error());

@@ -159,6 +159,7 @@ private:
     auto lock = installation::acquire_run_lock(paths_, installation::LockWait::no);
     if (!lock) return fail(lock.error());
     lock_ = std::move(*lock);
+    CWB_TRY(installation::refuse_if_restore_unfinished(paths_));
     const auto started_wall = context_.clock.wall_now();
     marker_.started = snapshot::iso8601_utc(started_wall);
     marker_.started_unix_ms =

@@ -32,6 +32,7 @@ enum class ErrorKind {
   malformed_response,   // a server answered, but not with what its API promises (not JSON, wrong types, HTML)
   volume_missing,       // a volume to back up or restore does not exist on this installation
   no_snapshot,          // no snapshot to restore: none for this host and tags, or the id is unknown
+  unfinished_restore,   // a restore was killed after it began changing things: --resume or --roll-back first
 };
 
 /// Why a transfer or request failed, for callers that branch on it (retry policies, the Connectware client

@@ -27,6 +27,7 @@ enum class ExitCode : int {
   malformed_response = 17,
   volume_missing = 18,
   no_snapshot = 19,
+  unfinished_restore = 20,
 };
 
 /// Returns the exit code a hook ends with for an error of `kind`.

@@ -131,4 +131,22 @@ Result<> remove_pause_marker(const StatePaths& paths) {
   return util::remove_tree(paths.pause_marker());
 }
 
+Result<> refuse_if_restore_unfinished(const StatePaths& paths) {
+  std::error_code error;
+  if (!std::filesystem::exists(paths.restore_journal(), error)) return {};
+  auto text = util::read_file(paths.restore_journal());
+  if (!text) return fail(text.error());
+  const auto journal = nlohmann::json::parse(*text, nullptr, false);
+  // Unreadable: the restore's own reader says more; the backup must not guess that nothing changed.
+  if (!journal.is_object() || !journal.contains("live_state_may_differ") ||
+      !journal["live_state_may_differ"].is_boolean())
+    return fail(ErrorKind::staging_io, "the restore journal " + paths.restore_journal().string() +
+                                           " cannot be read: run connectware-restore to see what it says");
+  if (!journal["live_state_may_differ"].get<bool>()) return {};
+  return fail(ErrorKind::unfinished_restore,
+              "a restore was killed after it began changing Connectware (" + paths.restore_journal().string() +
+                  "): no backup until it is finished or rolled back: connectware-restore --resume --yes, or "
+                  "connectware-restore --roll-back --yes");
+}
+
 } // namespace cwb::installation

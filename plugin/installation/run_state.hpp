@@ -50,6 +50,8 @@ struct StatePaths {
   [[nodiscard]] std::filesystem::path pause_marker() const { return state_dir / "paused-containers.json"; }
   /// How the pre-backup hook failed, for the post hook that resticprofile (or an agent) runs next.
   [[nodiscard]] std::filesystem::path pre_backup_failure() const { return state_dir / "pre-backup-failure.json"; }
+  /// A restore's progress (restore/restore_journal.hpp); present while one runs or after one was killed.
+  [[nodiscard]] std::filesystem::path restore_journal() const { return state_dir / "restore-journal.json"; }
 };
 
 /// How acquire_run_lock behaves when another process holds the lock.
@@ -88,6 +90,11 @@ std::optional<RecordedFailure> read_pre_backup_failure(const StatePaths& paths);
 
 /// Removes the record; succeeds when there is none.
 Result<> remove_pre_backup_failure(const StatePaths& paths);
+
+/// For the backup, called with the run lock held: unfinished_restore when a killed restore's journal says
+/// the live installation may differ from before it (a backup would save a mix of two states). Errors:
+/// unfinished_restore, staging_io (the journal cannot be read).
+Result<> refuse_if_restore_unfinished(const StatePaths& paths);
 
 /// Writes the list of paused container ids (before pausing them). Errors: staging_io.
 Result<> write_pause_marker(const StatePaths& paths, const std::vector<std::string>& container_ids);

@@ -5,6 +5,7 @@
 #include "core/exit_codes.hpp"
 #include "installation/run_state.hpp"
 #include "installation/work_folders.hpp"
+#include "restore/restore_journal.hpp"
 #include "restore/volume_swap.hpp"
 #include "snapshot/layout.hpp"
 #include "snapshot/run_report.hpp"
@@ -173,10 +174,13 @@ class RestoreRun {
 public:
   RestoreRun(RestoreContext& context, const RestoreRequest& request)
       : context_(context), config_(context.config), request_(request), installation_(context.installation),
-        timer_([] { return util::StepTimer::Clock::now(); }, step_names), safety_{config_.rollback_dir()} {}
+        timer_([] { return util::StepTimer::Clock::now(); }, step_names), safety_{config_.rollback_dir()},
+        journal_path_(installation::StatePaths{config_.state_dir()}.restore_journal()) {}
 
   Result<RestoreOutcome> run() {
     CWB_TRY(take_lock());
+    CWB_TRY(take_up_previous_restore());
+    if (request_.continuation == Continuation::roll_back) return roll_back_interrupted();
     CWB_TRY(check_work_folders_before_fetch());
     timer_.start("fetch");
     CWB_TRY(pick_snapshot());
@@ -206,12 +210,18 @@ public:
     CWB_TRY(check_cancellation("before the restore started"));
 
     timer_.start("safety_copy");
-    if (auto made = make_safety_copy(); !made) {
-      (void)util::remove_tree(safety_.root);
-      return fail(Error{made.error().kind, made.error().message + " (nothing was changed)"});
+    if (resuming_) {
+      context_.out << "safety copy of the state before the interrupted restore, kept: " << safety_.root.string() << "\n"
+                   << std::flush;
+    } else {
+      if (auto made = make_safety_copy(); !made) {
+        (void)util::remove_tree(safety_.root);
+        (void)remove_journal(journal_path_);
+        return fail(Error{made.error().kind, made.error().message + " (nothing was changed)"});
+      }
+      context_.out << "safety copy of the current state: " << safety_.root.string() << "\n" << std::flush;
     }
     outcome_.rollback_dir = safety_.root;
-    context_.out << "safety copy of the current state: " << safety_.root.string() << "\n" << std::flush;
 
     timer_.start("database");
     if (includes_database(request_.parts)) {
@@ -246,9 +256,14 @@ public:
       return roll_back(cancelled.error());
 
     timer_.start("restart");
+    if (auto noted = note_progress(JournalPhase::restart); !noted)
+      return roll_back(noted.error().with_context("step 6 (restart)"));
+    spdlog::info("step 6: restarting Connectware");
     auto restarted = restart_connectware();
     if (!restarted) return roll_back(restarted.error().with_context("step 6 (restart)"));
     timer_.stop();
+    if (auto removed = remove_journal(journal_path_); !removed)
+      spdlog::warn("restored, but {}: remove it by hand before the next backup", removed.error().message);
     context_.out << "restored snapshot " << snapshot_.short_id << "; Connectware restarted (" << *restarted
                  << ") and healthy.\n"
                  << "Restart all Admin-UI browser sessions (log out and in again): they still hold the old state.\n"
@@ -304,6 +319,116 @@ private:
     return check_work_folders(*located);
   }
 
+  /// A journal left by a restore that was killed: said and dealt with before anything else. Killed before
+  /// it changed anything: said, and this run starts afresh (--resume: with that restore's snapshot). Killed
+  /// after: refused unless --resume or --roll-back says what to do, and the safety copy it made is the one
+  /// this run works with (never replaced, never removed: it may be the only copy of the state before).
+  Result<> take_up_previous_restore() {
+    auto previous = read_journal(journal_path_);
+    if (!previous) return fail(previous.error());
+    const auto& journal = *previous;
+    if (!journal) {
+      if (request_.continuation != Continuation::none)
+        return fail(ErrorKind::usage, std::string("nothing to ") +
+                                          (request_.continuation == Continuation::resume ? "resume" : "roll back") +
+                                          ": no interrupted restore (no " + journal_path_.string() + ")");
+      return {};
+    }
+    if (!journal->live_state_may_differ()) {
+      context_.out << describe_interrupted(*journal) << "; its partial safety copy is discarded\n" << std::flush;
+      spdlog::warn("{}", describe_interrupted(*journal));
+      CWB_TRY(remove_journal(journal_path_));
+      if (request_.continuation == Continuation::resume) continue_with(*journal);
+      if (request_.continuation == Continuation::roll_back) previous_ = *journal; // nothing to put back
+      return {};
+    }
+    if (request_.continuation == Continuation::none)
+      return fail(ErrorKind::unfinished_restore, describe_interrupted(*journal) +
+                                                     ". Finish it with connectware-restore --resume --yes, or put "
+                                                     "back the state before it with connectware-restore --roll-back "
+                                                     "--yes");
+    spdlog::warn("{}; {}", describe_interrupted(*journal),
+                 request_.continuation == Continuation::resume ? "resuming it" : "rolling it back");
+    previous_ = *journal;
+    continue_with(*journal);
+    resuming_ = request_.continuation == Continuation::resume;
+    safety_ = SafetyCopy{journal->rollback_dir};
+    journal_started_ = journal->started;
+    database_changed_ = journal->database_changed;
+    volumes_changed_ = journal->volumes_changed;
+    stopped_ = journal->stopped;
+    if (journal->running_before)
+      running_before_ = std::set<std::string>(journal->running_before->begin(), journal->running_before->end());
+    return {};
+  }
+
+  /// The interrupted restore's snapshot (or folder) and parts, whatever this run's flags say.
+  void continue_with(const RestoreJournal& journal) {
+    request_.parts = journal.parts;
+    if (journal.from_dir) {
+      request_.from_dir = fs::path(journal.snapshot_id);
+      request_.snapshot.clear();
+    } else {
+      request_.from_dir.reset();
+      request_.snapshot = journal.snapshot_id;
+    }
+  }
+
+  /// --roll-back: step 7 for a restore that was killed, from its journal and safety copy alone (no
+  /// snapshot needed). Ends at the state before that restore (its journal removed) or says why not (kept).
+  Result<RestoreOutcome> roll_back_interrupted() {
+    if (!previous_ || !previous_->live_state_may_differ()) {
+      context_.out << "nothing to roll back: the interrupted restore changed nothing\n" << std::flush;
+      return outcome_;
+    }
+    snapshot_.id = previous_->snapshot_id;
+    snapshot_.short_id = previous_->snapshot_short_id;
+    outcome_.snapshot_id = snapshot_.id;
+    outcome_.rollback_dir = safety_.root;
+    outcome_.plan = "roll back: " + describe_interrupted(*previous_) + "\n";
+    if (request_.mode == Mode::dry_run) {
+      context_.out << "dry run: would " << outcome_.plan << std::flush;
+      return outcome_;
+    }
+    if (request_.confirm) CWB_TRY(request_.confirm(outcome_.plan));
+    for (const auto& volume : previous_->volumes) {
+      VolumePlan plan{installation::Volume{volume.name, volume.source, volume.path},
+                      config_.restore_dir() / "volumes" / volume.name, 0, volume.method, std::nullopt};
+      if (volume.method == VolumeMethod::rename) {
+        auto recovered = VolumeSwap::recover(volume.path, plan.fetched, safety_.volume(volume.name));
+        if (!recovered) return fail(recovered.error().with_context("rolling back volume " + volume.source));
+        if (*recovered) plan.swap.emplace(std::move(**recovered));
+      }
+      volumes_.push_back(std::move(plan));
+    }
+    auto rolled_back = roll_back(Error{ErrorKind::interrupted, describe_interrupted(*previous_)});
+    if (rolled_back.error().kind != ErrorKind::restore_rolled_back) return rolled_back;
+    context_.out << "rolled back: " << rolled_back.error().message << "\n" << std::flush;
+    return outcome_;
+  }
+
+  /// Records how far the restore got, before the step that changes it. Errors: staging_io.
+  Result<> note_progress(JournalPhase phase) {
+    RestoreJournal journal;
+    journal.snapshot_id = snapshot_.id;
+    journal.snapshot_short_id = snapshot_.short_id;
+    journal.from_dir = request_.from_dir.has_value();
+    journal.parts = request_.parts;
+    if (journal_started_.empty()) journal_started_ = snapshot::iso8601_utc(std::chrono::system_clock::now());
+    journal.started = journal_started_;
+    journal.phase = phase;
+    journal.database_changed = database_changed_;
+    journal.volumes_changed = volumes_changed_;
+    journal.rollback_dir = safety_.root;
+    for (const auto& plan : volumes_)
+      journal.volumes.push_back({plan.volume.name, plan.volume.source, plan.volume.path, plan.method});
+    journal.stopped = stopped_;
+    if (running_before_)
+      journal.running_before = std::vector<std::string>(running_before_->begin(), running_before_->end());
+    phase_ = phase;
+    return write_journal(journal_path_, journal);
+  }
+
   Result<> check_work_folders(const std::vector<installation::Volume>& volumes) const {
     return installation::check_work_folders_apart({{"restore-dir", config_.restore_dir()},
                                                    {"rollback-dir", config_.rollback_dir()},
@@ -341,7 +466,7 @@ private:
   /// waits for it. Not in a dry run (never needed), nor when the operator is asked first: nothing happens
   /// on the server before the answer.
   Result<> start_safety_export() {
-    if (!includes_database(request_.parts) || request_.mode != Mode::apply || request_.confirm) return {};
+    if (!includes_database(request_.parts) || request_.mode != Mode::apply || request_.confirm || resuming_) return {};
     auto started = connectware::start_export(context_.connectware, export_options(context_));
     if (!started)
       return fail(Error{started.error().kind, "safety copy: " + started.error().message + " (nothing was changed)"});
@@ -419,6 +544,7 @@ private:
   /// What "healthy again" means after the restart: the services that run now. A service stopped before the
   /// restore is no reason to roll back. When the listing cannot be read, every listed service must run.
   void note_running_services() {
+    if (resuming_) return; // what ran before the interrupted restore, from its journal
     auto running = connectware::running_services(context_.connectware);
     if (!running) {
       spdlog::warn("cannot tell which Connectware services run before the restore ({}): after the restart every "
@@ -448,6 +574,14 @@ private:
       auto method = choose_volume_method(plan.volume.path, plan.fetched, config_.rollback_dir(), &why);
       if (!method) return fail(method.error().with_context("volume " + plan.volume.source));
       plan.method = *method;
+      if (resuming_) {
+        // The safety copy was made for the interrupted restore's method: keep to it.
+        const auto recorded = std::ranges::find(previous_->volumes, plan.volume.name, &JournalVolume::name);
+        if (recorded != previous_->volumes.end()) {
+          plan.method = recorded->method;
+          why = "as the interrupted restore did";
+        }
+      }
       spdlog::info("volume {}: replaced by {} ({})", plan.volume.source, to_string(plan.method), why);
       volumes_.push_back(std::move(plan));
     }
@@ -465,6 +599,7 @@ private:
   }
 
   Result<> check_room_for_safety_copy() {
+    if (resuming_) return {}; // kept from the interrupted restore
     std::uintmax_t needed = 0;
     for (const auto& plan : volumes_) {
       if (plan.method == VolumeMethod::rename) continue; // moved aside in step 5: no room needed
@@ -490,11 +625,15 @@ private:
     const auto uses = [this](VolumeMethod method) {
       return std::ranges::any_of(volumes_, [method](const VolumePlan& volume) { return volume.method == method; });
     };
-    plan += "  3. safety copy into " + config_.rollback_dir().string() + ":";
-    if (includes_database(request_.parts)) plan += " an export of the current database,";
-    if (uses(VolumeMethod::copy)) plan += " a copy of the current volume(s),";
-    if (uses(VolumeMethod::rename)) plan += " the current volume(s)' entries, moved aside in step 5 (no copy)";
-    plan += "\n";
+    if (resuming_) {
+      plan += "  3. safety copy: kept from the interrupted restore in " + safety_.root.string() + "\n";
+    } else {
+      plan += "  3. safety copy into " + config_.rollback_dir().string() + ":";
+      if (includes_database(request_.parts)) plan += " an export of the current database,";
+      if (uses(VolumeMethod::copy)) plan += " a copy of the current volume(s),";
+      if (uses(VolumeMethod::rename)) plan += " the current volume(s)' entries, moved aside in step 5 (no copy)";
+      plan += "\n";
+    }
     if (includes_database(request_.parts))
       plan += fmt::format("  4. upload the database archive ({}, backup {}) to {} and wait until it is restored\n",
                           mebibytes(manifest_.database->bytes), manifest_.database->backup_id,
@@ -522,6 +661,10 @@ private:
   /// copy of every volume replaced by copy (one replaced by rename gets its safety copy in step 5, when
   /// its old entries are moved aside).
   Result<> make_safety_copy() {
+    // No journal of a restore that changed anything is left (take_up_previous_restore): what rollback-dir
+    // holds is the safety copy of an earlier restore that ended, replaced now as documented.
+    CWB_TRY(note_progress(JournalPhase::safety_copy));
+    spdlog::info("step 3: safety copy of the current state into {}", safety_.root.string());
     CWB_TRY(util::remove_tree(safety_.root));
     CWB_TRY(util::create_private_directory(safety_.root));
     if (includes_database(request_.parts)) {
@@ -554,6 +697,8 @@ private:
   /// Step 4.
   Result<> restore_database() {
     database_changed_ = true;
+    CWB_TRY(note_progress(JournalPhase::database));
+    spdlog::info("step 4: uploading the database archive and waiting until Connectware has restored it");
     auto restored = connectware::restore_database(context_.connectware, database_upload_, restore_options(context_));
     if (!restored) return fail(restored.error());
     spdlog::info("database restored{}", restored->message.empty() ? "" : ": " + restored->message);
@@ -566,7 +711,10 @@ private:
     auto users = installation_.volume_users(live_volumes());
     if (!users) return fail(users.error());
     for (const auto& user : *users) {
-      if (std::ranges::find(stopped_, user.id, &installation::Workload::id) == stopped_.end()) stopped_.push_back(user);
+      if (std::ranges::find(stopped_, user.id, &installation::Workload::id) == stopped_.end()) {
+        stopped_.push_back(user);
+        CWB_TRY(note_progress(phase_)); // a process killed after the stop still starts it again
+      }
       CWB_TRY(installation_.stop(user));
     }
     return {};
@@ -574,10 +722,15 @@ private:
 
   /// Step 5 for every volume: stop its users, then make it equal to the fetched copy.
   Result<> replace_volumes() {
+    CWB_TRY(note_progress(JournalPhase::volumes));
+    spdlog::info("step 5: stopping what uses the volumes, then replacing their contents");
     CWB_TRY(stop_volume_users());
+    // From here on a rollback puts every volume back (one not touched yet costs a comparison, no data).
+    volumes_changed_ = true;
+    CWB_TRY(note_progress(JournalPhase::volumes));
     for (auto& plan : volumes_) {
-      volumes_changed_ = true;
       if (plan.method == VolumeMethod::rename) {
+        if (resuming_) CWB_TRY(undo_interrupted_swap(plan));
         plan.swap.emplace(plan.volume.path, plan.fetched, safety_.volume(plan.volume.name));
         auto moved = plan.swap->swap();
         if (!moved)
@@ -603,6 +756,20 @@ private:
       CWB_TRY(check_live_volume(plan.volume.path, *record));
       spdlog::info("volume {}: {} matches the snapshot's manifest", plan.volume.source, plan.volume.path.string());
     }
+    return {};
+  }
+
+  /// --resume, a volume replaced by rename: the interrupted swap (complete or not) is undone first, so that
+  /// the new swap starts from the old entries and an empty safety folder.
+  Result<> undo_interrupted_swap(VolumePlan& plan) {
+    auto recovered = VolumeSwap::recover(plan.volume.path, plan.fetched, safety_.volume(plan.volume.name));
+    if (!recovered) return fail(recovered.error());
+    if (!*recovered) return {};
+    if (auto undone = (*recovered)->undo(); !undone) {
+      plan.swap.emplace(std::move(**recovered)); // the rollback tries again
+      return fail(undone.error().with_context("undoing the interrupted swap of volume " + plan.volume.source));
+    }
+    spdlog::info("volume {}: the interrupted swap was undone; swapping again", plan.volume.source);
     return {};
   }
 
@@ -639,6 +806,8 @@ private:
     // A SIGINT/SIGTERM may be why we are here: the rollback must still run to the end.
     const util::CancellationShield shield;
     std::vector<std::string> problems;
+    if (auto noted = note_progress(JournalPhase::rolling_back); !noted)
+      spdlog::warn("rolling back without a journal: {}", noted.error().message);
     std::string volume_state = "unchanged";
     std::string database_state = database_changed_ ? "possibly changed by the failed restore" : "unchanged";
 
@@ -667,6 +836,7 @@ private:
     timer_.stop();
 
     if (problems.empty()) {
+      if (auto removed = remove_journal(journal_path_); !removed) spdlog::warn("{}", removed.error().message);
       return fail(Error{ErrorKind::restore_rolled_back,
                         cause.message +
                             "; the previous state was put back and Connectware is healthy (safety copy kept in " +
@@ -710,12 +880,18 @@ private:
 
   RestoreContext& context_;
   const config::Config& config_;
-  const RestoreRequest& request_;
+  RestoreRequest request_; // a copy: --resume replaces its snapshot and parts with the interrupted one's
   installation::Installation& installation_;
   util::StepTimer timer_;
   util::FileLock lock_;
-  const SafetyCopy safety_;
+  SafetyCopy safety_;
+  const fs::path journal_path_;
   RestoreOutcome outcome_;
+
+  std::optional<RestoreJournal> previous_; // the journal a killed restore left
+  bool resuming_ = false;                  // --resume of a restore that changed things
+  std::string journal_started_;            // when the restore (the interrupted one, when resuming) started
+  JournalPhase phase_ = JournalPhase::safety_copy;
 
   restic::Snapshot snapshot_;
   std::optional<connectware::PendingExport> pending_export_;

@@ -11,6 +11,8 @@
 //             entries by rename (old ones into rollback-dir) on one mount, else mirror the copy over it
 //   6 restart Connectware, wait until healthy
 //   7 any failure after 3: put the safety copy back, restart, check health (exit 14; 15 when that fails)
+// Steps 3 to 7 are recorded in a journal before they change anything (restore_journal.hpp): a restore killed
+// on the way is found by the next run, which refuses (exit 20) until --resume or --roll-back.
 // Prints one `timings:` line with each step's wall time (bench/steps.sh greps it). See docs/restore.md.
 
 #include "restic/messages.hpp"
@@ -27,6 +29,11 @@ namespace cwb::restore {
 
 enum class Mode { apply, dry_run };
 
+/// What to do about a restore that was killed after it began changing things (its journal,
+/// restore/restore_journal.hpp, says so): refuse (exit 20, saying what happened), finish it, or put back
+/// the state before it.
+enum class Continuation { none, resume, roll_back };
+
 struct RestoreRequest {
   /// Empty: the latest snapshot with our tags of the configured host (`host`, --host: on a new machine, the
   /// old machine's name).
@@ -36,6 +43,9 @@ struct RestoreRequest {
   std::optional<std::filesystem::path> from_dir;
   Parts parts = Parts::all;
   Mode mode = Mode::apply;
+  /// --resume: restore the interrupted restore's snapshot (its parts, its safety copy kept as it is);
+  /// --roll-back: put back the safety copy of the state before it. Either needs a journal.
+  Continuation continuation = Continuation::none;
   /// Asked once the snapshot passed its checks, with the plan; an error stops the restore before anything
   /// changed (usage when the operator says no). Empty: no question (--yes).
   std::function<Result<>(const std::string& plan)> confirm;
@@ -55,7 +65,8 @@ struct RestoreOutcome {
 /// nothing changed), export_failed/export_invalid (the safety export: nothing changed),
 /// restore_rolled_back (a later step failed and the previous state is back), rollback_failed (putting it
 /// back failed too: the message says what state things are in and where the safety copies are),
-/// interrupted.
+/// interrupted, unfinished_restore (a killed restore's journal says the live state may differ: resume or
+/// roll back first; usage when there is nothing to resume or roll back).
 Result<RestoreOutcome> run_restore(RestoreContext& context, const RestoreRequest& request);
 
 /// Returns our snapshots (all configured tags) of every host, oldest first: a new machine restores the old

@@ -5,7 +5,9 @@
 
 #include <gmock/gmock.h>
 
+#include <csignal>
 #include <sstream>
+#include <thread>
 
 namespace cwb::integration {
 
@@ -75,6 +77,24 @@ std::string RestoreTest::back_up(const util::Environment& overrides) {
 
 HookOutcome RestoreTest::run_restore(const std::vector<std::string>& args, const util::Environment& overrides) {
   return run_hook("connectware-restore", args, overrides);
+}
+
+HookOutcome RestoreTest::kill_restore_when_logged(const std::vector<std::string>& args, const std::string& marker,
+                                                  const util::Environment& overrides) {
+  auto running = start_hook("connectware-restore", args, overrides);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(180);
+  bool seen = false;
+  while (!seen && std::chrono::steady_clock::now() < deadline && running.process.running()) {
+    seen = util::read_file(running.stderr_file).value_or("").find(marker) != std::string::npos;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // The whole process group: restic or curl children die with it, as on a power loss.
+  const auto status = running.process.stop(SIGKILL, std::chrono::milliseconds(0));
+  HookOutcome outcome{status.code, status.signal, util::read_file(running.stdout_file).value_or(""),
+                      util::read_file(running.stderr_file).value_or("")};
+  EXPECT_TRUE(seen) << "the restore never logged \"" << marker << "\":\n" << outcome.log();
+  EXPECT_EQ(outcome.signal, SIGKILL) << "the restore ended before it was killed:\n" << outcome.log();
+  return outcome;
 }
 
 Result<> RestoreTest::remove_service(const std::string& id) {

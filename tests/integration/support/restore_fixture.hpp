@@ -41,6 +41,11 @@ protected:
   std::string back_up(const util::Environment& overrides = {});
   /// Runs hooks/connectware-restore with `args`.
   HookOutcome run_restore(const std::vector<std::string>& args, const util::Environment& overrides = {});
+  /// Starts hooks/connectware-restore with `args` and kills it and its children with SIGKILL (as a power
+  /// loss would) as soon as its log holds `marker`. Fails the test when the marker never appears or the
+  /// restore ended before the kill.
+  HookOutcome kill_restore_when_logged(const std::vector<std::string>& args, const std::string& marker,
+                                       const util::Environment& overrides = {});
   enum class VolumeChange { edit, empty };
   /// Changes everything: users added and removed via SQL, a service installed and one removed through
   /// the API, a file edited, and then (VolumeChange::empty) the volume emptied.

@@ -263,6 +263,31 @@ TEST(PreBackup, ALiveOwnersRunOlderThanStaleRunAgeIsTakenOverWhenThatIsSet) {
   EXPECT_EQ(refused.error().kind, ErrorKind::locked);
 }
 
+// A restore killed after it began changing things (its journal says so): a backup now would store neither
+// the old state nor the snapshot's.
+TEST(PreBackup, AnUnfinishedRestoreIsRefusedBeforeAnythingHappensAndOneThatChangedNothingIsNot) {
+  BackupRig rig;
+  ASSERT_TRUE(util::ensure_directories(rig.state().state_dir));
+  ASSERT_TRUE(
+      util::write_file_atomic(rig.state().restore_journal(), R"({"phase": "volumes", "live_state_may_differ": true})"));
+  auto context = rig.context();
+  auto refused = run_pre_backup(context);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::unfinished_restore);
+  EXPECT_THAT(refused.error().message, HasSubstr("--resume"));
+  EXPECT_EQ(rig.server.exports_started, 0);
+
+  ASSERT_TRUE(util::write_file_atomic(rig.state().restore_journal(), "not json"));
+  auto unreadable = run_pre_backup(context);
+  ASSERT_FALSE(unreadable);
+  EXPECT_EQ(unreadable.error().kind, ErrorKind::staging_io);
+
+  ASSERT_TRUE(util::write_file_atomic(rig.state().restore_journal(),
+                                      R"({"phase": "safety_copy", "live_state_may_differ": false})"));
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+}
+
 TEST(PreBackup, RecoversTheMarkerAndThePausedContainersOfADeadOwner) {
   BackupRig rig;
   RunMarker dead;

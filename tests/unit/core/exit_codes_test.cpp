@@ -32,6 +32,7 @@ constexpr ErrorKind all_kinds[] = {
     ErrorKind::malformed_response,
     ErrorKind::volume_missing,
     ErrorKind::no_snapshot,
+    ErrorKind::unfinished_restore,
 };
 
 // Reads "| code | name | ..." rows of docs/exit-codes.md.

@@ -1,6 +1,7 @@
 #include "archive/archive.hpp"
 #include "installation/select.hpp"
 #include "restore/restore.hpp"
+#include "restore/restore_journal.hpp"
 
 #include "backup/volume_staging.hpp"
 #include "config/command_line.hpp"
@@ -668,6 +669,109 @@ TEST_F(RestoreTest, FailedRollbackSaysWhatStateThingsAreInAndWhereTheSafetyCopie
   EXPECT_THAT(done.error().message, HasSubstr("database possibly changed"));
   EXPECT_THAT(done.error().message, HasSubstr((rollback_dir() / "db" / "connectware-db.tgz").string()));
   EXPECT_TRUE(fs::exists(rollback_dir() / "db" / "connectware-db.tgz"));
+}
+
+// --- the journal: a restore that did not end is dealt with first ------------------------------------------
+
+TEST_F(RestoreTest, AJournalLeftByARestoreThatChangedThingsIsRefusedUntilRolledBack) {
+  // A rollback that fails keeps the journal, as a killed restore does.
+  connectware_->failing_restores = 2;
+  ASSERT_EQ(restore({}).error().kind, ErrorKind::rollback_failed);
+  const auto journal_file = dir_.path() / "state" / "restore-journal.json";
+  auto journal = read_journal(journal_file);
+  ASSERT_TRUE(journal && *journal);
+  EXPECT_EQ((*journal)->phase, JournalPhase::rolling_back);
+  EXPECT_TRUE((*journal)->database_changed);
+
+  auto refused = restore({});
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::unfinished_restore);
+  EXPECT_THAT(refused.error().message, HasSubstr("was killed during step 7 (rolling back)"));
+  EXPECT_THAT(refused.error().message, HasSubstr("the database may have changed"));
+  EXPECT_THAT(refused.error().message, HasSubstr("--roll-back"));
+  EXPECT_TRUE(fs::exists(rollback_dir() / "db" / "connectware-db.tgz"));
+
+  RestoreRequest roll_back;
+  roll_back.continuation = Continuation::roll_back;
+  auto rolled_back = restore(roll_back);
+  ASSERT_TRUE(rolled_back) << rolled_back.error().message;
+  expect_live_state_unchanged();
+  EXPECT_FALSE(fs::exists(journal_file));
+  EXPECT_TRUE(fs::exists(rollback_dir() / "db" / "connectware-db.tgz"));
+
+  RestoreRequest again;
+  again.continuation = Continuation::roll_back;
+  auto nothing = restore(again);
+  ASSERT_FALSE(nothing);
+  EXPECT_EQ(nothing.error().kind, ErrorKind::usage);
+}
+
+TEST_F(RestoreTest, ResumeFinishesTheRestoreOfTheJournalsSnapshotKeepingItsSafetyCopy) {
+  connectware_->failing_restores = 2;
+  ASSERT_EQ(restore({}).error().kind, ErrorKind::rollback_failed);
+  const auto kept = util::read_file(rollback_dir() / "db" / "connectware-db.tgz");
+  ASSERT_TRUE(kept);
+  EXPECT_EQ(*kept, live_database_);
+
+  RestoreRequest resume;
+  resume.continuation = Continuation::resume;
+  auto resumed = restore(resume);
+  ASSERT_TRUE(resumed) << resumed.error().message;
+  EXPECT_EQ(resumed->snapshot_id, runner_.snapshot_id);
+  EXPECT_EQ(connectware_->database(), snapshot_database_);
+  EXPECT_EQ(tree(live_), expected_volume_);
+  // The safety copy is still the state before the first restore, not one made of the half-restored state.
+  EXPECT_EQ(util::read_file(rollback_dir() / "db" / "connectware-db.tgz").value_or(""), live_database_);
+  EXPECT_FALSE(fs::exists(dir_.path() / "state" / "restore-journal.json"));
+}
+
+TEST(RestoreJournal, RoundTripsAndAForeignFileIsAnError) {
+  auto dir = util::TemporaryDirectory::create({}, "cwb-journal-test-");
+  ASSERT_TRUE(dir);
+  const auto path = dir->path() / "restore-journal.json";
+  auto none = read_journal(path);
+  ASSERT_TRUE(none);
+  EXPECT_FALSE(none->has_value());
+
+  RestoreJournal journal;
+  journal.snapshot_id = std::string(64, 'a');
+  journal.snapshot_short_id = "aaaaaaaa";
+  journal.parts = Parts::volumes_only;
+  journal.started = "2026-12-06T04:00:00Z";
+  journal.phase = JournalPhase::volumes;
+  journal.volumes_changed = true;
+  journal.rollback_dir = "/var/lib/connectware-backup/rollback";
+  journal.volumes = {
+      {"service-manager", "connectware_service-manager", "/var/lib/docker/volumes/x/_data", VolumeMethod::rename}};
+  journal.stopped = {{"c0ffee", "connectware-service-manager-1"}};
+  journal.running_before = std::vector<std::string>{"admin-web-app", "service-manager"};
+  ASSERT_TRUE(write_journal(path, journal));
+  auto read = read_journal(path);
+  ASSERT_TRUE(read && *read) << (read ? "" : read.error().message);
+  const auto& back = **read;
+  EXPECT_EQ(back.snapshot_id, journal.snapshot_id);
+  EXPECT_EQ(back.parts, Parts::volumes_only);
+  EXPECT_EQ(back.phase, JournalPhase::volumes);
+  EXPECT_TRUE(back.volumes_changed);
+  EXPECT_FALSE(back.database_changed);
+  ASSERT_EQ(back.volumes.size(), 1U);
+  EXPECT_EQ(back.volumes[0].method, VolumeMethod::rename);
+  EXPECT_EQ(back.volumes[0].path, journal.volumes[0].path);
+  ASSERT_EQ(back.stopped.size(), 1U);
+  EXPECT_EQ(back.stopped[0].name, "connectware-service-manager-1");
+  EXPECT_EQ(back.running_before, journal.running_before);
+  EXPECT_THAT(describe_interrupted(back), HasSubstr("killed during step 5 (volumes): the database did not change, "
+                                                    "the volumes may be partly replaced, stopped: "
+                                                    "connectware-service-manager-1"));
+  struct stat info {};
+  ASSERT_EQ(stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600U);
+
+  ASSERT_TRUE(util::write_file_atomic(path, R"({"phase": "volumes"})"));
+  auto foreign = read_journal(path);
+  ASSERT_FALSE(foreign);
+  EXPECT_EQ(foreign.error().kind, ErrorKind::staging_io);
+  EXPECT_THAT(foreign.error().message, HasSubstr("before removing it"));
 }
 
 // --- helpers ---------------------------------------------------------------------------------------------
