@@ -1,6 +1,7 @@
 #include "backup/pre_backup.hpp"
 
 #include "archive/archive.hpp"
+#include "archive/gzip_recipe.hpp"
 #include "backup/quiesce.hpp"
 #include "backup/volume_staging.hpp"
 #include "connectware/database_operations.hpp"
@@ -90,7 +91,28 @@ Result<snapshot::DatabaseRecord> store_database_archive(config::DatabaseStorage 
     // (Reading the tar back here would only read the same bytes from the page cache.)
     const auto stored_bytes = std::filesystem::file_size(tar_partial, error);
     const bool whole = !error && stored_bytes == archive_info->unpacked_bytes && !archive_info->unpacked_sha256.empty();
+    // And Connectware gets back the very bytes it exported: only when gzipping the tar again is proven to
+    // reproduce the archive (archive/gzip_recipe.hpp); otherwise the archive is stored as downloaded.
+    std::optional<archive::GzipRecipe> recipe;
     if (whole) {
+      const auto proof_started = std::chrono::steady_clock::now();
+      auto found = archive::find_gzip_recipe(partial, tar_partial);
+      if (!found) {
+        (void)util::remove_tree(tar_partial);
+        return fail(found.error().with_context("proving the database archive's compression"));
+      }
+      recipe = *found;
+      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - proof_started).count();
+      if (recipe)
+        spdlog::info("database archive: its tar gzipped again (level {}, memLevel {}) is the download byte for byte "
+                     "(proven in {:.2f} s): stored unpacked",
+                     recipe->level, recipe->mem_level, seconds);
+      else
+        spdlog::warn("the database archive is stored as downloaded: gzipping its tar again with the parameters of "
+                     "zlib-based writers does not reproduce it byte for byte (tried in {:.2f} s)",
+                     seconds);
+    }
+    if (whole && recipe) {
       if (auto moved = move_into_place(tar_partial, layout.database_tar()); !moved) {
         (void)util::remove_tree(tar_partial);
         return fail(moved.error());
@@ -99,11 +121,15 @@ Result<snapshot::DatabaseRecord> store_database_archive(config::DatabaseStorage 
       record.format = snapshot::database_format_tar;
       record.bytes = stored_bytes;
       record.sha256 = archive_info->unpacked_sha256;
+      record.gzip_header = recipe->header;
+      record.gzip_level = recipe->level;
+      record.gzip_mem_level = recipe->mem_level;
       return record;
     }
-    spdlog::warn("the database archive is stored as downloaded: its unpacked tar on disk is not the whole inflated "
-                 "stream ({} bytes of {})",
-                 error ? 0 : stored_bytes, archive_info->unpacked_bytes);
+    if (!whole)
+      spdlog::warn("the database archive is stored as downloaded: its unpacked tar on disk is not the whole inflated "
+                   "stream ({} bytes of {})",
+                   error ? 0 : stored_bytes, archive_info->unpacked_bytes);
     (void)util::remove_tree(tar_partial);
   }
   CWB_TRY(move_into_place(partial, layout.database_archive()));

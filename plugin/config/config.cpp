@@ -356,8 +356,8 @@ const std::vector<Config::Binding>& Config::bindings() {
         accessors(&Config::verify_attempts_, parse_integer(1, 100), print_integer));
     add("database-storage", "CONNECTWARE_DATABASE_STORAGE", ValueType::enumeration,
         "How the database archive goes into the snapshot: unpacked (gunzipped, so that restic deduplicates it "
-        "across days; only when the backup proves the tar holds exactly the archive's entries, else as "
-        "downloaded) or archive (always the downloaded bytes)",
+        "across days; only when the backup proves the tar holds exactly the archive's entries and that gzipping "
+        "it again gives the downloaded bytes, else as downloaded) or archive (always the downloaded bytes)",
         accessors(&Config::database_storage_,
                   parse_enum<DatabaseStorage>(parse_database_storage, "unpacked or archive"),
                   print_enum<DatabaseStorage>));

@@ -1,6 +1,7 @@
 #include "restore/restore.hpp"
 
 #include "archive/archive.hpp"
+#include "archive/gzip_recipe.hpp"
 #include "connectware/database_operations.hpp"
 #include "core/exit_codes.hpp"
 #include "installation/run_state.hpp"
@@ -15,6 +16,7 @@
 #include "util/duration.hpp"
 #include "util/file_lock.hpp"
 #include "util/file_system.hpp"
+#include "util/sha256.hpp"
 #include "util/step_timer.hpp"
 
 #include <fmt/format.h>
@@ -118,6 +120,22 @@ Result<fs::path> database_for_upload(const snapshot::Layout& layout, const snaps
   const fs::path stored = layout.root / record.file;
   if (record.format != snapshot::database_format_tar) return stored;
   const fs::path rebuilt = work_dir / snapshot::database_archive_name;
+  if (!record.gzip_header.empty()) {
+    // The recipe the backup proved: the very bytes Connectware exported, checked by their SHA-256. A
+    // different zlib on this machine may deflate otherwise; the archive is then rebuilt as below.
+    CWB_TRY(archive::gzip_with_recipe(
+        stored, rebuilt, archive::GzipRecipe{record.gzip_header, record.gzip_level, record.gzip_mem_level}));
+    auto digest = util::sha256_file(rebuilt);
+    if (!digest) return fail(digest.error());
+    if (*digest == record.archive_sha256) {
+      spdlog::info("database archive rebuilt from the unpacked {}: byte for byte the archive Connectware exported",
+                   record.file);
+      return rebuilt;
+    }
+    spdlog::warn("the database archive rebuilt from {} by its recipe differs from the export (another zlib?): "
+                 "uploading one with the same entries instead",
+                 record.file);
+  }
   // Fast compression: the archive only travels to Connectware and is read once there.
   CWB_TRY(archive::gzip_file(stored, rebuilt, 1));
   auto info = archive::validate_tar_gz(rebuilt);

@@ -211,6 +211,10 @@ std::string to_json_text(const Manifest& manifest) {
                        {"entries_sha256", manifest.database->entries_sha256},
                        {"archive_bytes", manifest.database->archive_bytes},
                        {"archive_sha256", manifest.database->archive_sha256}};
+    if (!manifest.database->gzip_header.empty())
+      out["database"]["gzip_recipe"] = {{"header_base64", util::base64_encode(manifest.database->gzip_header)},
+                                        {"level", manifest.database->gzip_level},
+                                        {"mem_level", manifest.database->gzip_mem_level}};
   }
   return out.dump(2) + "\n";
 }
@@ -254,6 +258,15 @@ Result<Manifest> parse_manifest(const std::string& text) {
       record.entries_sha256 = database->value("entries_sha256", "");
       record.archive_bytes = database->value("archive_bytes", std::uint64_t{0});
       record.archive_sha256 = database->value("archive_sha256", "");
+      if (const auto recipe = database->find("gzip_recipe"); recipe != database->end() && recipe->is_object()) {
+        auto header = util::base64_decode(recipe->at("header_base64").get<std::string>());
+        record.gzip_level = recipe->at("level").get<int>();
+        record.gzip_mem_level = recipe->at("mem_level").get<int>();
+        if (!header || header->size() < 10 || record.gzip_level < 1 || record.gzip_level > 9 ||
+            record.gzip_mem_level < 1 || record.gzip_mem_level > 9)
+          return fail(ErrorKind::snapshot_invalid, "manifest holds a database gzip recipe that is not one");
+        record.gzip_header = std::move(*header);
+      }
       if (record.format != database_format_archive && record.format != database_format_tar) {
         return fail(ErrorKind::snapshot_invalid, "manifest names an unknown database format \"" + record.format + "\"");
       }

@@ -66,6 +66,12 @@ struct DatabaseRecord {
   std::string entries_sha256;      // archive::ArchiveInfo::entries_sha256 of the archive as exported
   std::uint64_t archive_bytes = 0; // the archive as downloaded
   std::string archive_sha256;      // the archive as downloaded
+  /// Format "tar": how gzipping the tar again gives the downloaded archive byte for byte (archive::GzipRecipe,
+  /// proven at backup time), so that the restore uploads the very bytes Connectware exported. An empty header:
+  /// no recipe (a manifest from before it; the restore then gzips at level 1 and checks the entries).
+  std::string gzip_header;
+  int gzip_level = 0;
+  int gzip_mem_level = 0;
 };
 
 struct QuiesceRecord {

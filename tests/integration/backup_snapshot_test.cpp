@@ -2,6 +2,7 @@
 // the real components: the snapshot restored with `restic restore --verify` against the live volume.
 
 #include "archive/archive.hpp"
+#include "archive/gzip_recipe.hpp"
 #include "integration/support/backup_fixture.hpp"
 
 #include "snapshot/manifest.hpp"
@@ -83,6 +84,14 @@ TEST_F(BackupSnapshotTest, SnapshotHoldsManifestVerifiedDatabaseArchiveAndAnIden
   auto regzipped_info = archive::validate_tar_gz(regzipped);
   ASSERT_TRUE(regzipped_info) << regzipped_info.error().message;
   EXPECT_EQ(regzipped_info->entries_sha256, manifest->database->entries_sha256);
+  // The emulator writes its archives as Connectware's zlib-based writers do: the backup proved a recipe
+  // that gives back the exported bytes themselves, which the restore uploads.
+  ASSERT_FALSE(manifest->database->gzip_header.empty());
+  const fs::path rebuilt = restored / "db" / "rebuilt.tgz";
+  ASSERT_TRUE(archive::gzip_with_recipe(
+      archive, rebuilt,
+      {manifest->database->gzip_header, manifest->database->gzip_level, manifest->database->gzip_mem_level}));
+  EXPECT_EQ(util::sha256_file(rebuilt).value_or(""), manifest->database->archive_sha256);
 
   // The restored volume equals the live one: every entry's type, size, mode, owner, mtime (ns) and link
   // target, and every file's contents.

@@ -80,6 +80,8 @@ TEST_F(RestoreRoundTrip, BringsBackDatabaseAndVolumeAndRestartsConnectware) {
   std::cout << "[ timings  ] " << timings << std::endl;
   // By rename or by copy, depending on the mounts (the private engine's data root is its own mount here).
   EXPECT_THAT(outcome.stderr_text, HasSubstr("volume connectware_service-manager: replaced by "));
+  // The upload is the archive Connectware exported, byte for byte (the backup's gzip recipe).
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("byte for byte the archive Connectware exported"));
 }
 
 TEST_F(RestoreRoundTrip, DatabaseOnlyLeavesTheVolumeAsItIs) {

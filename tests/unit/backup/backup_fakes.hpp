@@ -40,13 +40,16 @@
 namespace cwb::test {
 
 /// Returns a gzip-compressed tar holding one file: what Connectware's export looks like to the validator.
-inline std::string small_tar_gz(const std::string& name = "dump.sql",
-                                const std::string& content = "CREATE TABLE x;\n") {
+/// A .tgz as libarchive's gzip filter writes it (zlib underneath), at `level` (-1: zlib's default).
+inline std::string small_tar_gz(const std::string& name = "dump.sql", const std::string& content = "CREATE TABLE x;\n",
+                                int level = -1) {
   std::vector<char> buffer(64 * 1024);
   std::size_t used = 0;
   std::unique_ptr<struct archive, decltype(&archive_write_free)> writer(archive_write_new(), archive_write_free);
   archive_write_set_format_pax_restricted(writer.get());
   archive_write_add_filter_gzip(writer.get());
+  if (level >= 0)
+    archive_write_set_filter_option(writer.get(), "gzip", "compression-level", std::to_string(level).c_str());
   archive_write_open_memory(writer.get(), buffer.data(), buffer.size(), &used);
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> entry(archive_entry_new(), archive_entry_free);
   archive_entry_set_pathname(entry.get(), name.c_str());

@@ -1,5 +1,6 @@
 // The pre-backup stage against a scripted Connectware, a fake container runtime and a fake clock.
 #include "archive/archive.hpp"
+#include "archive/gzip_recipe.hpp"
 #include "backup/pre_backup.hpp"
 #include "installation/run_state.hpp"
 #include "util/file_lock.hpp"
@@ -146,6 +147,29 @@ TEST(PreBackup, StoresTheDatabaseUnpackedWithTheDigestOfTheExportedArchivesEntri
   auto tar = archive::read_tar(rig.layout().database_tar(), ErrorKind::export_invalid);
   ASSERT_TRUE(tar) << tar.error().message;
   EXPECT_EQ(tar->entries_sha256, exported->entries_sha256);
+  // And the recipe proven for it gives back the exported bytes themselves.
+  ASSERT_FALSE(database.gzip_header.empty());
+  EXPECT_EQ(database.gzip_level, 6); // libarchive's gzip filter, zlib's default level
+  const auto rebuilt = rig.root() / "rebuilt.tgz";
+  ASSERT_TRUE(archive::gzip_with_recipe(rig.layout().database_tar(), rebuilt,
+                                        {database.gzip_header, database.gzip_level, database.gzip_mem_level}));
+  EXPECT_EQ(util::read_file(rebuilt).value_or(""), archive_bytes);
+}
+
+// An export no zlib parameter set reproduces (here: stored deflate blocks) would come back as other bytes:
+// it is stored as downloaded instead, deduplicated less but returned exactly.
+TEST(PreBackup, AnArchiveThatGzippingAgainDoesNotReproduceIsStoredAsDownloaded) {
+  BackupRig rig;
+  rig.server.archive = test::small_tar_gz("dump.sql", "CREATE TABLE x;\n", 0);
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  const auto& database = *staged->manifest.database;
+  EXPECT_EQ(database.format, snapshot::database_format_archive);
+  EXPECT_EQ(database.file, "db/connectware-db.tgz");
+  EXPECT_TRUE(database.gzip_header.empty());
+  EXPECT_EQ(util::read_file(rig.layout().database_archive()).value_or(""), rig.server.archive);
+  EXPECT_FALSE(std::filesystem::exists(rig.layout().database_tar()));
 }
 
 TEST(PreBackup, WithDatabaseStorageArchiveStoresTheDownloadedBytes) {

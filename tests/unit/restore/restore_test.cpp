@@ -1,4 +1,5 @@
 #include "archive/archive.hpp"
+#include "archive/gzip_recipe.hpp"
 #include "installation/select.hpp"
 #include "restore/restore.hpp"
 #include "restore/restore_journal.hpp"
@@ -246,6 +247,42 @@ TEST_F(UnpackedDatabaseRestoreTest, UploadsAnArchiveWithExactlyTheEntriesConnect
   ASSERT_TRUE(info) << info.error().message; // a gzip-compressed tar, as Connectware expects
   EXPECT_EQ(info->entries_sha256, exported_entries_);
   EXPECT_EQ(tree(live_), expected_volume_);
+}
+
+// The export as a zlib-based writer makes it, with the recipe the backup proved for it: the upload is the
+// exported archive itself, byte for byte.
+TEST_F(UnpackedDatabaseRestoreTest, WithTheRecipeTheBackupProvedTheUploadIsTheExportByteForByte) {
+  const auto exported = dir_.path() / "exported-by-zlib.tgz";
+  ASSERT_TRUE(archive::gzip_file(layout_.database_tar(), exported, 6));
+  auto recipe = archive::find_gzip_recipe(exported, layout_.database_tar());
+  ASSERT_TRUE(recipe && recipe->has_value());
+  const auto exported_bytes = util::read_file(exported).value();
+  manifest_.database->archive_sha256 = util::sha256_hex(exported_bytes);
+  manifest_.database->archive_bytes = exported_bytes.size();
+  manifest_.database->gzip_header = (*recipe)->header;
+  manifest_.database->gzip_level = (*recipe)->level;
+  manifest_.database->gzip_mem_level = (*recipe)->mem_level;
+  save_manifest();
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(connectware_->database(), exported_bytes);
+}
+
+// Another zlib on the restoring machine may deflate otherwise: the upload then is an archive with the
+// exported entries, as without a recipe.
+TEST_F(UnpackedDatabaseRestoreTest, ARecipeThatDoesNotReproduceTheExportHereFallsBackToTheEntriesCheck) {
+  manifest_.database->gzip_header = std::string("\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03", 10);
+  manifest_.database->gzip_level = 9;
+  manifest_.database->gzip_mem_level = 9;
+  save_manifest();
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  const auto uploaded = dir_.path() / "uploaded.tgz";
+  write(uploaded, connectware_->database());
+  auto info = archive::validate_tar_gz(uploaded);
+  ASSERT_TRUE(info) << info.error().message;
+  EXPECT_EQ(info->entries_sha256, exported_entries_);
+  EXPECT_NE(info->sha256, manifest_.database->archive_sha256);
 }
 
 TEST_F(UnpackedDatabaseRestoreTest, ATarThatDoesNotRebuildTheExportedEntriesIsRefusedBeforeAnythingChanges) {

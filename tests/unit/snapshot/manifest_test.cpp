@@ -102,6 +102,22 @@ TEST(Manifest, AnUnpackedDatabaseRoundTripsWithItsDigestAndNeedsOne) {
   EXPECT_EQ(parsed->database->entries_sha256, "e1");
   EXPECT_EQ(parsed->database->archive_bytes, 99u);
   EXPECT_EQ(parsed->database->archive_sha256, "a1");
+  EXPECT_TRUE(parsed->database->gzip_header.empty()); // no recipe: none written, none read
+
+  // The gzip recipe: its header is bytes (FNAME may hold anything), carried as base64.
+  manifest.database->gzip_header = std::string("\x1f\x8b\x08\x08\x00\x00\x00\x00\x00\x03n\xe9\x00", 13);
+  manifest.database->gzip_level = 9;
+  manifest.database->gzip_mem_level = 8;
+  auto with_recipe = parse_manifest(to_json_text(manifest));
+  ASSERT_TRUE(with_recipe) << with_recipe.error().message;
+  EXPECT_EQ(with_recipe->database->gzip_header, manifest.database->gzip_header);
+  EXPECT_EQ(with_recipe->database->gzip_level, 9);
+  EXPECT_EQ(with_recipe->database->gzip_mem_level, 8);
+  manifest.database->gzip_level = 12;
+  auto bad_recipe = parse_manifest(to_json_text(manifest));
+  ASSERT_FALSE(bad_recipe);
+  EXPECT_EQ(bad_recipe.error().kind, ErrorKind::snapshot_invalid);
+  manifest.database->gzip_header.clear();
 
   manifest.database->entries_sha256.clear();
   auto without_digest = parse_manifest(to_json_text(manifest));
