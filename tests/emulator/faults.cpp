@@ -10,7 +10,8 @@ const std::set<std::string, std::less<>> numeric_faults = {"slow_export", "slow_
 const std::set<std::string, std::less<>> counted_faults = {
     "fail_export",      "fail_restore",       "truncate_download", "corrupt_download",    "drop_connection", "http_500",
     "backup_start_502", "backup_started_502", "restore_start_502", "restore_started_502", "status_html"};
-const std::set<std::string, std::less<>> other_faults = {"stuck_running", "refuse_restore", "variant"};
+const std::set<std::string, std::less<>> other_faults = {"stuck_running", "refuse_restore", "variant",
+                                                         "instant_restore"};
 const std::set<std::string, std::less<>> variants = {"docs", "nulls", "terse"};
 
 std::optional<unsigned> parse_unsigned(std::string_view text) {

@@ -8,9 +8,10 @@
 // backup_start_502 and restore_start_502 (the backup POST or the restore upload is answered 502 and nothing
 // starts, as when a proxy cannot reach Connectware), backup_started_502 and restore_started_502 (the
 // operation starts, yet the answer is a 502, as when the proxy gives up waiting), status_html (the status is
-// answered 200 with a proxy's HTML login page instead of JSON). fail_export, fail_restore, the
-// download faults and the start faults take an optional COUNT: with it they fire for the next COUNT operations and then
-// clear themselves (so retries can be tested); without it, always.
+// answered 200 with a proxy's HTML login page instead of JSON), instant_restore (the restore is over before
+// the upload is answered: `running` can never be seen, as with a small database on a fast server). fail_export,
+// fail_restore, the download faults and the start faults take an optional COUNT: with it they fire for the next COUNT
+// operations and then clear themselves (so retries can be tested); without it, always.
 //
 // Not a fault but set the same way, `variant` picks how the API answers, within what Connectware's docs
 // allow: `docs` (as the docs show it, the default), `nulls` (every field present and null before the first

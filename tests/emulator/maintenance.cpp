@@ -122,14 +122,21 @@ StartOutcome Maintenance::start_backup() {
 }
 
 StartOutcome Maintenance::start_restore(const std::filesystem::path& upload) {
-  const std::lock_guard lock(mutex_);
-  if (running_ || stopping_) {
-    std::error_code ignored;
-    std::filesystem::remove(upload, ignored);
-    return StartOutcome::busy;
+  {
+    const std::lock_guard lock(mutex_);
+    if (running_ || stopping_) {
+      std::error_code ignored;
+      std::filesystem::remove(upload, ignored);
+      return StartOutcome::busy;
+    }
+    running_ = true;
+    start_worker([this, upload] { run_restore(upload); });
   }
-  running_ = true;
-  start_worker([this, upload] { run_restore(upload); });
+  // instant_restore: answered only once the restore is over (finish() clears running_ under the mutex).
+  while (faults_.active("instant_restore")) {
+    std::unique_lock lock(mutex_);
+    if (!running_ || wake_.wait_for(lock, std::chrono::milliseconds(10), [this] { return stopping_; })) break;
+  }
   return StartOutcome::started;
 }
 

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <iostream>
 #include <sstream>
 
@@ -82,6 +83,35 @@ TEST_F(RestoreRoundTrip, BringsBackDatabaseAndVolumeAndRestartsConnectware) {
   EXPECT_THAT(outcome.stderr_text, HasSubstr("volume connectware_service-manager: replaced by "));
   // The upload is the archive Connectware exported, byte for byte (the backup's gzip recipe).
   EXPECT_THAT(outcome.stderr_text, HasSubstr("byte for byte the archive Connectware exported"));
+}
+
+// The same archive restored twice, each restore over before the upload is answered (`running` never seen):
+// the status shows the very restore object of the first time. The end is the settle rule's (restore-settle),
+// seconds, not the export timeout's minutes and a rollback.
+TEST_F(RestoreRoundTrip, TheSameArchiveRestoredTwiceAndOverBeforeTheFirstPollEndsByTheSettleRule) {
+  seed_state_a();
+  const auto state_a = live_state();
+  const auto snapshot = back_up();
+  set_faults({{"instant_restore", ""}});
+  // Connectware is not restarted in between (a restart-command that does nothing; the database alone is
+  // restored): a restarted emulator would forget its status and its faults.
+  const util::Environment bounded{{"CONNECTWARE_RESTORE_SETTLE", "2"},
+                                  {"CONNECTWARE_EXPORT_TIMEOUT", "120"},
+                                  {"CONNECTWARE_RESTART_COMMAND", "/bin/true"}};
+  for (int time = 1; time <= 2; ++time) {
+    SCOPED_TRACE("restore " + std::to_string(time));
+    change_everything(VolumeChange::edit);
+    const auto started = std::chrono::steady_clock::now();
+    const auto outcome = run_restore({"--snapshot", snapshot, "--db-only", "--yes"}, bounded);
+    const auto seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    ASSERT_EQ(outcome.exit_code, 0) << outcome.log();
+    EXPECT_EQ(live_state().database, state_a.database);
+    EXPECT_LT(seconds, 60.0) << outcome.log();
+    if (time == 2) {
+      EXPECT_THAT(outcome.stderr_text, HasSubstr("taken as over (restore-settle)")) << outcome.log();
+    }
+  }
+  set_faults({});
 }
 
 TEST_F(RestoreRoundTrip, DatabaseOnlyLeavesTheVolumeAsItIs) {
