@@ -40,6 +40,12 @@ std::vector<std::string> unpause_all(container::ContainerRuntime& runtime, const
   return still_paused;
 }
 
+/// True for a container that runs or would run on its own (paused, restarting): one that is exited, created
+/// or dead was stopped before the restore (or never started), and a restore leaves it so.
+bool is_up(const container::ContainerInfo& container) {
+  return container.state == "running" || container.state == "paused" || container.state == "restarting";
+}
+
 } // namespace
 
 const char* to_string(Platform platform) noexcept {
@@ -177,7 +183,7 @@ Result<std::vector<Workload>> ComposeInstallation::volume_users(const std::vecto
     const bool uses = std::ranges::any_of(volumes, [&container](const Volume& volume) {
       return std::ranges::find(container.mounts, volume.source) != container.mounts.end();
     });
-    if (uses) users.push_back(Workload{container.id, container.name});
+    if (uses) users.push_back(Workload{container.id, container.name, is_up(container)});
   }
   return users;
 }
@@ -196,7 +202,7 @@ Result<> ComposeInstallation::start(const Workload& workload) {
 
 std::string ComposeInstallation::describe_restart() const {
   if (!settings_.restart_command.empty()) return "run `" + command_text(settings_.restart_command) + "`";
-  return "restart every container labelled " + std::string(connectware_core_label) + " or " +
+  return "restart every running container labelled " + std::string(connectware_core_label) + " or " +
          label(compose_project_label, settings_.project);
 }
 
@@ -224,11 +230,22 @@ Result<std::string> ComposeInstallation::restart() {
     return fail(ErrorKind::container_runtime, "found no Connectware container to restart (label " +
                                                   std::string(connectware_core_label) + " or " +
                                                   label(compose_project_label, settings_.project) + ")");
+  // A container its operator stopped stays stopped: restarting it would start it. What the restore
+  // stopped itself was started again before this.
+  std::size_t restarted_count = 0;
+  std::vector<std::string> left_stopped;
   for (const auto& container : *containers) {
+    if (!is_up(container)) {
+      left_stopped.push_back(container.name + " (" + container.state + ")");
+      continue;
+    }
     if (auto restarted = runtime_.restart(container.id, settings_.stop_timeout); !restarted)
       return fail(restarted.error().with_context("restarting container " + container.id));
+    ++restarted_count;
   }
-  return "restarted " + std::to_string(containers->size()) + " container(s)";
+  std::string done = "restarted " + std::to_string(restarted_count) + " container(s)";
+  if (!left_stopped.empty()) done += "; left stopped as before: " + join(left_stopped);
+  return done;
 }
 
 Result<Description> ComposeInstallation::describe(const std::vector<Volume>& volumes) {

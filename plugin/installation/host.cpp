@@ -35,7 +35,8 @@ Result<std::vector<std::string>> HostInstallation::release_leftover_hold(const S
 
 Result<std::vector<Workload>> HostInstallation::volume_users(const std::vector<Volume>& /*volumes*/) {
   if (settings_.stop_command.empty()) return std::vector<Workload>{};
-  return std::vector<Workload>{Workload{"stop-command", "stop-command `" + command_text(settings_.stop_command) + "`"}};
+  return std::vector<Workload>{
+      Workload{"stop-command", "stop-command `" + command_text(settings_.stop_command) + "`", true}};
 }
 
 Result<> HostInstallation::stop(const Workload& /*workload*/) {

@@ -36,6 +36,8 @@ struct Volume {
 struct Workload {
   std::string id;   // what the platform knows it by (a container id)
   std::string name; // what an operator reads
+  // False for a container its operator stopped before: the restore neither stops nor starts it.
+  bool running = true;
 };
 
 /// What the manifest records about the installation a snapshot came from.
@@ -98,8 +100,9 @@ public:
   [[nodiscard]] virtual Result<> check_restart_possible() const = 0;
   /// Returns a phrase describing how restart() restarts Connectware, for the plan and the dry run.
   [[nodiscard]] virtual std::string describe_restart() const = 0;
-  /// Restarts Connectware (not waiting for its health: the pipeline asks Connectware itself). Returns a
-  /// one-line description of what was done. Errors: container_runtime (with the command's output or the
+  /// Restarts Connectware (not waiting for its health: the pipeline asks Connectware itself); what is not
+  /// running (stopped by its operator before the restore) stays as it is. Returns a one-line description of
+  /// what was done. Errors: container_runtime (with the command's output or the
   /// engine's message), interrupted.
   virtual Result<std::string> restart() = 0;
 

@@ -665,7 +665,7 @@ private:
                             volume.method == VolumeMethod::rename ? "by rename: one file system" : "by copy");
       std::string users;
       for (const auto& user : users_)
-        users += (users.empty() ? "" : ", ") + user.name;
+        users += (users.empty() ? "" : ", ") + user.name + (user.running ? "" : " (not running: left so)");
       plan += "     stopping first: " + (users.empty() ? std::string("nothing") : users) + "\n";
     } else {
       plan += "  5. volumes: left as they are (--db-only)\n";
@@ -729,6 +729,7 @@ private:
     auto users = installation_.volume_users(live_volumes());
     if (!users) return fail(users.error());
     for (const auto& user : *users) {
+      if (!user.running) continue; // stopped by its operator: stays stopped, and is not started in step 6
       if (std::ranges::find(stopped_, user.id, &installation::Workload::id) == stopped_.end()) {
         stopped_.push_back(user);
         CWB_TRY(note_progress(phase_)); // a process killed after the stop still starts it again

@@ -201,6 +201,21 @@ TEST_F(Emulator, HealthReportsConnectwareServiceManagerAndPostgresqlRunning) {
   EXPECT_EQ(states["postgresql"], "running");
 }
 
+TEST_F(Emulator, AStoppedServiceFaultListsThatServiceAsExitedBesideTheRunningOnes) {
+  start_emulator({"--fault", "stopped_service=protocol-mapper"});
+  const auto answer = client()->Get("/api/system/health");
+  ASSERT_TRUE(answer);
+  ASSERT_EQ(answer->status, 200);
+  std::map<std::string, std::string> states;
+  const auto health = nlohmann::json::parse(answer->body);
+  for (const auto& entry : health.at("system").at("status"))
+    states[entry.at("name").get<std::string>()] = entry.at("status").get<std::string>();
+  EXPECT_EQ(states, (std::map<std::string, std::string>{{"connectware", "running"},
+                                                        {"postgresql", "running"},
+                                                        {"protocol-mapper", "exited"},
+                                                        {"service-manager", "running"}}));
+}
+
 TEST_F(Emulator, FrontAloneReportsAnUnansweringServiceManagerAsNotRunningAndAnswers502ForServices) {
   port_ = testing::free_port();
   auto arguments = common_arguments(port_);

@@ -11,7 +11,7 @@ const std::set<std::string, std::less<>> counted_faults = {
     "fail_export",      "fail_restore",       "truncate_download", "corrupt_download",    "drop_connection", "http_500",
     "backup_start_502", "backup_started_502", "restore_start_502", "restore_started_502", "status_html"};
 const std::set<std::string, std::less<>> other_faults = {"stuck_running", "refuse_restore", "variant",
-                                                         "instant_restore"};
+                                                         "instant_restore", "stopped_service"};
 const std::set<std::string, std::less<>> variants = {"docs", "nulls", "terse"};
 
 std::optional<unsigned> parse_unsigned(std::string_view text) {
@@ -35,6 +35,8 @@ Result<> FaultSet::validate(const Map& faults) {
       return fail(ErrorKind::usage, "variant needs docs, nulls or terse, got \"" + value + "\"");
     if (name == "refuse_restore" && value.empty())
       return fail(ErrorKind::usage, "fault refuse_restore needs the last version that can restore, e.g. 1.4.9");
+    if (name == "stopped_service" && value.empty())
+      return fail(ErrorKind::usage, "fault stopped_service needs a service name, e.g. protocol-mapper");
   }
   return {};
 }

@@ -9,7 +9,9 @@
 // starts, as when a proxy cannot reach Connectware), backup_started_502 and restore_started_502 (the
 // operation starts, yet the answer is a 502, as when the proxy gives up waiting), status_html (the status is
 // answered 200 with a proxy's HTML login page instead of JSON), instant_restore (the restore is over before
-// the upload is answered: `running` can never be seen, as with a small database on a fast server). fail_export,
+// the upload is answered: `running` can never be seen, as with a small database on a fast server),
+// stopped_service=NAME (GET /api/system/health also lists NAME as `exited`, as Connectware lists a container
+// its operator stopped; set it with --fault to keep it across a restart of the container). fail_export,
 // fail_restore, the download faults and the start faults take an optional COUNT: with it they fire for the next COUNT
 // operations and then clear themselves (so retries can be tested); without it, always.
 //

@@ -17,6 +17,8 @@ TEST(FaultSet, RejectsUnknownNamesAndBadNumbers) {
   EXPECT_FALSE(FaultSet::parse({"slow_export=soon"}));
   EXPECT_FALSE(FaultSet::parse({"http_500"}));
   EXPECT_FALSE(FaultSet::parse({"refuse_restore"}));
+  EXPECT_FALSE(FaultSet::parse({"stopped_service"}));
+  EXPECT_TRUE(FaultSet::parse({"stopped_service=protocol-mapper"}));
 }
 
 TEST(FaultSet, TheVariantIsOneOfTheKnownAnswerStyles) {

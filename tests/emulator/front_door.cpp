@@ -208,6 +208,8 @@ void FrontDoor::system_health(const httplib::Request& req, httplib::Response& re
       {{"name", "service-manager"}, {"status", manager_state}, {"uptime", manager_state == "running" ? uptime : ""}});
   status.push_back(
       {{"name", "postgresql"}, {"status", postgres_state}, {"uptime", postgres_state == "running" ? uptime : ""}});
+  if (const auto stopped = faults_.value("stopped_service"))
+    status.push_back({{"name", *stopped}, {"status", "exited"}, {"uptime", ""}});
   reply_json(res, {{"system", {{"status", status}}}});
 }
 

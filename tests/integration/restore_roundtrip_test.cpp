@@ -114,6 +114,68 @@ TEST_F(RestoreRoundTrip, TheSameArchiveRestoredTwiceAndOverBeforeTheFirstPollEnd
   set_faults({});
 }
 
+// An operator stopped one of Connectware's containers (here one that mounts the volume too) before the
+// restore; Connectware lists it as exited in /api/system/health. The restore neither starts it nor waits
+// for it, and does not roll back because of it.
+TEST_F(RestoreRoundTrip, AContainerStoppedBeforeTheRestoreStaysStoppedAndIsNotAwaited) {
+  const std::string stopped = "connectware-protocol-mapper-1";
+  auto restarted = world().restart_connectware({"stopped_service=protocol-mapper"});
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  // Whatever happens below, the next test gets a Connectware without the fault and without the container
+  // (which would keep the volume from being removed).
+  struct Normal {
+    util::Environment& hook_env;
+    std::string container;
+    ~Normal() {
+      (void)world().docker().docker({"rm", "-f", container});
+      auto again = world().restart_connectware();
+      EXPECT_TRUE(again) << again.error().message;
+      hook_env["CONNECTWARE_URL"] = world().connectware().base_url();
+      hook_env["CONNECTWARE_CA_FILE"] = world().connectware().ca_file().string();
+    }
+  } normal{hook_env_, stopped};
+  hook_env_["CONNECTWARE_URL"] = world().connectware().base_url();
+  hook_env_["CONNECTWARE_CA_FILE"] = world().connectware().ca_file().string();
+  auto created = world().docker().docker_checked(
+      {"create", "--name", stopped, "--label", "com.docker.compose.project=connectware", "--label",
+       "com.docker.compose.service=protocol-mapper", "--label", "io.cybus.connectware=core", "-v",
+       std::string(Containers::volume) + ":/data", test::DockerEngine::busybox_image, "sleep", "3600"});
+  ASSERT_TRUE(created) << created.error().message;
+  const auto listed_stopped = [] {
+    auto health =
+        admin_get_json(world().connectware().base_url(), world().connectware().ca_file(), "/api/system/health");
+    EXPECT_TRUE(health) << health.error().message;
+    if (!health) return false;
+    const auto& services = health->at("system").at("status");
+    return std::ranges::any_of(services, [](const nlohmann::json& service) {
+      return service.at("name") == "protocol-mapper" && service.at("status") == "exited";
+    });
+  };
+  ASSERT_TRUE(listed_stopped()) << "the emulator does not list the stopped service";
+
+  seed_state_a();
+  const auto state_a = live_state();
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  ASSERT_NE(live_state(), state_a);
+
+  const auto outcome = run_restore({"--snapshot", snapshot, "--yes"});
+  ASSERT_EQ(outcome.exit_code, 0) << outcome.log();
+  const auto restored = live_state();
+  EXPECT_EQ(restored.database, state_a.database);
+  EXPECT_EQ(restored.volume, state_a.volume);
+  EXPECT_EQ(world().container_state(stopped), "created") << outcome.log();
+  EXPECT_TRUE(listed_stopped()) << "the restarted emulator lost its fault: the test proves nothing";
+  EXPECT_EQ(world().container_state(Containers::service_manager_container), "running");
+  EXPECT_EQ(world().container_state(Containers::front_container), "running");
+  EXPECT_THAT(outcome.stderr_text,
+              HasSubstr("services running before the restore, awaited after the restart: connectware, postgresql, "
+                        "service-manager\n"))
+      << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, HasSubstr("left stopped as before: " + stopped + " (created)")) << outcome.log();
+  EXPECT_THAT(outcome.stderr_text, testing::Not(HasSubstr("rolling back"))) << outcome.log();
+}
+
 TEST_F(RestoreRoundTrip, DatabaseOnlyLeavesTheVolumeAsItIs) {
   seed_state_a();
   const auto state_a = live_state();

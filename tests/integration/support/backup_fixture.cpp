@@ -91,7 +91,7 @@ BackupWorld::~BackupWorld() {
   postgres_.reset();
 }
 
-Result<> BackupWorld::restart_connectware() {
+Result<> BackupWorld::restart_connectware(const std::vector<std::string>& faults) {
   if (connectware_) {
     connectware_->stop();
     connectware_.reset();
@@ -99,6 +99,7 @@ Result<> BackupWorld::restart_connectware() {
   test::EmulatorOptions options;
   options.connectware_version = connectware_version;
   options.database = "connectware_" + std::to_string(++databases_);
+  options.faults = faults;
   auto started = test::EmulatorContainers::start(folder(), *docker_, *postgres_, options);
   if (!started) return fail(started.error());
   connectware_ = std::make_unique<test::EmulatorContainers>(std::move(*started));
@@ -235,7 +236,11 @@ Result<> install_service(const std::string& base_url, const fs::path& ca_file, c
 }
 
 Result<nlohmann::json> maintenance_status(const std::string& base_url, const fs::path& ca_file) {
-  auto answer = admin_request(base_url, ca_file, "GET", "/api/maintenance/db", "", 10s);
+  return admin_get_json(base_url, ca_file, "/api/maintenance/db");
+}
+
+Result<nlohmann::json> admin_get_json(const std::string& base_url, const fs::path& ca_file, const std::string& path) {
+  auto answer = admin_request(base_url, ca_file, "GET", path, "", 10s);
   if (!answer) return fail(answer.error());
   if (answer->status != 200) return fail(ErrorKind::http, "status " + std::to_string(answer->status));
   auto parsed = nlohmann::json::parse(answer->body, nullptr, false);

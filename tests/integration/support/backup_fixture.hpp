@@ -80,8 +80,9 @@ public:
   [[nodiscard]] const fs::path& folder() const { return folder_.path(); }
 
   /// Replaces Connectware's containers with fresh ones on a fresh database and an empty (re-seeded)
-  /// volume. Errors: as EmulatorContainers::start.
-  Result<> restart_connectware();
+  /// volume; `faults` (NAME[=VALUE]) are set from the start and so survive a restart of the containers.
+  /// Errors: as EmulatorContainers::start.
+  Result<> restart_connectware(const std::vector<std::string>& faults = {});
 
   [[nodiscard]] std::string repository() const;
   [[nodiscard]] const fs::path& restic_password_file() const { return restic_password_file_; }
@@ -162,6 +163,9 @@ Result<> install_service(const std::string& base_url, const fs::path& ca_file, c
 
 /// Returns Connectware's maintenance status (GET /api/maintenance/db as admin). Errors: unreachable, http.
 Result<nlohmann::json> maintenance_status(const std::string& base_url, const fs::path& ca_file);
+/// Returns the JSON answer to GET `path` on the front door as admin. Errors: unreachable, http (not 200 or
+/// not JSON).
+Result<nlohmann::json> admin_get_json(const std::string& base_url, const fs::path& ca_file, const std::string& path);
 
 /// The gtest fixture of the backup integration tests: one BackupWorld per suite, a folder per test.
 class BackupTest : public ::testing::Test {

@@ -116,6 +116,22 @@ TEST_F(InstallationTest, ComposeVolumeUsersAreTheContainersMountingThem) {
   EXPECT_EQ(runtime_.state_of("sm1"), "running");
 }
 
+TEST_F(InstallationTest, AVolumeUserItsOperatorStoppedIsMarkedNotRunning) {
+  runtime_.volumes["connectware_service-manager"] = path("docker-sm");
+  runtime_.add("sm1", {{"com.docker.compose.project", "connectware"}}, {"connectware_service-manager"});
+  runtime_.add("mapper1", {{"com.docker.compose.project", "connectware"}}, {"connectware_service-manager"}, "exited");
+  runtime_.add("never1", {{"com.docker.compose.project", "connectware"}}, {"connectware_service-manager"}, "created");
+  ComposeInstallation compose({}, runtime_, runner_, environment_);
+  auto volumes = compose.locate_volumes({"service-manager"});
+  ASSERT_TRUE(volumes);
+  auto users = compose.volume_users(*volumes);
+  ASSERT_TRUE(users) << users.error().message;
+  std::map<std::string, bool> running;
+  for (const auto& user : *users)
+    running[user.id] = user.running;
+  EXPECT_EQ(running, (std::map<std::string, bool>{{"mapper1", false}, {"never1", false}, {"sm1", true}}));
+}
+
 TEST_F(InstallationTest, ComposeHoldsThePauseServicesAndDescribesTheProject) {
   runtime_.add("sm1",
                {{"com.docker.compose.project", "connectware"}, {"com.docker.compose.service", "service-manager"}});
@@ -151,6 +167,20 @@ TEST_F(InstallationTest, ComposeRestartsItsContainersOrRunsTheRestartCommand) {
   ComposeInstallation by_command(settings, runtime_, runner_, environment_);
   ASSERT_TRUE(by_command.restart());
   EXPECT_TRUE(fs::exists(path("restarted")));
+}
+
+TEST_F(InstallationTest, ComposeRestartLeavesTheContainersItsOperatorStoppedStoppedAndSaysSo) {
+  runtime_.add("core1", {{"io.cybus.connectware", "core"}});
+  runtime_.add("mapper1", {{"com.docker.compose.project", "connectware"}}, {}, "exited");
+  runtime_.add("never1", {{"io.cybus.connectware", "core"}}, {}, "created");
+  ComposeInstallation compose({}, runtime_, runner_, environment_);
+  auto restarted = compose.restart();
+  ASSERT_TRUE(restarted) << restarted.error().message;
+  EXPECT_EQ(*restarted, "restarted 1 container(s); left stopped as before: never1 (created), mapper1 (exited)");
+  EXPECT_EQ(runtime_.state_of("core1"), "running");
+  EXPECT_EQ(runtime_.state_of("mapper1"), "exited");
+  EXPECT_EQ(runtime_.state_of("never1"), "created");
+  EXPECT_THAT(compose.describe_restart(), testing::HasSubstr("every running container"));
 }
 
 TEST_F(InstallationTest, HostLocatesOnlyTheFoldersItIsGiven) {

@@ -206,6 +206,18 @@ TEST_F(RestoreTest, RestoresDatabaseAndVolumeRestartsConnectwareAndKeepsTheSafet
   EXPECT_THAT(*util::read_file(rollback_dir() / "volumes" / "service-manager.swap"), HasSubstr("done"));
 }
 
+TEST_F(RestoreTest, AContainerItsOperatorStoppedIsNeitherStoppedNorStartedNorRestarted) {
+  runtime_.add("mapper", {{"io.cybus.connectware", "core"}, {"com.docker.compose.project", "connectware"}},
+               {volume_name}, "exited");
+  auto done = restore({});
+  ASSERT_TRUE(done) << done.error().message;
+  EXPECT_EQ(tree(live_), expected_volume_);
+  EXPECT_TRUE(stopped("sm"));
+  EXPECT_EQ(runtime_.state_of("mapper"), "exited");
+  EXPECT_THAT(runtime_.calls, testing::Not(testing::Contains(HasSubstr("mapper"))));
+  EXPECT_THAT(done->plan, HasSubstr("mapper (not running: left so)"));
+}
+
 // database-storage = unpacked: the snapshot holds the export gunzipped, and the restore gzips it again.
 class UnpackedDatabaseRestoreTest : public RestoreTest {
 protected:
