@@ -2,6 +2,7 @@
 
 #include "staging/entry_write.hpp"
 #include "staging/tree.hpp"
+#include "util/beneath_root.hpp"
 #include "util/byte_text.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
@@ -180,20 +181,41 @@ Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::
   // Repair: names first (a new hard link takes its leader's metadata, a new symbolic link gets the
   // manifest's), then metadata deepest first, so that a folder's mtime is set after its contents changed.
   // Then check again, metadata required.
-  for (const auto& [leader, member] : to_link)
-    CWB_TRY(staging::replace_with_hard_link(root / leader, root / member));
+  // Every repair reaches its entry from the root's descriptor, never through a link.
+  auto tree = util::BeneathRoot::open(root);
+  if (!tree) return fail(tree.error());
+  const auto at = [&](const std::string& path) -> Result<util::EntryAt> {
+    auto found_at = tree->locate(path);
+    if (!found_at) return fail(found_at.error().with_context("volume " + volume.name));
+    return found_at;
+  };
+  for (const auto& [leader, member] : to_link) {
+    auto leader_at = at(leader);
+    if (!leader_at) return fail(leader_at.error());
+    auto member_at = at(member);
+    if (!member_at) return fail(member_at.error());
+    CWB_TRY(staging::replace_with_hard_link(*leader_at, *member_at));
+  }
   for (const auto* link : to_retarget) {
-    CWB_TRY(staging::replace_with_symlink(link->link_target, root / link->path));
-    CWB_TRY(staging::apply_entry_metadata(root / link->path, tree_entry_of(*link), nullptr));
+    auto link_at = at(link->path);
+    if (!link_at) return fail(link_at.error());
+    CWB_TRY(staging::replace_with_symlink(link->link_target, *link_at));
+    CWB_TRY(staging::apply_entry_metadata(*link_at, tree_entry_of(*link), nullptr));
   }
   const bool names_changed = !to_link.empty() || !to_retarget.empty();
-  for (auto it = to_repair.rbegin(); it != to_repair.rend(); ++it)
-    CWB_TRY(staging::apply_entry_metadata(root / it->first.path, it->first, names_changed ? nullptr : it->second));
+  for (auto it = to_repair.rbegin(); it != to_repair.rend(); ++it) {
+    auto entry_at = at(it->first.path);
+    if (!entry_at) return fail(entry_at.error());
+    CWB_TRY(staging::apply_entry_metadata(*entry_at, it->first, names_changed ? nullptr : it->second));
+  }
   if (names_changed) {
     // New names changed their folders' mtimes: every folder gets the manifest's again.
-    for (auto it = volume.entries.rbegin(); it != volume.entries.rend(); ++it)
-      if (it->type == snapshot::EntryType::directory)
-        CWB_TRY(staging::apply_entry_metadata(root / it->path, tree_entry_of(*it), nullptr));
+    for (auto it = volume.entries.rbegin(); it != volume.entries.rend(); ++it) {
+      if (it->type != snapshot::EntryType::directory) continue;
+      auto folder_at = at(it->path);
+      if (!folder_at) return fail(folder_at.error());
+      CWB_TRY(staging::apply_entry_metadata(*folder_at, tree_entry_of(*it), nullptr));
+    }
   }
   spdlog::info("volume {}: set the manifest's metadata on {} entries, relinked {} hard link(s) and gave {} symbolic "
                "link(s) their target's bytes, which restic did not give back",

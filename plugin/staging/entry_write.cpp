@@ -21,58 +21,63 @@ std::unexpected<Error> io_error(const std::string& what, const fs::path& path, i
 
 } // namespace
 
-fs::path temporary_sibling(const fs::path& path) {
+std::string temporary_name() {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
-  return path.parent_path() / (".cwb-mirror-tmp." + std::to_string(generator()));
+  return ".cwb-mirror-tmp." + std::to_string(generator());
 }
 
-Result<> apply_entry_metadata(const fs::path& path, const TreeEntry& wanted, const TreeEntry* current) {
+Result<> apply_entry_metadata(const util::EntryAt& at, const TreeEntry& wanted, const TreeEntry* current) {
   if (current == nullptr || current->uid != wanted.uid || current->gid != wanted.gid) {
-    if (lchown(path.c_str(), wanted.uid, wanted.gid) != 0) return io_error("cannot chown", path, errno);
+    if (fchownat(at.parent(), at.name.c_str(), wanted.uid, wanted.gid, AT_SYMLINK_NOFOLLOW) != 0)
+      return io_error("cannot chown", at.shown, errno);
     current = nullptr; // the chown may have changed mode bits and attributes
   }
   if (wanted.type != EntryType::symlink) {
     if (current == nullptr || current->xattrs != wanted.xattrs) {
-      auto have = read_xattrs(path);
+      // The l*xattr() calls have no *at() form: they reach the entry through its folder's descriptor.
+      const std::string path = at.descriptor_path();
+      auto have = read_xattrs(path, at.shown);
       if (!have) return fail(have.error());
-      CWB_TRY(write_xattrs(path, *have, wanted.xattrs));
+      CWB_TRY(write_xattrs(path, *have, wanted.xattrs, at.shown));
     }
-    // Not a link (checked above), so chmod() cannot follow one.
     if (current == nullptr || current->mode != wanted.mode || current->xattrs != wanted.xattrs) {
-      if (chmod(path.c_str(), wanted.mode) != 0) return io_error("cannot chmod", path, errno);
+      // AT_SYMLINK_NOFOLLOW: should the entry have been swapped for a link, this fails instead of
+      // changing the link's target.
+      if (fchmodat(at.parent(), at.name.c_str(), wanted.mode, AT_SYMLINK_NOFOLLOW) != 0)
+        return io_error("cannot chmod", at.shown, errno);
     }
   }
   // Folders always: entries made or removed inside them since `current` was read changed their mtime.
   if (current == nullptr || current->mtime_ns != wanted.mtime_ns || wanted.type == EntryType::directory) {
     const timespec times[2] = {util::timespec_of(wanted.mtime_ns), util::timespec_of(wanted.mtime_ns)};
-    if (utimensat(AT_FDCWD, path.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
-      return io_error("cannot set times of", path, errno);
+    if (utimensat(at.parent(), at.name.c_str(), times, AT_SYMLINK_NOFOLLOW) != 0)
+      return io_error("cannot set times of", at.shown, errno);
   }
   return {};
 }
 
-Result<> replace_with_hard_link(const fs::path& leader, const fs::path& path) {
-  const fs::path temporary = temporary_sibling(path);
-  if (link(leader.c_str(), temporary.c_str()) != 0)
-    return io_error("cannot hard-link " + leader.string() + " as", temporary, errno);
-  if (rename(temporary.c_str(), path.c_str()) != 0) {
+Result<> rename_over(const util::EntryAt& made, const util::EntryAt& at) {
+  if (renameat(made.parent(), made.name.c_str(), at.parent(), at.name.c_str()) != 0) {
     const int saved = errno;
-    unlink(temporary.c_str());
-    return io_error("cannot rename over", path, saved);
+    unlinkat(made.parent(), made.name.c_str(), 0);
+    return io_error("cannot rename over", at.shown, saved);
   }
   return {};
 }
 
-Result<> replace_with_symlink(const std::string& target, const fs::path& path) {
-  const fs::path temporary = temporary_sibling(path);
-  if (symlink(target.c_str(), temporary.c_str()) != 0)
-    return io_error("cannot make the symbolic link", temporary, errno);
-  if (rename(temporary.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    unlink(temporary.c_str());
-    return io_error("cannot rename over", path, saved);
-  }
-  return {};
+Result<> replace_with_hard_link(const util::EntryAt& leader, const util::EntryAt& at) {
+  const util::EntryAt temporary = at.sibling(temporary_name());
+  // Flags 0: a leader that is a link is linked itself, never followed.
+  if (linkat(leader.parent(), leader.name.c_str(), temporary.parent(), temporary.name.c_str(), 0) != 0)
+    return io_error("cannot hard-link " + leader.shown.string() + " as", temporary.shown, errno);
+  return rename_over(temporary, at);
+}
+
+Result<> replace_with_symlink(const std::string& target, const util::EntryAt& at) {
+  const util::EntryAt temporary = at.sibling(temporary_name());
+  if (symlinkat(target.c_str(), temporary.parent(), temporary.name.c_str()) != 0)
+    return io_error("cannot make the symbolic link", temporary.shown, errno);
+  return rename_over(temporary, at);
 }
 
 } // namespace cwb::staging

@@ -181,64 +181,61 @@ Result<std::uint64_t> stream_file(int input, const fs::path& path, util::Sha256&
 }
 
 // Copies a changed file: temporary file beside the destination, then rename over it.
-Result<std::string> copy_file(const fs::path& from, const fs::path& to, const TreeEntry& entry,
+Result<std::string> copy_file(const util::EntryAt& from, const util::EntryAt& to, const TreeEntry& entry,
                               std::vector<char>& buffer, std::uint64_t& bytes_copied) {
-  util::FileDescriptor input(open(from.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!input) return io_error("cannot open source file", from, errno);
-  const fs::path temporary = temporary_sibling(to);
-  util::FileDescriptor output(open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
-  if (!output) return io_error("cannot create", temporary, errno);
+  util::FileDescriptor input(openat(from.parent(), from.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!input) return io_error("cannot open source file", from.shown, errno);
+  const util::EntryAt temporary = to.sibling(temporary_name());
+  util::FileDescriptor output(
+      openat(temporary.parent(), temporary.name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
+  if (!output) return io_error("cannot create", temporary.shown, errno);
   auto remove_temporary = [&](Error error) {
-    unlink(temporary.c_str());
+    unlinkat(temporary.parent(), temporary.name.c_str(), 0);
     return fail(std::move(error));
   };
   util::Sha256 hash;
-  auto copied = stream_file(input.get(), from, hash, output.get(), temporary, buffer);
+  auto copied = stream_file(input.get(), from.shown, hash, output.get(), temporary.shown, buffer);
   if (!copied) return remove_temporary(copied.error());
-  if (close(output.release()) != 0) return remove_temporary(io_error("cannot write", temporary, errno).error());
+  if (close(output.release()) != 0) return remove_temporary(io_error("cannot write", temporary.shown, errno).error());
   if (auto applied = apply_entry_metadata(temporary, entry, nullptr); !applied)
     return remove_temporary(applied.error());
-  if (rename(temporary.c_str(), to.c_str()) != 0)
-    return remove_temporary(io_error("cannot rename over", to, errno).error());
+  CWB_TRY(rename_over(temporary, to));
   bytes_copied += *copied;
   return hash.finish_hex();
 }
 
 // Hashes a file (the mirror's copy the index did not know, or a source re-read). Errors name the path.
-Result<std::string> hash_file(const fs::path& path, std::vector<char>& buffer) {
-  util::FileDescriptor input(open(path.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
-  if (!input) return io_error("cannot open", path, errno);
+Result<std::string> hash_file(const util::EntryAt& at, std::vector<char>& buffer) {
+  util::FileDescriptor input(openat(at.parent(), at.name.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC));
+  if (!input) return io_error("cannot open", at.shown, errno);
   util::Sha256 hash;
-  CWB_TRY(stream_file(input.get(), path, hash, -1, {}, buffer));
+  CWB_TRY(stream_file(input.get(), at.shown, hash, -1, {}, buffer));
   return hash.finish_hex();
 }
 
-// Makes a symlink, FIFO or device node beside `path`, then renames it over whatever is there.
-Result<> make_special(const fs::path& path, const TreeEntry& entry) {
-  const fs::path temporary = temporary_sibling(path);
+// Makes a symlink, FIFO or device node beside `at`, then renames it over whatever is there.
+Result<> make_special(const util::EntryAt& at, const TreeEntry& entry) {
+  const util::EntryAt temporary = at.sibling(temporary_name());
+  const int folder = temporary.parent();
+  const char* name = temporary.name.c_str();
   int made = 0;
   switch (entry.type) {
-  case EntryType::symlink: made = symlink(entry.link_target.c_str(), temporary.c_str()); break;
-  case EntryType::fifo: made = mknod(temporary.c_str(), S_IFIFO | 0600, 0); break;
+  case EntryType::symlink: made = symlinkat(entry.link_target.c_str(), folder, name); break;
+  case EntryType::fifo: made = mknodat(folder, name, S_IFIFO | 0600, 0); break;
   case EntryType::char_device:
-    made = mknod(temporary.c_str(), S_IFCHR | 0600, static_cast<dev_t>(entry.device_number));
+    made = mknodat(folder, name, S_IFCHR | 0600, static_cast<dev_t>(entry.device_number));
     break;
   case EntryType::block_device:
-    made = mknod(temporary.c_str(), S_IFBLK | 0600, static_cast<dev_t>(entry.device_number));
+    made = mknodat(folder, name, S_IFBLK | 0600, static_cast<dev_t>(entry.device_number));
     break;
   default: return fail(ErrorKind::internal, "make_special: not a special entry: " + entry.path);
   }
-  if (made != 0) return io_error(std::string("cannot create ") + to_string(entry.type), temporary, errno);
+  if (made != 0) return io_error(std::string("cannot create ") + to_string(entry.type), temporary.shown, errno);
   if (auto applied = apply_entry_metadata(temporary, entry, nullptr); !applied) {
-    unlink(temporary.c_str());
+    unlinkat(folder, name, 0);
     return fail(applied.error());
   }
-  if (rename(temporary.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    unlink(temporary.c_str());
-    return io_error("cannot rename over", path, saved);
-  }
-  return {};
+  return rename_over(temporary, at);
 }
 
 bool is_inside(const fs::path& inner, const fs::path& outer) {
@@ -264,10 +261,11 @@ std::map<std::string, std::string> hard_link_leaders(const std::vector<TreeEntry
   return leader_of;
 }
 
-bool same_inode(const fs::path& a, const fs::path& b) {
+bool same_inode(const util::EntryAt& a, const util::EntryAt& b) {
   struct stat first {
   }, second{};
-  return lstat(a.c_str(), &first) == 0 && lstat(b.c_str(), &second) == 0 && first.st_dev == second.st_dev &&
+  return fstatat(a.parent(), a.name.c_str(), &first, AT_SYMLINK_NOFOLLOW) == 0 &&
+         fstatat(b.parent(), b.name.c_str(), &second, AT_SYMLINK_NOFOLLOW) == 0 && first.st_dev == second.st_dev &&
          first.st_ino == second.st_ino;
 }
 
@@ -287,6 +285,13 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
     return fail(ErrorKind::usage, "mirroring: " + source.string() + " and " + target.string() + " overlap");
   auto target_entries = scan_tree(target_root);
   if (!target_entries) return fail(target_entries.error().with_context("mirroring"));
+  // Every read and write below goes through these: from the root's descriptor, never through a link.
+  auto source_tree = util::BeneathRoot::open(source_root);
+  if (!source_tree) return fail(source_tree.error().with_context("mirroring"));
+  auto target_tree = util::BeneathRoot::open(target_root);
+  if (!target_tree) return fail(target_tree.error().with_context("mirroring"));
+  const auto in_source = [&](const std::string& path) { return source_tree->locate(path); };
+  const auto in_target = [&](const std::string& path) { return target_tree->locate(path); };
 
   std::map<std::string, const TreeEntry*> wanted;
   for (const auto& entry : *source_entries)
@@ -307,7 +312,10 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
       existing[entry.path] = &entry;
       continue;
     }
-    CWB_TRY(util::remove_tree(target_root / entry.path));
+    auto gone = in_target(entry.path);
+    if (!gone) return fail(gone.error().with_context("mirroring"));
+    CWB_TRY(util::remove_entry_at(gone->parent(), gone->name, gone->shown));
+    target_tree->forget_folders();
     ++report.files_removed;
     removed_prefix = entry.type == EntryType::directory ? entry.path + "/" : std::string{};
   }
@@ -320,8 +328,10 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   std::vector<const TreeEntry*> directories;
   std::map<std::string, std::string> leader_sha;
   for (const auto& entry : *source_entries) {
-    const fs::path from = source_root / entry.path;
-    const fs::path to = target_root / entry.path;
+    auto from = in_source(entry.path);
+    if (!from) return fail(from.error().with_context("mirroring"));
+    auto to = in_target(entry.path);
+    if (!to) return fail(to.error().with_context("mirroring"));
     MirrorEntry mirrored{entry.path, entry.type, entry.size, {}, {}, MirrorAction::kept, {}, entry};
     const auto found = existing.find(entry.path);
     const TreeEntry* current = found == existing.end() ? nullptr : found->second;
@@ -329,7 +339,8 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
     case EntryType::directory:
       if (current == nullptr) {
         // Owner-only until its contents are in; its metadata is set after them.
-        if (mkdir(to.c_str(), 0700) != 0) return io_error("cannot create directory", to, errno);
+        if (mkdirat(to->parent(), to->name.c_str(), 0700) != 0)
+          return io_error("cannot create directory", to->shown, errno);
         mirrored.action = MirrorAction::created;
       }
       directories.push_back(&entry);
@@ -340,10 +351,10 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
     case EntryType::block_device:
       if (current == nullptr || current->link_target != entry.link_target ||
           current->device_number != entry.device_number) {
-        CWB_TRY(make_special(to, entry));
+        CWB_TRY(make_special(*to, entry));
         mirrored.action = MirrorAction::created;
       } else if (!(*current == entry)) {
-        CWB_TRY(apply_entry_metadata(to, entry, current));
+        CWB_TRY(apply_entry_metadata(*to, entry, current));
       }
       break;
     case EntryType::file: {
@@ -351,8 +362,9 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
         // A further name of a group: the leader (earlier in byte order) is already in place.
         mirrored.hard_link_to = leader->second;
         mirrored.sha256 = leader_sha[leader->second];
-        const fs::path leader_to = target_root / leader->second;
-        if (current == nullptr || !same_inode(to, leader_to)) CWB_TRY(replace_with_hard_link(leader_to, to));
+        auto leader_to = in_target(leader->second);
+        if (!leader_to) return fail(leader_to.error().with_context("mirroring"));
+        if (current == nullptr || !same_inode(*to, *leader_to)) CWB_TRY(replace_with_hard_link(*leader_to, *to));
         mirrored.action = MirrorAction::linked;
         break;
       }
@@ -370,7 +382,7 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
         if (known) {
           mirrored.sha256 = record->second.sha256;
         } else {
-          auto hash = hash_file(to, buffer);
+          auto hash = hash_file(*to, buffer);
           if (!hash) return fail(hash.error().with_context("mirroring"));
           mirrored.sha256 = std::move(*hash);
           ++report.files_rehashed;
@@ -379,14 +391,14 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
         // full check, and when the record is racy.
         const bool racy = known && index.racy(record->second);
         if (options.compare_content || full_check || racy) {
-          auto source_hash = hash_file(from, buffer);
+          auto source_hash = hash_file(*from, buffer);
           if (!source_hash) return fail(source_hash.error().with_context("mirroring"));
           ++report.files_verified;
           copy = *source_hash != mirrored.sha256;
         }
       }
       if (copy) {
-        auto hash = copy_file(from, to, entry, buffer, report.bytes_copied);
+        auto hash = copy_file(*from, *to, entry, buffer, report.bytes_copied);
         if (!hash) return fail(hash.error().with_context("mirroring"));
         mirrored.sha256 = std::move(*hash);
         mirrored.action = MirrorAction::copied;
@@ -394,14 +406,15 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
       } else {
         mirrored.action = MirrorAction::unchanged;
         ++report.files_unchanged;
-        if (current->xattrs != entry.xattrs) CWB_TRY(apply_entry_metadata(to, entry, current));
+        if (current->xattrs != entry.xattrs) CWB_TRY(apply_entry_metadata(*to, entry, current));
       }
       if (group_leader) leader_sha[entry.path] = mirrored.sha256;
       break;
     }
     case EntryType::socket:
       mirrored.action = MirrorAction::skipped;
-      mirrored.warning = "not mirrored: " + from.string() + " is a socket (restic does not restore sockets either)";
+      mirrored.warning =
+          "not mirrored: " + from->shown.string() + " is a socket (restic does not restore sockets either)";
       break;
     }
     report.entries.push_back(std::move(mirrored));
@@ -411,11 +424,13 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   // could not have received its contents.
   for (auto it = directories.rbegin(); it != directories.rend(); ++it) {
     const auto found = existing.find((*it)->path);
-    CWB_TRY(apply_entry_metadata(target_root / (*it)->path, **it, found == existing.end() ? nullptr : found->second));
+    auto folder = in_target((*it)->path);
+    if (!folder) return fail(folder.error().with_context("mirroring"));
+    CWB_TRY(apply_entry_metadata(*folder, **it, found == existing.end() ? nullptr : found->second));
   }
   auto root = stat_entry(source_root);
   if (!root) return fail(root.error().with_context("mirroring"));
-  CWB_TRY(apply_entry_metadata(target_root, *root, nullptr));
+  CWB_TRY(apply_entry_metadata(*in_target(""), *root, nullptr));
 
   // Only passes that may do a full check count: a backup's quick second pass inside its freeze window does not.
   const unsigned runs_since_full_check = full_check                     ? 0

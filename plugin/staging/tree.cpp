@@ -140,14 +140,15 @@ const char* to_string(EntryType type) noexcept {
   return "socket";
 }
 
-Result<std::vector<ExtendedAttribute>> read_xattrs(const fs::path& path) {
+Result<std::vector<ExtendedAttribute>> read_xattrs(const fs::path& path, const fs::path& shown) {
+  const fs::path& named = shown.empty() ? path : shown;
   std::vector<ExtendedAttribute> xattrs;
   std::string names;
   for (;;) {
     const ssize_t size = llistxattr(path.c_str(), nullptr, 0);
     if (size < 0) {
       if (no_xattr_support(errno)) return xattrs;
-      return io_error("cannot list extended attributes of", path, errno);
+      return io_error("cannot list extended attributes of", named, errno);
     }
     if (size == 0) return xattrs;
     names.assign(static_cast<std::size_t>(size), '\0');
@@ -156,7 +157,7 @@ Result<std::vector<ExtendedAttribute>> read_xattrs(const fs::path& path) {
       names.resize(static_cast<std::size_t>(got));
       break;
     }
-    if (errno != ERANGE) return io_error("cannot list extended attributes of", path, errno);
+    if (errno != ERANGE) return io_error("cannot list extended attributes of", named, errno);
     // an attribute was added between the two calls: ask again
   }
   for (std::size_t start = 0; start < names.size();) {
@@ -169,7 +170,7 @@ Result<std::vector<ExtendedAttribute>> read_xattrs(const fs::path& path) {
       const ssize_t size = lgetxattr(path.c_str(), name.c_str(), nullptr, 0);
       if (size < 0) {
         if (errno == ENODATA) break; // removed since the listing
-        return io_error("cannot read extended attribute " + name + " of", path, errno);
+        return io_error("cannot read extended attribute " + name + " of", named, errno);
       }
       value.assign(static_cast<std::size_t>(size), '\0');
       const ssize_t got = lgetxattr(path.c_str(), name.c_str(), value.data(), value.size());
@@ -178,7 +179,7 @@ Result<std::vector<ExtendedAttribute>> read_xattrs(const fs::path& path) {
         xattrs.push_back({std::move(name), std::move(value)});
         break;
       }
-      if (errno != ERANGE) return io_error("cannot read extended attribute " + name + " of", path, errno);
+      if (errno != ERANGE) return io_error("cannot read extended attribute " + name + " of", named, errno);
     }
   }
   std::ranges::sort(xattrs, {}, &ExtendedAttribute::name);
@@ -186,16 +187,17 @@ Result<std::vector<ExtendedAttribute>> read_xattrs(const fs::path& path) {
 }
 
 Result<> write_xattrs(const fs::path& path, const std::vector<ExtendedAttribute>& have,
-                      const std::vector<ExtendedAttribute>& wanted) {
+                      const std::vector<ExtendedAttribute>& wanted, const fs::path& shown) {
+  const fs::path& named = shown.empty() ? path : shown;
   for (const auto& old : have) {
     if (std::ranges::find(wanted, old.name, &ExtendedAttribute::name) != wanted.end()) continue;
     if (lremovexattr(path.c_str(), old.name.c_str()) != 0 && errno != ENODATA)
-      return io_error("cannot remove extended attribute " + old.name + " of", path, errno);
+      return io_error("cannot remove extended attribute " + old.name + " of", named, errno);
   }
   for (const auto& attribute : wanted) {
     if (std::ranges::find(have, attribute) != have.end()) continue;
     if (lsetxattr(path.c_str(), attribute.name.c_str(), attribute.value.data(), attribute.value.size(), 0) != 0)
-      return io_error("cannot set extended attribute " + attribute.name + " of", path, errno);
+      return io_error("cannot set extended attribute " + attribute.name + " of", named, errno);
   }
   return {};
 }

@@ -68,13 +68,15 @@ Result<std::vector<TreeEntry>> scan_tree(const std::filesystem::path& root, cons
 Result<TreeEntry> stat_entry(const std::filesystem::path& path, const ScanOptions& options = {});
 
 /// Returns the extended attributes of `path` itself (a link is not followed), sorted by name.
-/// Errors: staging_io; a file system without extended attributes has none (not an error).
-Result<std::vector<ExtendedAttribute>> read_xattrs(const std::filesystem::path& path);
+/// Errors: staging_io (naming `shown` when given, e.g. for a descriptor path); a file system without
+/// extended attributes has none (not an error).
+Result<std::vector<ExtendedAttribute>> read_xattrs(const std::filesystem::path& path,
+                                                   const std::filesystem::path& shown = {});
 
 /// Makes the extended attributes of `path` itself exactly `wanted`: sets what differs, removes what is
-/// not wanted. Errors: staging_io naming the attribute.
+/// not wanted. Errors: staging_io naming the attribute (and `shown` when given).
 Result<> write_xattrs(const std::filesystem::path& path, const std::vector<ExtendedAttribute>& have,
-                      const std::vector<ExtendedAttribute>& wanted);
+                      const std::vector<ExtendedAttribute>& wanted, const std::filesystem::path& shown = {});
 
 /// Returns the hex SHA-256 over path, type, size, mtime, mode, owner, link target, device number and
 /// extended attributes of every entry: equal fingerprints mean nothing visible changed.

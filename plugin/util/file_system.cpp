@@ -1,5 +1,6 @@
 #include "util/file_system.hpp"
 
+#include "util/beneath_root.hpp"
 #include "util/file_descriptor.hpp"
 
 #include <fcntl.h>
@@ -92,10 +93,20 @@ Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_
 }
 
 Result<> remove_tree(const fs::path& path) {
-  std::error_code error;
-  fs::remove_all(path, error);
-  if (error) return fail(ErrorKind::staging_io, "cannot remove " + path.string() + ": " + error.message());
-  return {};
+  // By descriptor below the parent (std::filesystem::remove_all looks every name up again by path, so a
+  // folder swapped for a link while it runs could make it descend into the link's target).
+  const fs::path normal = path.lexically_normal();
+  fs::path leaf = normal.filename();
+  fs::path parent = normal.parent_path();
+  if (leaf.empty()) { // "dir/" or "/"
+    leaf = parent.filename();
+    parent = parent.parent_path();
+  }
+  if (leaf.empty() || leaf == "." || leaf == "..")
+    return fail(ErrorKind::usage, "refusing to remove " + path.string() + ": not a named entry");
+  FileDescriptor folder(open(parent.empty() ? "." : parent.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+  if (!folder) return errno == ENOENT ? Result<>{} : io_error("cannot open folder", parent, errno);
+  return remove_entry_at(folder.get(), leaf.string(), path);
 }
 
 fs::path resolved_path(const fs::path& path) {

@@ -29,7 +29,9 @@ Result<std::string> read_file(const fs::path& path);
 /// see either the old or the new file, never a half-written one.
 Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_t mode = 0600);
 
-/// Removes a file or a tree; succeeds when it does not exist.
+/// Removes a file or a tree; succeeds when it does not exist. Never follows a symbolic link inside the tree
+/// (a link is removed, not what it points to), even one swapped in while it runs. Errors: staging_io;
+/// usage for a path without a last name ("/", ".").
 Result<> remove_tree(const fs::path& path);
 
 /// Returns `path` absolute, with `.` and `..` removed and symbolic links resolved as far as it exists
