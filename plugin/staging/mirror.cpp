@@ -430,7 +430,9 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   }
   auto root = stat_entry(source_root);
   if (!root) return fail(root.error().with_context("mirroring"));
-  CWB_TRY(apply_entry_metadata(*in_target(""), *root, nullptr));
+  auto root_at = in_target(""); // the root itself: its own descriptor and "."
+  if (!root_at) return fail(root_at.error().with_context("mirroring"));
+  CWB_TRY(apply_entry_metadata(*root_at, *root, nullptr));
 
   // Only passes that may do a full check count: a backup's quick second pass inside its freeze window does not.
   const unsigned runs_since_full_check = full_check                     ? 0

@@ -79,6 +79,19 @@ protected:
     return nlohmann::json::parse(answer->body);
   }
 
+  /// The state of every service /api/system/health lists, by name.
+  std::map<std::string, std::string> health_states() {
+    const auto answer = client()->Get("/api/system/health");
+    EXPECT_TRUE(answer);
+    if (!answer) return {};
+    EXPECT_EQ(answer->status, 200) << answer->body;
+    std::map<std::string, std::string> states;
+    const auto health = nlohmann::json::parse(answer->body);
+    for (const auto& entry : health.at("system").at("status"))
+      states[entry.at("name").get<std::string>()] = entry.at("status").get<std::string>();
+    return states;
+  }
+
   /// Polls the status until `running` is false and returns it.
   nlohmann::json wait_idle() {
     const auto deadline = std::chrono::steady_clock::now() + 20s;
@@ -189,13 +202,7 @@ TEST_F(Emulator, SystemInfoReportsTheConfiguredVersionAndAValidLicense) {
 
 TEST_F(Emulator, HealthReportsConnectwareServiceManagerAndPostgresqlRunning) {
   start_emulator();
-  const auto answer = client()->Get("/api/system/health");
-  ASSERT_TRUE(answer);
-  ASSERT_EQ(answer->status, 200);
-  std::map<std::string, std::string> states;
-  const auto health = nlohmann::json::parse(answer->body);
-  for (const auto& entry : health.at("system").at("status"))
-    states[entry.at("name").get<std::string>()] = entry.at("status").get<std::string>();
+  auto states = health_states();
   EXPECT_EQ(states["connectware"], "running");
   EXPECT_EQ(states["service-manager"], "running");
   EXPECT_EQ(states["postgresql"], "running");
@@ -203,13 +210,7 @@ TEST_F(Emulator, HealthReportsConnectwareServiceManagerAndPostgresqlRunning) {
 
 TEST_F(Emulator, AStoppedServiceFaultListsThatServiceAsExitedBesideTheRunningOnes) {
   start_emulator({"--fault", "stopped_service=protocol-mapper"});
-  const auto answer = client()->Get("/api/system/health");
-  ASSERT_TRUE(answer);
-  ASSERT_EQ(answer->status, 200);
-  std::map<std::string, std::string> states;
-  const auto health = nlohmann::json::parse(answer->body);
-  for (const auto& entry : health.at("system").at("status"))
-    states[entry.at("name").get<std::string>()] = entry.at("status").get<std::string>();
+  auto states = health_states();
   EXPECT_EQ(states, (std::map<std::string, std::string>{{"connectware", "running"},
                                                         {"postgresql", "running"},
                                                         {"protocol-mapper", "exited"},
