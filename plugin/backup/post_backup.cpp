@@ -182,6 +182,8 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
     report.connectware_version = marker->connectware_version;
     report.quiesce_mode = marker->quiesce_mode;
     report.quiesce_window_seconds = marker->quiesce_window_seconds;
+    report.scope = marker->scope;
+    report.downtime_seconds = marker->downtime_seconds;
     report.database_bytes = marker->database_bytes;
     report.database_archive_bytes = marker->database_archive_bytes;
     report.volume_bytes = marker->volume_bytes;

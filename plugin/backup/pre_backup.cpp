@@ -30,6 +30,13 @@ namespace {
 using installation::RunMarker;
 using installation::StatePaths;
 
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
+
 Result<> check_cancellation(const char* stage) {
   if (util::cancellation_requested()) {
     return fail(ErrorKind::interrupted,
@@ -172,6 +179,7 @@ public:
     CWB_TRY(download_database());
     CWB_TRY(confirm_download());
     CWB_TRY(store_database());
+    if (full_scope()) CWB_TRY(stage_with_installation_stopped());
     auto result = write_manifest();
     if (!result) return fail(result.error());
     partial_files_.keep();
@@ -269,9 +277,19 @@ private:
     return {};
   }
 
+  [[nodiscard]] bool full_scope() const { return config_.scope() == config::Scope::full; }
+
   Result<> locate_volumes() {
-    auto volumes = context_.installation.locate_volumes(config_.volumes());
+    // scope = full: every volume of the installation, found by the platform's labels, not by name.
+    auto volumes = full_scope() ? context_.installation.locate_all_volumes()
+                                : context_.installation.locate_volumes(config_.volumes());
     if (!volumes) return fail(volumes.error());
+    if (full_scope()) {
+      std::string names;
+      for (const auto& volume : *volumes)
+        names += (names.empty() ? "" : ", ") + volume.source;
+      spdlog::info("scope = full: {} volume(s) of the installation: {}", volumes->size(), names);
+    }
     volumes_ = std::move(*volumes);
     // The staging folder is emptied and filled as a whole: inside a volume (or holding one) it would
     // stage the volume into itself or remove its files.
@@ -288,7 +306,8 @@ private:
   /// the bulk of the copying, so that the pass inside the quiesce window only re-checks metadata and copies
   /// what changed in between. Without quiescing there is no window to keep short.
   Result<> prestage_volumes() {
-    if (mode_ == QuiesceMode::none) return {};
+    // Without quiescing there is no window to keep short, unless the installation is to be stopped.
+    if (mode_ == QuiesceMode::none && !full_scope()) return {};
     timer_.start("prestage_volumes");
     // The full re-read (every mirror-full-check-every runs) happens here, outside the freeze window.
     if (auto prestaged = stage_volumes(volumes_, layout_, full_check_every()); !prestaged)
@@ -437,6 +456,61 @@ private:
     return {};
   }
 
+  /// scope = full: the volumes' copy that counts is made with every container of the installation
+  /// stopped (the database's files at rest), after the hot passes did the bulk of the copying: inside the
+  /// downtime the mirror only re-checks metadata and copies what changed. Then everything starts again
+  /// (reverse stop order) and Connectware must answer healthy. The database export taken before stays in
+  /// the snapshot, for a `configuration` restore from it.
+  Result<> stage_with_installation_stopped() {
+    auto before = connectware::running_services(context_.connectware);
+    if (!before)
+      spdlog::warn("cannot tell which Connectware services run before the stop ({}): after it every listed service "
+                   "must run",
+                   before.error().message);
+    std::optional<installation::HoldWatchdog> watchdog;
+    if (context_.start_hold_watchdog) {
+      auto started = context_.start_hold_watchdog(marker_.run_id);
+      if (started) {
+        watchdog.emplace(std::move(*started));
+      } else {
+        spdlog::warn("{}; if this hook is killed while the installation is stopped, the next run starts it",
+                     started.error().message);
+      }
+    }
+    timer_.start("stop_installation");
+    auto workloads = context_.installation.installation_workloads();
+    if (!workloads) return fail(workloads.error().with_context("listing the installation's containers"));
+    for (const auto& workload : *workloads)
+      if (workload.running) stopped_containers_.push_back(workload.name);
+    const auto stop_started = context_.clock.now();
+    {
+      auto held = context_.installation.stop_installation(paths_);
+      if (!held) return fail(held.error().with_context("stopping the installation (scope = full)"));
+      spdlog::info("stopped {} container(s) of the installation, in this order: {}", (*held)->held().size(),
+                   join(stopped_containers_));
+      timer_.start("stage_stopped");
+      auto staged = stage_volumes(volumes_, layout_, 0);
+      if (!staged) return fail(staged.error().with_context("copying the volumes with the installation stopped"));
+      attempt_.volumes = std::move(*staged);
+      CWB_TRY(check_cancellation("while the installation was stopped"));
+      timer_.start("start_installation");
+      CWB_TRY((*held)->release());
+    }
+    if (watchdog) watchdog->released();
+    timer_.start("await_health");
+    const std::optional<std::set<std::string>> awaited = before ? std::optional(*before) : std::nullopt;
+    if (auto healthy =
+            connectware::wait_until_healthy(context_.connectware, config_.health_timeout(),
+                                            std::chrono::milliseconds(250), std::chrono::seconds(2), awaited);
+        !healthy)
+      return fail(healthy.error().with_context("after the full backup started the installation again"));
+    timer_.stop();
+    downtime_seconds_ = std::chrono::duration<double>(context_.clock.now() - stop_started).count();
+    spdlog::info("installation stopped for {:.2f} s (scope = full): {} bytes copied inside the downtime",
+                 downtime_seconds_, attempt_.volumes.bytes_copied);
+    return {};
+  }
+
   Result<PreBackupResult> write_manifest() {
     snapshot::Manifest manifest;
     manifest.plugin_version = CWB_VERSION;
@@ -446,14 +520,16 @@ private:
     manifest.started = marker_.started;
     manifest.finished = snapshot::iso8601_utc(context_.clock.wall_now());
     manifest.quiesce = {to_string(mode_), attempt_.window_seconds, attempts_, attempt_.held};
-    manifest.installation = {description_.platform, description_.project, description_.volumes,
-                             description_.containers};
+    manifest.scope = full_scope() ? snapshot::scope_full : snapshot::scope_configuration;
+    manifest.installation = {description_.platform,   description_.project, description_.volumes,
+                             description_.containers, stopped_containers_,  downtime_seconds_};
     manifest.database = database_;
     if (database_.format == snapshot::database_format_tar)
       manifest.format = snapshot::manifest_format_unpacked_database;
     manifest.volumes = attempt_.volumes.records;
     manifest.tags = config_.tags();
     manifest.tags.push_back("connectware-" + marker_.connectware_version);
+    if (full_scope()) manifest.tags.emplace_back(snapshot::full_scope_tag); // --list shows which snapshots are full
     CWB_TRY(util::write_file_atomic(layout_.manifest(), snapshot::to_json_text(manifest)));
     // A backup that its own restore would refuse is a failed backup: the manifest is read back as the
     // restore reads it, and the staged tree checked against it (the contents were hashed while copied).
@@ -464,10 +540,15 @@ private:
     marker_.database_archive_bytes = database_.archive_bytes;
     marker_.volume_bytes = attempt_.volumes.bytes;
     marker_.tags = manifest.tags;
+    marker_.scope = manifest.scope;
+    marker_.downtime_seconds = downtime_seconds_;
     marker_.stage_seconds.clear();
     for (const auto& step :
          {"prestage_volumes", "export", "stage_volumes", "download", "confirm_download", "validate_archive"})
       marker_.stage_seconds.emplace_back(step, timer_.seconds(step));
+    if (full_scope())
+      for (const auto& step : {"stop_installation", "stage_stopped", "start_installation", "await_health"})
+        marker_.stage_seconds.emplace_back(step, timer_.seconds(step));
     marker_.stage_seconds.emplace_back("pre_backup", timer_.total());
     marker_.staged = true;
     CWB_TRY(installation::write_run_marker(paths_, marker_));
@@ -491,6 +572,8 @@ private:
   int attempts_ = 0;
   std::string downloaded_;
   snapshot::DatabaseRecord database_;
+  std::vector<std::string> stopped_containers_; // scope = full: by name, in stop order
+  double downtime_seconds_ = 0;
 };
 
 } // namespace

@@ -42,6 +42,7 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
     snapshot::VolumeRecord record;
     record.name = source.name;
     record.source = source.source;
+    record.labels = source.labels;
     record.staged_path = std::filesystem::relative(layout.volume(source.name), layout.root).generic_string();
     for (const auto& entry : report->entries) {
       if (!entry.warning.empty()) spdlog::warn("volume {}: {}: {}", source.source, entry.path, entry.warning);

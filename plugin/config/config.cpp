@@ -346,6 +346,12 @@ const std::vector<Config::Binding>& Config::bindings() {
         accessors(&Config::poll_max_interval_, parse_duration, print_duration));
 
     // Holding the configuration still
+    add("scope", "CONNECTWARE_SCOPE", ValueType::enumeration,
+        "What a backup holds: configuration (the configured volumes copied while Connectware runs, the database "
+        "exported through its API) or full (every volume of the Compose project, the database's among them, "
+        "copied with all the project's containers stopped: downtime, but the whole installation); the restore "
+        "restores what this says",
+        accessors(&Config::scope_, parse_enum<Scope>(parse_scope, "configuration or full"), print_enum<Scope>));
     add("quiesce", "CONNECTWARE_QUIESCE", ValueType::enumeration,
         "How to hold the configuration still: pause (the services), verify (that nothing changed), none, or auto "
         "(pause when the Docker engine is reachable, else verify)",
@@ -428,6 +434,10 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("health-timeout", "CONNECTWARE_HEALTH_TIMEOUT", ValueType::duration,
         "How long to wait after a restart for the Connectware services that ran before the restore to report running",
         accessors(&Config::health_timeout_, parse_duration, print_duration));
+    add("stop-timeout", "CONNECTWARE_STOP_TIMEOUT", ValueType::duration,
+        "How long a container is given to stop (SIGTERM) before the Docker engine kills it, when the restore or a "
+        "full backup stops containers",
+        accessors(&Config::stop_timeout_, parse_duration, print_duration));
 
     // restic
     add("restic-binary", "CONNECTWARE_RESTIC_BINARY", ValueType::string, "restic executable (looked up in PATH)",

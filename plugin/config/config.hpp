@@ -116,6 +116,7 @@ public:
   [[nodiscard]] std::chrono::milliseconds poll_max_interval() const { return poll_max_interval_; }
 
   // Holding the configuration still
+  [[nodiscard]] Scope scope() const { return scope_; }
   [[nodiscard]] Quiesce quiesce() const { return quiesce_; } // `automatic` is resolved by the pipeline
   [[nodiscard]] int verify_attempts() const { return verify_attempts_; }
   [[nodiscard]] DatabaseStorage database_storage() const { return database_storage_; }
@@ -165,6 +166,10 @@ public:
   /// Returns stop-command split on spaces, empty when unset (platform = host only).
   [[nodiscard]] std::vector<std::string> stop_command() const;
   [[nodiscard]] std::chrono::milliseconds health_timeout() const { return health_timeout_; }
+  /// How long a container is given to stop before the engine kills it.
+  [[nodiscard]] std::chrono::seconds stop_timeout() const {
+    return std::chrono::duration_cast<std::chrono::seconds>(stop_timeout_);
+  }
 
   // restic
   [[nodiscard]] const std::string& restic_binary() const { return restic_binary_; }
@@ -219,6 +224,7 @@ private:
   // export's end is a second longer pause. A status poll costs Connectware next to nothing.
   std::chrono::milliseconds poll_max_interval_ = std::chrono::seconds{2};
 
+  Scope scope_ = Scope::configuration;
   Quiesce quiesce_ = Quiesce::automatic;
   int verify_attempts_ = 3;
   DatabaseStorage database_storage_ = DatabaseStorage::unpacked;
@@ -241,6 +247,7 @@ private:
   std::string restart_command_;
   std::string stop_command_;
   std::chrono::milliseconds health_timeout_ = std::chrono::seconds{300};
+  std::chrono::milliseconds stop_timeout_ = std::chrono::seconds{30};
 
   std::string restic_binary_ = "restic";
   std::string repository_;

@@ -38,6 +38,9 @@ constexpr std::array staging_cleanup_names{std::pair{StagingCleanup::automatic, 
                                            std::pair{StagingCleanup::post, std::string_view{"post"}},
                                            std::pair{StagingCleanup::next_run, std::string_view{"next-run"}}};
 
+constexpr std::array scope_names{std::pair{Scope::configuration, std::string_view{"configuration"}},
+                                 std::pair{Scope::full, std::string_view{"full"}}};
+
 constexpr std::array log_level_names{
     std::pair{LogLevel::trace, std::string_view{"trace"}}, std::pair{LogLevel::debug, std::string_view{"debug"}},
     std::pair{LogLevel::info, std::string_view{"info"}},   std::pair{LogLevel::warn, std::string_view{"warn"}},
@@ -60,6 +63,9 @@ std::string_view to_string(Progress value) noexcept {
 std::string_view to_string(StagingCleanup value) noexcept {
   return name_of(staging_cleanup_names, value);
 }
+std::string_view to_string(Scope value) noexcept {
+  return name_of(scope_names, value);
+}
 std::string_view to_string(LogLevel value) noexcept {
   return name_of(log_level_names, value);
 }
@@ -78,6 +84,9 @@ std::optional<Progress> parse_progress(std::string_view text) noexcept {
 }
 std::optional<StagingCleanup> parse_staging_cleanup(std::string_view text) noexcept {
   return value_of(staging_cleanup_names, text);
+}
+std::optional<Scope> parse_scope(std::string_view text) noexcept {
+  return value_of(scope_names, text);
 }
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
   return value_of(log_level_names, text);

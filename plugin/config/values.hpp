@@ -26,6 +26,11 @@ enum class Progress { automatic, always, never };
 /// without one.
 enum class StagingCleanup { automatic, post, next_run };
 
+/// What a backup holds: `configuration` (the configured volumes, hot, and the database through the API) or
+/// `full` (every volume of the Compose project, copied with the project stopped; the database in its own
+/// volume). See docs/operations.md.
+enum class Scope { configuration, full };
+
 enum class LogLevel { trace, debug, info, warn, error, off };
 
 /// Returns the spelling used in flags and files: "auto", "pause", ...
@@ -34,6 +39,7 @@ std::string_view to_string(DatabaseStorage value) noexcept;
 std::string_view to_string(PlatformChoice value) noexcept;
 std::string_view to_string(Progress value) noexcept;
 std::string_view to_string(StagingCleanup value) noexcept;
+std::string_view to_string(Scope value) noexcept;
 std::string_view to_string(LogLevel value) noexcept;
 
 /// Return the value spelled `text` exactly (lower case), or nullopt.
@@ -42,6 +48,7 @@ std::optional<DatabaseStorage> parse_database_storage(std::string_view text) noe
 std::optional<PlatformChoice> parse_platform(std::string_view text) noexcept;
 std::optional<Progress> parse_progress(std::string_view text) noexcept;
 std::optional<StagingCleanup> parse_staging_cleanup(std::string_view text) noexcept;
+std::optional<Scope> parse_scope(std::string_view text) noexcept;
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
 
 } // namespace cwb::config

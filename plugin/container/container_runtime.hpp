@@ -1,6 +1,7 @@
 #pragma once
 // What the backup needs from a container runtime: find Connectware's containers by label, pause/stop them
-// to hold the configuration still, start them again, and find a named volume's data on the host.
+// to hold the configuration still, start them again, find a named volume's data on the host, and (for a
+// full-installation backup) list a Compose project's volumes by label and create them on a new host.
 // Implementations: DockerEngineRuntime (docker_engine_runtime.hpp); tests use
 // tests/unit/container/fake_container_runtime.hpp.
 
@@ -31,6 +32,13 @@ struct ContainerInfo {
 /// True when `labels` satisfy every entry of `filter`.
 bool matches(const LabelFilter& filter, const std::map<std::string, std::string>& labels);
 
+/// A named volume as the runtime reports it.
+struct VolumeInfo {
+  std::string name;
+  std::map<std::string, std::string> labels;
+  std::filesystem::path mountpoint; // where its data is on this machine
+};
+
 class ContainerRuntime {
 public:
   virtual ~ContainerRuntime() = default;
@@ -52,6 +60,12 @@ public:
   virtual Result<ContainerInfo> inspect(const std::string& id) = 0;
   /// Returns the host path holding a named volume's data. Errors: not_found; container_runtime.
   virtual Result<std::filesystem::path> volume_mountpoint(const std::string& name) = 0;
+  /// Returns the named volumes carrying the filter's labels, sorted by name. Errors: container_runtime.
+  virtual Result<std::vector<VolumeInfo>> list_volumes(const LabelFilter& filter) = 0;
+  /// Creates a named volume with `labels` (local driver) and returns it; one that exists already is
+  /// returned as it is. Errors: container_runtime.
+  virtual Result<VolumeInfo> create_volume(const std::string& name,
+                                           const std::map<std::string, std::string>& labels) = 0;
 };
 
 } // namespace cwb::container

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace cwb::container {
 
 namespace {
@@ -93,6 +95,42 @@ Result<ContainerInfo> parse_container_inspect(std::string_view body) {
     return info;
   } catch (const json::exception& error) {
     return fail(ErrorKind::container_runtime, std::string("inspecting a container: ") + error.what());
+  }
+}
+
+namespace {
+
+Result<VolumeInfo> parse_volume(const json& entry) {
+  VolumeInfo volume;
+  volume.name = entry.at("Name").get<std::string>();
+  volume.labels = labels_of(entry.value("Labels", json()));
+  if (const auto mountpoint = entry.find("Mountpoint"); mountpoint != entry.end() && mountpoint->is_string())
+    volume.mountpoint = mountpoint->get<std::string>();
+  return volume;
+}
+
+} // namespace
+
+Result<std::vector<VolumeInfo>> parse_volume_list(std::string_view body) {
+  auto document = parse(body, "listing volumes");
+  if (!document) return fail(document.error());
+  try {
+    if (!document->is_object())
+      return fail(ErrorKind::container_runtime, "listing volumes: the answer is not an object");
+    std::vector<VolumeInfo> volumes;
+    // The engine sends "Volumes": null when there are none.
+    const auto listed = document->value("Volumes", json());
+    if (listed.is_null()) return volumes;
+    if (!listed.is_array()) return fail(ErrorKind::container_runtime, "listing volumes: Volumes is not a list");
+    for (const auto& entry : listed) {
+      auto volume = parse_volume(entry);
+      if (!volume) return fail(volume.error());
+      volumes.push_back(std::move(*volume));
+    }
+    std::ranges::sort(volumes, {}, &VolumeInfo::name);
+    return volumes;
+  } catch (const json::exception& error) {
+    return fail(ErrorKind::container_runtime, std::string("listing volumes: ") + error.what());
   }
 }
 
@@ -209,6 +247,47 @@ Result<std::filesystem::path> DockerEngineRuntime::volume_mountpoint(const std::
   if (!document) return fail(document.error());
   try {
     return std::filesystem::path(document->at("Mountpoint").get<std::string>());
+  } catch (const json::exception& error) {
+    return fail(ErrorKind::container_runtime, what + ": " + error.what());
+  }
+}
+
+Result<std::vector<VolumeInfo>> DockerEngineRuntime::list_volumes(const LabelFilter& filter) {
+  std::string path = "/volumes";
+  if (!filter.labels.empty()) path += "?filters=" + http::url_encode(json{{"label", filter.labels}}.dump());
+  auto response = call("GET", path, std::chrono::seconds(0), "listing volumes");
+  if (!response) return fail(response.error());
+  if (!response->success()) {
+    return fail(ErrorKind::container_runtime,
+                "listing volumes: HTTP " + std::to_string(response->status) + ": " + engine_message(*response));
+  }
+  return parse_volume_list(response->body);
+}
+
+Result<VolumeInfo> DockerEngineRuntime::create_volume(const std::string& name,
+                                                      const std::map<std::string, std::string>& labels) {
+  const std::string what = "creating volume " + name;
+  http::Request request;
+  request.method = "POST";
+  request.url = endpoint_.base_url + "/" + endpoint_.api_version + "/volumes/create";
+  request.headers.emplace_back("Content-Type", "application/json");
+  request.body = json{{"Name", name}, {"Driver", "local"}, {"Labels", labels}}.dump();
+  request.timeouts.connect = std::chrono::seconds(5);
+  request.timeouts.total = endpoint_.request_timeout;
+  auto response = transport_->perform(request);
+  if (!response) {
+    if (response.error().kind == ErrorKind::interrupted) return fail(response.error());
+    return fail(ErrorKind::container_runtime,
+                what + ": Docker engine at " + endpoint_.description + ": " + response.error().message);
+  }
+  if (!response->success()) {
+    return fail(ErrorKind::container_runtime,
+                what + ": HTTP " + std::to_string(response->status) + ": " + engine_message(*response));
+  }
+  auto document = parse(response->body, "creating a volume");
+  if (!document) return fail(document.error());
+  try {
+    return parse_volume(*document);
   } catch (const json::exception& error) {
     return fail(ErrorKind::container_runtime, what + ": " + error.what());
   }

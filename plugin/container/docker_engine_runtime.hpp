@@ -41,6 +41,10 @@ public:
   Result<> restart(const std::string& id, std::chrono::seconds timeout) override;
   Result<ContainerInfo> inspect(const std::string& id) override;
   Result<std::filesystem::path> volume_mountpoint(const std::string& name) override;
+  /// GET /volumes?filters=...
+  Result<std::vector<VolumeInfo>> list_volumes(const LabelFilter& filter) override;
+  /// POST /volumes/create (the engine answers 201 with the existing volume when the name is taken).
+  Result<VolumeInfo> create_volume(const std::string& name, const std::map<std::string, std::string>& labels) override;
 
 private:
   Result<http::Response> call(const std::string& method, const std::string& path, std::chrono::seconds extra_time,
@@ -56,5 +60,7 @@ private:
 Result<std::vector<ContainerInfo>> parse_container_list(std::string_view body);
 /// Parses GET /containers/{id}/json. Errors: container_runtime.
 Result<ContainerInfo> parse_container_inspect(std::string_view body);
+/// Parses GET /volumes ({"Volumes": [...] or null, "Warnings": ...}), sorted by name. Errors: container_runtime.
+Result<std::vector<VolumeInfo>> parse_volume_list(std::string_view body);
 
 } // namespace cwb::container

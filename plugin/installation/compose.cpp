@@ -40,6 +40,43 @@ std::vector<std::string> unpause_all(container::ContainerRuntime& runtime, const
   return still_paused;
 }
 
+/// Starts `ids` in the reverse of their (stop) order; returns those that could not be started.
+std::vector<std::string> start_in_reverse(container::ContainerRuntime& runtime, const std::vector<std::string>& ids) {
+  // Starting again is the release path of an interrupted run: it must not be aborted by the same signal.
+  const util::CancellationShield shield;
+  std::vector<std::string> still_stopped;
+  for (auto id = ids.rbegin(); id != ids.rend(); ++id) {
+    auto started = runtime.start(*id);
+    if (started) continue;
+    if (started.error().kind == ErrorKind::not_found) continue; // removed meanwhile: nothing to start
+    spdlog::error("cannot start container {} again: {}", id->substr(0, 12), started.error().message);
+    still_stopped.insert(still_stopped.begin(), *id);
+  }
+  return still_stopped;
+}
+
+/// The services `container` depends on, from Compose's depends_on label ("db:service_started:false,...").
+std::vector<std::string> dependencies_of(const container::ContainerInfo& container) {
+  std::vector<std::string> services;
+  const auto label_value = container.labels.find(std::string(compose_depends_on_label));
+  if (label_value == container.labels.end()) return services;
+  std::string_view rest = label_value->second;
+  while (!rest.empty()) {
+    const auto comma = rest.find(',');
+    const auto item = rest.substr(0, comma);
+    const auto service = item.substr(0, item.find(':'));
+    if (!service.empty()) services.emplace_back(service);
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  return services;
+}
+
+std::string service_of(const container::ContainerInfo& container) {
+  const auto found = container.labels.find(std::string(compose_service_label));
+  return found == container.labels.end() ? std::string() : found->second;
+}
+
 /// True for a container that runs or would run on its own (paused, restarting): one that is exited, created
 /// or dead was stopped before the restore (or never started), and a restore leaves it so.
 bool is_up(const container::ContainerInfo& container) {
@@ -135,12 +172,118 @@ Result<std::vector<std::string>> release_leftover_pause(container::ContainerRunt
   return *recorded;
 }
 
+// --- StopGuard ---------------------------------------------------------------------------------------------
+
+Result<std::unique_ptr<StopGuard>> StopGuard::stop(container::ContainerRuntime& runtime, const StatePaths& paths,
+                                                   const std::vector<container::ContainerInfo>& containers,
+                                                   std::chrono::seconds stop_timeout) {
+  std::vector<const container::ContainerInfo*> targets;
+  for (const auto& container : containers)
+    if (is_up(container)) targets.push_back(&container);
+  if (targets.empty())
+    return fail(ErrorKind::quiesce_failed, "no running container of the installation to stop (scope = full)");
+  std::vector<std::string> ids;
+  for (const auto* target : targets)
+    ids.push_back(target->id);
+  // Recorded before the first stop: a run killed in the next lines still leaves enough to start them.
+  CWB_TRY(write_stop_marker(paths, ids));
+  std::unique_ptr<StopGuard> guard(new StopGuard(&runtime, paths));
+  for (const auto* target : targets) {
+    // Counted as stopped before the call: a stop cut short (a signal) may still have stopped it.
+    guard->stopped_.push_back(target->id);
+    // A paused container is unpaused first: the engine stops it either way, but only unpaused does its
+    // process get SIGTERM and a clean shutdown.
+    if (target->state == "paused") (void)runtime.unpause(target->id);
+    spdlog::info("stopping container {}", target->name);
+    if (auto stopped = runtime.stop(target->id, stop_timeout); !stopped) {
+      const auto error = stopped.error();
+      if (error.kind == ErrorKind::interrupted) {
+        // The engine goes on stopping it without us. Wait for that to end, or it would overtake the start
+        // below: a container still stopping counts as running, and starting it is a no-op.
+        const util::CancellationShield shield;
+        (void)runtime.stop(target->id, stop_timeout);
+      }
+      (void)guard->release();
+      if (error.kind == ErrorKind::interrupted) return fail(error);
+      return fail(ErrorKind::quiesce_failed, "cannot stop container " + target->name + ": " + error.message);
+    }
+  }
+  return guard;
+}
+
+StopGuard::~StopGuard() {
+  if (auto released = release(); !released) spdlog::error("{}", released.error().message);
+}
+
+Result<> StopGuard::release() {
+  if (runtime_ == nullptr) return {};
+  const auto still_stopped = start_in_reverse(*runtime_, stopped_);
+  stopped_ = still_stopped;
+  if (!still_stopped.empty()) {
+    return fail(ErrorKind::quiesce_failed, "container(s) " + join(still_stopped) +
+                                               " stay stopped; the next backup run or connectware-post-backup "
+                                               "retries, or run: docker start " +
+                                               join(still_stopped));
+  }
+  runtime_ = nullptr;
+  return remove_stop_marker(paths_);
+}
+
+Result<std::vector<std::string>> release_leftover_stop(container::ContainerRuntime& runtime, const StatePaths& paths,
+                                                       std::chrono::seconds stop_timeout) {
+  auto recorded = read_stop_marker(paths);
+  if (!recorded) return fail(recorded.error());
+  if (!recorded->empty()) {
+    // The killed run may have left a stop in flight at the engine, which would overtake a start (a
+    // container still stopping counts as running): each is stopped first, which waits for that stop to
+    // end (and restarts one the run had not reached yet), then all start in the reverse order.
+    {
+      const util::CancellationShield shield;
+      for (const auto& id : *recorded)
+        (void)runtime.stop(id, stop_timeout);
+    }
+    const auto still_stopped = start_in_reverse(runtime, *recorded);
+    if (!still_stopped.empty())
+      return fail(ErrorKind::quiesce_failed, "container(s) " + join(still_stopped) + " stay stopped");
+  }
+  CWB_TRY(remove_stop_marker(paths));
+  return *recorded;
+}
+
+std::vector<container::ContainerInfo> stop_order(std::vector<container::ContainerInfo> containers) {
+  std::ranges::sort(containers, {}, &container::ContainerInfo::name);
+  std::vector<container::ContainerInfo> ordered;
+  // Repeatedly take the first container no remaining one depends on (dependents stop first), preferring
+  // any over the database; a cycle (which Compose refuses) falls back to the name order.
+  while (!containers.empty()) {
+    const auto depended_on = [&containers](const container::ContainerInfo& candidate) {
+      const auto service = service_of(candidate);
+      if (service.empty()) return false;
+      return std::ranges::any_of(containers, [&](const container::ContainerInfo& other) {
+        if (&other == &candidate) return false;
+        const auto needs = dependencies_of(other);
+        return std::ranges::find(needs, service) != needs.end();
+      });
+    };
+    auto next = containers.end();
+    for (auto it = containers.begin(); it != containers.end(); ++it) {
+      if (depended_on(*it)) continue;
+      if (next == containers.end() || (service_of(*next) == database_service && service_of(*it) != database_service))
+        next = it;
+    }
+    if (next == containers.end()) next = containers.begin();
+    ordered.push_back(std::move(*next));
+    containers.erase(next);
+  }
+  return ordered;
+}
+
 // --- ComposeInstallation -----------------------------------------------------------------------------------
 
 Result<std::vector<Volume>> ComposeInstallation::locate_volumes(const std::vector<std::string>& names) {
   std::vector<Volume> volumes;
   for (const auto& name : names) {
-    Volume volume{name, compose_volume_name(settings_.project, name), {}};
+    Volume volume{name, compose_volume_name(settings_.project, name), {}, {}};
     if (const auto given = settings_.volume_paths.find(name); given != settings_.volume_paths.end()) {
       volume.source = given->second.string();
       volume.path = given->second;
@@ -172,7 +315,13 @@ Result<std::unique_ptr<ConfigurationHold>> ComposeInstallation::hold_configurati
 }
 
 Result<std::vector<std::string>> ComposeInstallation::release_leftover_hold(const StatePaths& paths) {
-  return release_leftover_pause(runtime_, paths);
+  auto unpaused = release_leftover_pause(runtime_, paths);
+  // Both are tried, whatever the first says: each is a different run's leftover.
+  auto started = release_leftover_stop(runtime_, paths, settings_.stop_timeout);
+  if (!unpaused) return fail(unpaused.error());
+  if (!started) return fail(started.error());
+  unpaused->insert(unpaused->end(), started->begin(), started->end());
+  return unpaused;
 }
 
 Result<std::vector<Workload>> ComposeInstallation::volume_users(const std::vector<Volume>& volumes) {
@@ -186,6 +335,78 @@ Result<std::vector<Workload>> ComposeInstallation::volume_users(const std::vecto
     if (uses) users.push_back(Workload{container.id, container.name, is_up(container)});
   }
   return users;
+}
+
+Result<std::vector<Volume>> ComposeInstallation::locate_all_volumes() {
+  auto listed = runtime_.list_volumes(container::LabelFilter{{label(compose_project_label, settings_.project)}});
+  if (!listed) return fail(listed.error().with_context("listing the volumes of Compose project " + settings_.project));
+  std::vector<Volume> volumes;
+  for (auto& info : *listed) {
+    const auto named = info.labels.find(std::string(compose_volume_label));
+    // Compose labels every volume it creates with both; one without the second is not Compose's.
+    if (named == info.labels.end() || named->second.empty()) {
+      spdlog::warn("volume {} carries {} but no {} label: left out (not created by Compose)", info.name,
+                   label(compose_project_label, settings_.project), compose_volume_label);
+      continue;
+    }
+    Volume volume{named->second, info.name, info.mountpoint, info.labels};
+    if (const auto given = settings_.volume_paths.find(volume.name); given != settings_.volume_paths.end())
+      volume.path = given->second;
+    std::error_code error;
+    if (!std::filesystem::is_directory(volume.path, error))
+      return fail(ErrorKind::volume_missing, "volume " + volume.source + " has no folder at " + volume.path.string());
+    volumes.push_back(std::move(volume));
+  }
+  if (volumes.empty())
+    return fail(ErrorKind::volume_missing, "the Docker engine has no volume labelled " +
+                                               label(compose_project_label, settings_.project) +
+                                               " (scope = full; set compose-project)");
+  std::ranges::sort(volumes, {}, &Volume::name);
+  return volumes;
+}
+
+Result<std::vector<container::ContainerInfo>> ComposeInstallation::ordered_containers() {
+  auto containers = installation_containers();
+  if (!containers) return fail(containers.error());
+  return stop_order(std::move(*containers));
+}
+
+Result<std::vector<Workload>> ComposeInstallation::installation_workloads() {
+  auto containers = ordered_containers();
+  if (!containers) return fail(containers.error());
+  std::vector<Workload> workloads;
+  for (const auto& container : *containers)
+    workloads.push_back(Workload{container.id, container.name, is_up(container)});
+  return workloads;
+}
+
+Result<std::unique_ptr<ConfigurationHold>> ComposeInstallation::stop_installation(const StatePaths& paths) {
+  auto containers = ordered_containers();
+  if (!containers) return fail(containers.error());
+  auto guard = StopGuard::stop(runtime_, paths, *containers, settings_.stop_timeout);
+  if (!guard) return fail(guard.error());
+  return std::unique_ptr<ConfigurationHold>(std::move(*guard));
+}
+
+Result<MissingVolume> ComposeInstallation::plan_volume(const std::string& name,
+                                                       const std::map<std::string, std::string>& labels) {
+  MissingVolume volume{name, compose_volume_name(settings_.project, name), labels};
+  // As Compose would label it in this project (which may be named otherwise on the new host).
+  volume.labels[std::string(compose_project_label)] = settings_.project;
+  volume.labels[std::string(compose_volume_label)] = name;
+  return volume;
+}
+
+Result<Volume> ComposeInstallation::create_volume(const MissingVolume& volume) {
+  auto created = runtime_.create_volume(volume.source, volume.labels);
+  if (!created) return fail(created.error());
+  spdlog::info("created volume {} with Compose's labels", volume.source);
+  return Volume{volume.name, created->name, created->mountpoint, created->labels};
+}
+
+std::string ComposeInstallation::start_hint() const {
+  return "start Connectware with `docker compose -p " + settings_.project +
+         " up -d` in the folder of its docker-compose.yml (or set restart-command to that command)";
 }
 
 Result<> ComposeInstallation::stop(const Workload& workload) {
@@ -224,8 +445,11 @@ Result<std::string> ComposeInstallation::restart() {
                                  "restart-command"));
     return "ran `" + command_text(settings_.restart_command) + "`";
   }
-  auto containers = installation_containers();
+  // Database first, dependents after (the reverse stop order): a service restarted before its database
+  // would lose its connections again right away.
+  auto containers = ordered_containers();
   if (!containers) return fail(containers.error());
+  std::ranges::reverse(*containers);
   if (containers->empty())
     return fail(ErrorKind::container_runtime, "found no Connectware container to restart (label " +
                                                   std::string(connectware_core_label) + " or " +

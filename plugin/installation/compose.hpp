@@ -22,6 +22,11 @@ std::string compose_volume_name(const std::string& project, const std::string& n
 /// The labels Compose and Connectware put on containers.
 inline constexpr std::string_view compose_project_label = "com.docker.compose.project";
 inline constexpr std::string_view compose_service_label = "com.docker.compose.service";
+inline constexpr std::string_view compose_volume_label = "com.docker.compose.volume";
+/// Compose (v2.17 and later) records a service's dependencies as "db:service_started:false,other:...".
+inline constexpr std::string_view compose_depends_on_label = "com.docker.compose.depends_on";
+/// The service of Connectware's database: stopped last and started first when no dependencies say more.
+inline constexpr std::string_view database_service = "postgresql";
 inline constexpr std::string_view connectware_core_label = "io.cybus.connectware=core";
 
 struct ComposeSettings {
@@ -63,6 +68,39 @@ private:
 /// Returns the ids that were unpaused. Errors: quiesce_failed when some stay paused.
 Result<std::vector<std::string>> release_leftover_pause(container::ContainerRuntime& runtime, const StatePaths& paths);
 
+/// Stopped containers (scope = full), started again in the reverse order when released or destroyed.
+class StopGuard final : public ConfigurationHold {
+public:
+  /// Stops the running ones of `containers` (in their order) after recording them in the stop marker. A
+  /// failed stop starts again what was stopped before returning quiesce_failed. Errors: quiesce_failed
+  /// (nothing runs), staging_io, interrupted (what was stopped is started again).
+  static Result<std::unique_ptr<StopGuard>> stop(container::ContainerRuntime& runtime, const StatePaths& paths,
+                                                 const std::vector<container::ContainerInfo>& containers,
+                                                 std::chrono::seconds stop_timeout);
+  ~StopGuard() override;
+
+  Result<> release() override;
+  /// The ids of the containers this guard keeps stopped, in stop order.
+  [[nodiscard]] const std::vector<std::string>& held() const override { return stopped_; }
+
+private:
+  StopGuard(container::ContainerRuntime* runtime, StatePaths paths) : runtime_(runtime), paths_(std::move(paths)) {}
+
+  container::ContainerRuntime* runtime_ = nullptr;
+  StatePaths paths_;
+  std::vector<std::string> stopped_;
+};
+
+/// Starts the containers a killed full backup left stopped (from the stop marker: each stopped first, so
+/// that a stop still in flight ends before it, then all started in reverse stop order) and removes the
+/// marker. Returns the ids started. Errors: quiesce_failed when some cannot be started.
+Result<std::vector<std::string>> release_leftover_stop(container::ContainerRuntime& runtime, const StatePaths& paths,
+                                                       std::chrono::seconds stop_timeout);
+
+/// Returns `containers` in stop order: a container before the services it depends on (Compose's
+/// depends_on label), else the database service (postgresql) last; ties by name.
+std::vector<container::ContainerInfo> stop_order(std::vector<container::ContainerInfo> containers);
+
 class ComposeInstallation final : public Installation {
 public:
   /// `runtime`, `process_runner` and `environment` must outlive the installation.
@@ -82,10 +120,18 @@ public:
   [[nodiscard]] std::string describe_restart() const override;
   Result<std::string> restart() override;
   Result<Description> describe(const std::vector<Volume>& volumes) override;
+  Result<std::vector<Volume>> locate_all_volumes() override;
+  Result<std::vector<Workload>> installation_workloads() override;
+  Result<std::unique_ptr<ConfigurationHold>> stop_installation(const StatePaths& paths) override;
+  Result<MissingVolume> plan_volume(const std::string& name, const std::map<std::string, std::string>& labels) override;
+  Result<Volume> create_volume(const MissingVolume& volume) override;
+  [[nodiscard]] std::string start_hint() const override;
 
   /// Returns the containers of the installation: label io.cybus.connectware=core or the project's label.
   /// Errors: container_runtime.
   Result<std::vector<container::ContainerInfo>> installation_containers();
+  /// Returns installation_containers() in stop order (stop_order). Errors: container_runtime.
+  Result<std::vector<container::ContainerInfo>> ordered_containers();
 
 private:
   ComposeSettings settings_;

@@ -19,7 +19,7 @@ Result<std::vector<Volume>> HostInstallation::locate_volumes(const std::vector<s
     if (!std::filesystem::is_directory(given->second, error))
       return fail(ErrorKind::volume_missing,
                   "volume " + name + " has no folder at " + given->second.string() + " (from volume-paths)");
-    volumes.push_back(Volume{name, given->second.string(), given->second});
+    volumes.push_back(Volume{name, given->second.string(), given->second, {}});
   }
   return volumes;
 }
@@ -72,6 +72,33 @@ Result<Description> HostInstallation::describe(const std::vector<Volume>& volume
   for (const auto& volume : volumes)
     description.volumes.push_back(volume.source);
   return description;
+}
+
+namespace {
+
+std::unexpected<Error> full_scope_needs_compose() {
+  return fail(ErrorKind::usage, "scope = full needs platform = compose: only Compose records which volumes and "
+                                "containers make up the installation (on a plain host, list the volumes in "
+                                "volume-paths and use scope = configuration)");
+}
+
+} // namespace
+
+Result<std::vector<Volume>> HostInstallation::locate_all_volumes() {
+  return full_scope_needs_compose();
+}
+Result<std::vector<Workload>> HostInstallation::installation_workloads() {
+  return full_scope_needs_compose();
+}
+Result<std::unique_ptr<ConfigurationHold>> HostInstallation::stop_installation(const StatePaths& /*paths*/) {
+  return full_scope_needs_compose();
+}
+Result<MissingVolume> HostInstallation::plan_volume(const std::string& /*name*/,
+                                                    const std::map<std::string, std::string>& /*labels*/) {
+  return full_scope_needs_compose();
+}
+Result<Volume> HostInstallation::create_volume(const MissingVolume& /*volume*/) {
+  return full_scope_needs_compose();
 }
 
 } // namespace cwb::installation

@@ -46,6 +46,13 @@ public:
   /// Runs restart-command.
   Result<std::string> restart() override;
   Result<Description> describe(const std::vector<Volume>& volumes) override;
+  /// scope = full needs Compose's record of the installation: these fail with usage.
+  Result<std::vector<Volume>> locate_all_volumes() override;
+  Result<std::vector<Workload>> installation_workloads() override;
+  Result<std::unique_ptr<ConfigurationHold>> stop_installation(const StatePaths& paths) override;
+  Result<MissingVolume> plan_volume(const std::string& name, const std::map<std::string, std::string>& labels) override;
+  Result<Volume> create_volume(const MissingVolume& volume) override;
+  [[nodiscard]] std::string start_hint() const override { return "run restart-command"; }
 
 private:
   HostSettings settings_;

@@ -13,6 +13,7 @@
 #include "installation/run_state.hpp"
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -29,6 +30,8 @@ struct Volume {
   std::string name;           // "service-manager": its folder name in the staging folder and the manifest
   std::string source;         // what it is on the platform: "connectware_service-manager", or the folder given
   std::filesystem::path path; // the folder holding its files, read by the backup and written by the restore
+  /// Its labels on the platform (scope = full: Compose's project and volume labels); empty elsewhere.
+  std::map<std::string, std::string> labels;
 };
 
 /// Something that runs on the volumes and is stopped while they are replaced: a container, or the host's
@@ -46,6 +49,13 @@ struct Description {
   std::string project;                 // the Compose project; empty on a plain host
   std::vector<std::string> volumes;    // each volume's source
   std::vector<std::string> containers; // the installation's containers by name; empty on a plain host
+};
+
+/// A volume a full restore needs that does not exist here yet: created (with its labels) in step 5.
+struct MissingVolume {
+  std::string name;   // as the snapshot names it ("postgresql")
+  std::string source; // what it will be on the platform ("connectware_postgresql")
+  std::map<std::string, std::string> labels;
 };
 
 /// Configuration writers held still; released by release() or, on every other path, the destructor.
@@ -108,6 +118,36 @@ public:
 
   /// Describes the installation and `volumes` for the manifest. Errors: container_runtime.
   virtual Result<Description> describe(const std::vector<Volume>& volumes) = 0;
+
+  // --- scope = full: the whole installation (docs/operations.md) ------------------------------------------
+
+  /// Returns every volume of the installation, found by the platform's own record of it (Compose: the
+  /// label com.docker.compose.project), named as the platform names it (com.docker.compose.volume), with
+  /// its labels, sorted by name. Errors: usage (the platform has no such record: a plain host),
+  /// volume_missing (none found), container_runtime.
+  virtual Result<std::vector<Volume>> locate_all_volumes() = 0;
+
+  /// Returns every container of the installation (running or not) in stop order: a container is stopped
+  /// before those it depends on, the database last; they start in the reverse order. Errors: usage (a
+  /// plain host), container_runtime.
+  virtual Result<std::vector<Workload>> installation_workloads() = 0;
+
+  /// Stops every running container of the installation in stop order, after recording them in the state
+  /// folder (so that the release watchdog or the next run starts them again after a SIGKILL); the hold's
+  /// release starts them again in the reverse order. Errors: quiesce_failed (nothing runs, or a stop
+  /// failed: what was stopped is started again), usage (a plain host), container_runtime, staging_io.
+  virtual Result<std::unique_ptr<ConfigurationHold>> stop_installation(const StatePaths& paths) = 0;
+
+  /// Returns what a full restore would create for the volume `name` of a snapshot (with the snapshot's
+  /// `labels`, the project label set to this installation's). Errors: usage (a plain host).
+  virtual Result<MissingVolume> plan_volume(const std::string& name,
+                                            const std::map<std::string, std::string>& labels) = 0;
+  /// Creates a volume a full restore planned; returns it located. Errors: container_runtime.
+  virtual Result<Volume> create_volume(const MissingVolume& volume) = 0;
+
+  /// Returns how an operator starts the installation when there is no container to start and no
+  /// restart-command (a new host): the command to run and where.
+  [[nodiscard]] virtual std::string start_hint() const = 0;
 };
 
 } // namespace cwb::installation

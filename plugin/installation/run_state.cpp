@@ -48,6 +48,8 @@ Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker) {
                     {"database_archive_bytes", marker.database_archive_bytes},
                     {"volume_bytes", marker.volume_bytes},
                     {"tags", marker.tags},
+                    {"scope", marker.scope},
+                    {"downtime_seconds", marker.downtime_seconds},
                     {"stage_seconds", stages},
                     {"staged", marker.staged}};
   CWB_TRY(util::create_private_directory(paths.state_dir));
@@ -73,6 +75,8 @@ Result<std::optional<RunMarker>> read_run_marker(const StatePaths& paths) {
   marker.database_archive_bytes = in.value("database_archive_bytes", std::uint64_t{0});
   marker.volume_bytes = in.value("volume_bytes", std::uint64_t{0});
   marker.tags = in.value("tags", std::vector<std::string>{});
+  marker.scope = in.value("scope", "");
+  marker.downtime_seconds = in.value("downtime_seconds", 0.0);
   if (const auto stages = in.find("stage_seconds"); stages != in.end() && stages->is_array()) {
     for (const auto& stage : *stages) {
       marker.stage_seconds.emplace_back(stage.value("stage", ""), stage.value("seconds", 0.0));
@@ -113,22 +117,53 @@ Result<> remove_pre_backup_failure(const StatePaths& paths) {
   return util::remove_tree(paths.pre_backup_failure());
 }
 
-Result<> write_pause_marker(const StatePaths& paths, const std::vector<std::string>& container_ids) {
+namespace {
+
+/// A marker listing container ids under `key`: {"paused": [...]}, {"stopped": [...]}.
+Result<> write_container_marker(const StatePaths& paths, const std::filesystem::path& marker, const char* key,
+                                const std::vector<std::string>& container_ids) {
   CWB_TRY(util::create_private_directory(paths.state_dir));
-  return util::write_file_atomic(paths.pause_marker(), json{{"paused", container_ids}}.dump() + "\n");
+  return util::write_file_atomic(marker, json{{key, container_ids}}.dump() + "\n");
 }
 
-Result<std::vector<std::string>> read_pause_marker(const StatePaths& paths) {
-  if (!file_exists(paths.pause_marker())) return std::vector<std::string>{};
-  auto text = util::read_file(paths.pause_marker());
+Result<std::vector<std::string>> read_container_marker(const std::filesystem::path& marker, const char* key) {
+  if (!file_exists(marker)) return std::vector<std::string>{};
+  auto text = util::read_file(marker);
   if (!text) return fail(text.error());
   const json in = json::parse(*text, nullptr, false);
   if (in.is_discarded() || !in.is_object()) return std::vector<std::string>{};
-  return in.value("paused", std::vector<std::string>{});
+  const auto ids = in.find(key);
+  if (ids == in.end() || !ids->is_array()) return std::vector<std::string>{};
+  std::vector<std::string> found;
+  for (const auto& id : *ids)
+    if (id.is_string()) found.push_back(id.get<std::string>());
+  return found;
+}
+
+} // namespace
+
+Result<> write_pause_marker(const StatePaths& paths, const std::vector<std::string>& container_ids) {
+  return write_container_marker(paths, paths.pause_marker(), "paused", container_ids);
+}
+
+Result<std::vector<std::string>> read_pause_marker(const StatePaths& paths) {
+  return read_container_marker(paths.pause_marker(), "paused");
 }
 
 Result<> remove_pause_marker(const StatePaths& paths) {
   return util::remove_tree(paths.pause_marker());
+}
+
+Result<> write_stop_marker(const StatePaths& paths, const std::vector<std::string>& container_ids) {
+  return write_container_marker(paths, paths.stop_marker(), "stopped", container_ids);
+}
+
+Result<std::vector<std::string>> read_stop_marker(const StatePaths& paths) {
+  return read_container_marker(paths.stop_marker(), "stopped");
+}
+
+Result<> remove_stop_marker(const StatePaths& paths) {
+  return util::remove_tree(paths.stop_marker());
 }
 
 Result<> refuse_if_restore_unfinished(const StatePaths& paths) {

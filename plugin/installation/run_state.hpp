@@ -12,6 +12,8 @@
 //   with SIGKILL while they were paused leaves enough behind for the post hook or the next run to unpause
 //   them. (Other platforms hold the configuration differently; each records what it changed here before
 //   changing it, under its own marker file.)
+// - The *stop marker* does the same for the containers a full-installation backup stops (scope = full):
+//   written before the first stop, so that whoever finds it starts them again.
 // - The *run lock* (flock on backup.lock): held by whichever hook works on the installation right now.
 
 #include "core/error.hpp"
@@ -38,6 +40,8 @@ struct RunMarker {
   std::uint64_t database_archive_bytes = 0; // as downloaded
   std::uint64_t volume_bytes = 0;
   std::vector<std::string> tags;
+  std::string scope;           // "configuration" or "full"
+  double downtime_seconds = 0; // scope = full: the installation stopped, until healthy again
   std::vector<std::pair<std::string, double>> stage_seconds;
   bool staged = false; // the pre hook finished: the staging folder is complete
 };
@@ -48,6 +52,8 @@ struct StatePaths {
   [[nodiscard]] std::filesystem::path lock() const { return state_dir / "backup.lock"; }
   [[nodiscard]] std::filesystem::path run_marker() const { return state_dir / "run.json"; }
   [[nodiscard]] std::filesystem::path pause_marker() const { return state_dir / "paused-containers.json"; }
+  /// The containers a full backup stopped, in stop order (written before the first stop).
+  [[nodiscard]] std::filesystem::path stop_marker() const { return state_dir / "stopped-containers.json"; }
   /// How the pre-backup hook failed, for the post hook that resticprofile (or an agent) runs next.
   [[nodiscard]] std::filesystem::path pre_backup_failure() const { return state_dir / "pre-backup-failure.json"; }
   /// A restore's progress (restore/restore_journal.hpp); present while one runs or after one was killed.
@@ -104,5 +110,12 @@ Result<std::vector<std::string>> read_pause_marker(const StatePaths& paths);
 
 /// Removes the pause marker; succeeds when there is none.
 Result<> remove_pause_marker(const StatePaths& paths);
+
+/// Writes the ids of the containers a full backup is about to stop, in stop order. Errors: staging_io.
+Result<> write_stop_marker(const StatePaths& paths, const std::vector<std::string>& container_ids);
+/// Returns the container ids a run recorded as stopped, in stop order (empty when there is no marker).
+Result<std::vector<std::string>> read_stop_marker(const StatePaths& paths);
+/// Removes the stop marker; succeeds when there is none.
+Result<> remove_stop_marker(const StatePaths& paths);
 
 } // namespace cwb::installation

@@ -14,6 +14,7 @@ std::unique_ptr<Installation> make_compose(const config::Config& config, contain
   settings.volume_paths = config.volume_paths();
   settings.restart_command = config.restart_command();
   settings.restart_timeout = config.health_timeout();
+  settings.stop_timeout = config.stop_timeout();
   return std::make_unique<ComposeInstallation>(std::move(settings), runtime, process_runner, environment);
 }
 

@@ -16,6 +16,7 @@
 #include "util/duration.hpp"
 #include "util/file_lock.hpp"
 #include "util/file_system.hpp"
+#include "util/process_identity.hpp"
 #include "util/sha256.hpp"
 #include "util/step_timer.hpp"
 
@@ -45,6 +46,13 @@ struct SafetyCopy {
 /// The steps the `timings:` line reports, in its order (bench/steps.sh greps it: keep the names).
 const std::vector<std::string> step_names{"fetch",   "check",   "safety_copy", "database",
                                           "volumes", "restart", "rollback"};
+
+std::string join(const std::vector<std::string>& items) {
+  std::string out;
+  for (const auto& item : items)
+    out += (out.empty() ? "" : ", ") + item;
+  return out;
+}
 
 std::string mebibytes(std::uintmax_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / 1048576.0);
@@ -185,6 +193,8 @@ struct VolumePlan {
   std::size_t entries = 0; // in the snapshot
   VolumeMethod method = VolumeMethod::copy;
   std::optional<VolumeSwap> swap;
+  /// scope = full: a volume the snapshot has and this host does not, created at the start of step 5.
+  std::optional<installation::MissingVolume> to_create;
 };
 
 /// One restore, step by step (restore.hpp lists them), with what it has changed so far for the rollback.
@@ -199,6 +209,7 @@ public:
     CWB_TRY(take_lock());
     CWB_TRY(take_up_previous_restore());
     if (request_.continuation == Continuation::roll_back) return roll_back_interrupted();
+    CWB_TRY(apply_scope());
     CWB_TRY(check_work_folders_before_fetch());
     timer_.start("fetch");
     CWB_TRY(pick_snapshot());
@@ -282,9 +293,13 @@ public:
     timer_.stop();
     if (auto removed = remove_journal(journal_path_); !removed)
       spdlog::warn("restored, but {}: remove it by hand before the next backup", removed.error().message);
-    context_.out << "restored snapshot " << snapshot_.short_id << "; Connectware restarted (" << *restarted
-                 << ") and healthy.\n"
-                 << "Restart all Admin-UI browser sessions (log out and in again): they still hold the old state.\n"
+    if (left_to_operator_)
+      context_.out << "restored snapshot " << snapshot_.short_id << " into the installation's volumes; " << *restarted
+                   << ": " << installation_.start_hint() << ". The restore did not wait for its health.\n";
+    else
+      context_.out << "restored snapshot " << snapshot_.short_id << "; Connectware restarted (" << *restarted
+                   << ") and healthy.\n";
+    context_.out << "Restart all Admin-UI browser sessions (log out and in again): they still hold the old state.\n"
                  << "The previous state stays in " << safety_.root.string() << " until the next restore.\n"
                  << std::flush;
     return outcome_;
@@ -315,12 +330,33 @@ public:
   }
 
 private:
+  /// scope = full: the database is restored with its volume (postgresql), never through the API, so the
+  /// restore takes the snapshot's volumes only; --db-only has no meaning then.
+  Result<> apply_scope() {
+    if (!full_) return {};
+    if (request_.parts == Parts::database_only)
+      return fail(ErrorKind::usage, "--db-only with scope = full: the database is restored with its volume "
+                                    "(postgresql); to restore it through Connectware's API, set scope = "
+                                    "configuration");
+    request_.parts = Parts::volumes_only;
+    return {};
+  }
+
   /// The installation's run lock: a backup staging while the volumes are replaced would save a mix.
   Result<> take_lock() {
-    auto lock =
-        installation::acquire_run_lock(installation::StatePaths{config_.state_dir()}, installation::LockWait::no);
+    const installation::StatePaths paths{config_.state_dir()};
+    auto lock = installation::acquire_run_lock(paths, installation::LockWait::no);
     if (!lock) return fail(lock.error());
     lock_ = std::move(*lock);
+    // A backup killed together with its release watchdog (a reboot, a killed process group) leaves
+    // containers paused or stopped: released first, or the restore would take a stopped container for one
+    // its operator stopped and leave it so. A backup run that still lives keeps its own.
+    auto marker = installation::read_run_marker(paths);
+    if (marker && *marker && util::is_alive((**marker).owner)) return {};
+    auto released = installation_.release_leftover_hold(paths);
+    if (!released) return fail(released.error().with_context("releasing what a killed backup left held"));
+    if (!released->empty())
+      spdlog::warn("started or unpaused {} container(s) a killed backup left held", released->size());
     return {};
   }
 
@@ -410,8 +446,12 @@ private:
     }
     if (request_.confirm) CWB_TRY(request_.confirm(outcome_.plan));
     for (const auto& volume : previous_->volumes) {
-      VolumePlan plan{installation::Volume{volume.name, volume.source, volume.path},
-                      config_.restore_dir() / "volumes" / volume.name, 0, volume.method, std::nullopt};
+      VolumePlan plan{installation::Volume{volume.name, volume.source, volume.path, {}},
+                      config_.restore_dir() / "volumes" / volume.name,
+                      0,
+                      volume.method,
+                      std::nullopt,
+                      std::nullopt};
       if (volume.method == VolumeMethod::rename) {
         auto recovered = VolumeSwap::recover(volume.path, plan.fetched, safety_.volume(volume.name));
         if (!recovered) return fail(recovered.error().with_context("rolling back volume " + volume.source));
@@ -470,7 +510,17 @@ private:
     }
     auto all = list_snapshots(context_.restic, config_);
     if (!all) return fail(all.error());
-    const auto ours = of_host(*all, config_.host());
+    auto ours = of_host(*all, config_.host());
+    if (full_) {
+      // scope = full restores full snapshots only: the latest of those, not a later configuration one.
+      std::erase_if(ours, [](const restic::Snapshot& snapshot) {
+        return std::ranges::find(snapshot.tags, std::string(snapshot::full_scope_tag)) == snapshot.tags.end();
+      });
+      if (ours.empty())
+        return fail(ErrorKind::no_snapshot, "no full-installation snapshot (tag " +
+                                                std::string(snapshot::full_scope_tag) + ") of host " + config_.host() +
+                                                "; --list shows what there is (scope = full restores only those)");
+    }
     if (ours.empty()) return fail(ErrorKind::no_snapshot, no_snapshot_of_host(*all, config_.host()));
     snapshot_ = ours.back();
     if (ours.size() < all->size())
@@ -542,6 +592,7 @@ private:
     auto manifest = read_fetched_manifest(layout_);
     if (!manifest) return fail(manifest.error());
     manifest_ = std::move(*manifest);
+    CWB_TRY(check_scope());
     CWB_TRY(check_fetched_snapshot(layout_, manifest_, request_.parts));
     spdlog::info("snapshot {} matches its manifest", snapshot_.short_id);
     if (includes_database(request_.parts)) {
@@ -550,13 +601,37 @@ private:
       database_upload_ = std::move(*upload);
     }
     auto info = context_.connectware.system_info();
-    if (!info) return fail(info.error().with_context("asking Connectware for its version"));
-    running_version_ = info->version;
-    CWB_TRY(check_version(manifest_.connectware_version, running_version_));
+    if (!info && full_) {
+      // A full restore is how a lost installation comes back: there may be no Connectware to ask (a new
+      // host, its volumes gone). The volumes bring back the version that made them.
+      spdlog::warn("Connectware does not answer ({}): its version cannot be compared with the backup's; the "
+                   "restored volumes bring back Connectware {}'s data",
+                   info.error().message, manifest_.connectware_version);
+      running_version_ = "(not running)";
+    } else {
+      if (!info) return fail(info.error().with_context("asking Connectware for its version"));
+      running_version_ = info->version;
+      CWB_TRY(check_version(manifest_.connectware_version, running_version_));
+    }
     note_running_services();
     CWB_TRY(installation_.check_restart_possible());
     if (includes_volumes(request_.parts)) CWB_TRY(plan_volumes());
     return check_room_for_safety_copy();
+  }
+
+  /// A full restore needs a full snapshot; a configuration restore of a full one takes the configured
+  /// volumes and the database export the full backup also made.
+  Result<> check_scope() {
+    const bool full_snapshot = manifest_.scope == snapshot::scope_full;
+    if (full_ && !full_snapshot)
+      return fail(ErrorKind::usage, "snapshot " + snapshot_.short_id +
+                                        " is a configuration backup: it does not hold the whole installation. "
+                                        "Restore it with scope = configuration");
+    if (!full_ && full_snapshot)
+      spdlog::info("snapshot {} is a full-installation backup; scope = configuration restores the database "
+                   "through the API and only the volume(s) {}",
+                   snapshot_.short_id, join(config_.volumes()));
+    return {};
   }
 
   /// What "healthy again" means after the restart: the services that run now. A service stopped before the
@@ -577,30 +652,78 @@ private:
     spdlog::info("services running before the restore, awaited after the restart: {}", names.empty() ? "none" : names);
   }
 
+  /// scope = full: every volume of the snapshot, created here when missing (a new host); whatever runs
+  /// in the installation is stopped.
+  Result<> plan_all_volumes() {
+    auto existing = installation_.locate_all_volumes();
+    if (!existing && existing.error().kind != ErrorKind::volume_missing) return fail(existing.error());
+    const std::vector<installation::Volume> present = existing ? *existing : std::vector<installation::Volume>{};
+    CWB_TRY(check_work_folders(present));
+    for (const auto& record : manifest_.volumes) {
+      const auto found = std::ranges::find(present, record.name, &installation::Volume::name);
+      if (found == present.end()) {
+        auto missing = installation_.plan_volume(record.name, record.labels);
+        if (!missing) return fail(missing.error());
+        VolumePlan plan{installation::Volume{record.name, missing->source, {}, missing->labels},
+                        layout_.root / record.staged_path,
+                        record.entries.size(),
+                        VolumeMethod::copy,
+                        std::nullopt,
+                        std::move(*missing)};
+        spdlog::info("volume {}: missing here, created in step 5", plan.volume.source);
+        volumes_.push_back(std::move(plan));
+        continue;
+      }
+      VolumePlan plan{
+          *found,      layout_.root / record.staged_path, record.entries.size(), VolumeMethod::copy, std::nullopt,
+          std::nullopt};
+      CWB_TRY(choose_method(plan));
+      volumes_.push_back(std::move(plan));
+    }
+    auto workloads = installation_.installation_workloads();
+    if (!workloads) return fail(workloads.error());
+    users_ = std::move(*workloads);
+    return {};
+  }
+
+  /// Rename or copy for one volume (volume_swap.hpp), as the interrupted restore did when resuming.
+  Result<> choose_method(VolumePlan& plan) {
+    std::string why;
+    auto method = choose_volume_method(plan.volume.path, plan.fetched, config_.rollback_dir(), &why);
+    if (!method) return fail(method.error().with_context("volume " + plan.volume.source));
+    plan.method = *method;
+    if (resuming_) {
+      // The safety copy was made for the interrupted restore's method: keep to it.
+      const auto recorded = std::ranges::find(previous_->volumes, plan.volume.name, &JournalVolume::name);
+      if (recorded != previous_->volumes.end()) {
+        plan.method = recorded->method;
+        why = "as the interrupted restore did";
+      }
+    }
+    spdlog::info("volume {}: replaced by {} ({})", plan.volume.source, to_string(plan.method), why);
+    return {};
+  }
+
   Result<> plan_volumes() {
+    if (full_) return plan_all_volumes();
     std::vector<std::string> names;
-    for (const auto& record : manifest_.volumes)
+    for (const auto& record : manifest_.volumes) {
+      // A full snapshot restored as a configuration backup: only the configured volumes (the database
+      // comes through the API; its volume is left alone).
+      if (manifest_.scope == snapshot::scope_full &&
+          std::ranges::find(config_.volumes(), record.name) == config_.volumes().end())
+        continue;
       names.push_back(record.name);
+    }
     auto located = installation_.locate_volumes(names);
     if (!located) return fail(located.error());
     CWB_TRY(check_work_folders(*located));
     for (auto& volume : *located) {
       const auto record = std::ranges::find(manifest_.volumes, volume.name, &snapshot::VolumeRecord::name);
-      VolumePlan plan{std::move(volume), layout_.root / record->staged_path, record->entries.size(), VolumeMethod::copy,
-                      std::nullopt};
-      std::string why;
-      auto method = choose_volume_method(plan.volume.path, plan.fetched, config_.rollback_dir(), &why);
-      if (!method) return fail(method.error().with_context("volume " + plan.volume.source));
-      plan.method = *method;
-      if (resuming_) {
-        // The safety copy was made for the interrupted restore's method: keep to it.
-        const auto recorded = std::ranges::find(previous_->volumes, plan.volume.name, &JournalVolume::name);
-        if (recorded != previous_->volumes.end()) {
-          plan.method = recorded->method;
-          why = "as the interrupted restore did";
-        }
-      }
-      spdlog::info("volume {}: replaced by {} ({})", plan.volume.source, to_string(plan.method), why);
+      VolumePlan plan{std::move(volume),      layout_.root / record->staged_path,
+                      record->entries.size(), VolumeMethod::copy,
+                      std::nullopt,           std::nullopt};
+      CWB_TRY(choose_method(plan));
       volumes_.push_back(std::move(plan));
     }
     auto users = installation_.volume_users(live_volumes());
@@ -621,6 +744,7 @@ private:
     std::uintmax_t needed = 0;
     for (const auto& plan : volumes_) {
       if (plan.method == VolumeMethod::rename) continue; // moved aside in step 5: no room needed
+      if (plan.to_create) continue;                      // nothing there to keep
       auto bytes = tree_bytes(plan.volume.path);
       if (!bytes) return fail(bytes.error().with_context("measuring volume " + plan.volume.source));
       needed += *bytes;
@@ -656,13 +780,22 @@ private:
       plan += fmt::format("  4. upload the database archive ({}, backup {}) to {} and wait until it is restored\n",
                           mebibytes(manifest_.database->bytes), manifest_.database->backup_id,
                           http::redact_url(config_.connectware_url()));
+    else if (full_)
+      plan += "  4. database: restored with its volume (scope = full), not through the API\n";
     else
       plan += "  4. database: left as it is (--volume-only)\n";
     if (includes_volumes(request_.parts)) {
-      for (const auto& volume : volumes_)
+      for (const auto& volume : volumes_) {
+        if (volume.to_create) {
+          plan += fmt::format("  5. volume {}: create it (missing here, with Compose's labels) and fill it with the "
+                              "snapshot's {} entries\n",
+                              volume.volume.source, volume.entries);
+          continue;
+        }
         plan += fmt::format("  5. volume {}: replace the contents of {} with the snapshot's {} entries ({})\n",
                             volume.volume.source, volume.volume.path.string(), volume.entries,
                             volume.method == VolumeMethod::rename ? "by rename: one file system" : "by copy");
+      }
       std::string users;
       for (const auto& user : users_)
         users += (users.empty() ? "" : ", ") + user.name + (user.running ? "" : " (not running: left so)");
@@ -670,8 +803,15 @@ private:
     } else {
       plan += "  5. volumes: left as they are (--db-only)\n";
     }
-    plan += "  6. restart Connectware: " + installation_.describe_restart() + "; wait up to " +
-            util::format_duration(config_.health_timeout()) + " until the services that ran before run again\n";
+    if (full_ && std::ranges::none_of(users_, &installation::Workload::running) && config_.restart_command().empty())
+      plan += "  6. start Connectware: no container of the installation runs here; " + installation_.start_hint() +
+              " (the restore cannot wait for its health)\n";
+    else if (full_ && std::ranges::any_of(users_, &installation::Workload::running))
+      plan += "  6. start the stopped containers again (reverse order); wait up to " +
+              util::format_duration(config_.health_timeout()) + " until Connectware's services run\n";
+    else
+      plan += "  6. restart Connectware: " + installation_.describe_restart() + "; wait up to " +
+              util::format_duration(config_.health_timeout()) + " until the services that ran before run again\n";
     return plan;
   }
 
@@ -705,6 +845,11 @@ private:
       CWB_TRY(util::create_private_directory(safety_.root / "volumes"));
       for (const auto& plan : volumes_) {
         if (plan.method == VolumeMethod::rename) continue;
+        // A volume created by this restore was empty before it: that is what a rollback puts back.
+        if (plan.to_create) {
+          CWB_TRY(util::create_private_directory(safety_.volume(plan.volume.name)));
+          continue;
+        }
         if (auto copied = staging::mirror_tree(plan.volume.path, safety_.volume(plan.volume.name)); !copied)
           return fail(copied.error().with_context("safety copy: copying volume " + plan.volume.source));
       }
@@ -726,8 +871,16 @@ private:
   /// Stops what runs on the volumes (recorded before each call: a stop that fails half-way still needs a
   /// start). Stops at the first failure and returns it.
   Result<> stop_volume_users() {
-    auto users = installation_.volume_users(live_volumes());
+    // scope = full: the whole installation (in its stop order), and anything else on its volumes.
+    auto users = full_ ? installation_.installation_workloads() : installation_.volume_users(live_volumes());
     if (!users) return fail(users.error());
+    if (full_) {
+      auto others = installation_.volume_users(live_volumes());
+      if (!others) return fail(others.error());
+      for (auto& other : *others)
+        if (std::ranges::find(*users, other.id, &installation::Workload::id) == users->end())
+          users->push_back(std::move(other));
+    }
     for (const auto& user : *users) {
       if (!user.running) continue; // stopped by its operator: stays stopped, and is not started in step 6
       if (std::ranges::find(stopped_, user.id, &installation::Workload::id) == stopped_.end()) {
@@ -747,6 +900,7 @@ private:
     // From here on a rollback puts every volume back (one not touched yet costs a comparison, no data).
     volumes_changed_ = true;
     CWB_TRY(note_progress(JournalPhase::volumes));
+    CWB_TRY(create_missing_volumes());
     for (auto& plan : volumes_) {
       if (plan.method == VolumeMethod::rename) {
         if (resuming_) CWB_TRY(undo_interrupted_swap(plan));
@@ -778,6 +932,20 @@ private:
     return {};
   }
 
+  /// scope = full on a new host: the snapshot's volumes that do not exist here, created with their labels
+  /// (recorded in the journal at once, so that a rollback finds them).
+  Result<> create_missing_volumes() {
+    for (auto& plan : volumes_) {
+      if (!plan.to_create) continue;
+      auto created = installation_.create_volume(*plan.to_create);
+      if (!created) return fail(created.error().with_context("creating volume " + plan.to_create->source));
+      plan.volume = std::move(*created);
+      plan.to_create.reset();
+      CWB_TRY(note_progress(phase_));
+    }
+    return {};
+  }
+
   /// --resume, a volume replaced by rename: the interrupted swap (complete or not) is undone first, so that
   /// the new swap starts from the old entries and an empty safety folder.
   Result<> undo_interrupted_swap(VolumePlan& plan) {
@@ -801,12 +969,40 @@ private:
   /// Step 6: starts what step 5 stopped, restarts Connectware, waits until it reports healthy. Returns what
   /// was done.
   Result<std::string> restart_connectware() {
+    if (full_) return start_installation();
     for (const auto& workload : stopped_)
       CWB_TRY(installation_.start(workload));
     auto done = installation_.restart();
     if (!done) return fail(done.error());
     stopped_.clear();
-    spdlog::info("{}; waiting up to {} for Connectware to report {} running", *done,
+    CWB_TRY(await_health());
+    return done;
+  }
+
+  /// scope = full: starting what step 5 stopped (in the reverse order) is the restart. With nothing to
+  /// start (a new host, no container), restart-command starts the installation; without one the operator
+  /// does (start_hint) and the restore cannot wait for it.
+  Result<std::string> start_installation() {
+    std::string done;
+    if (!stopped_.empty()) {
+      for (auto workload = stopped_.rbegin(); workload != stopped_.rend(); ++workload)
+        CWB_TRY(installation_.start(*workload));
+      done = "started " + std::to_string(stopped_.size()) + " container(s) again";
+      stopped_.clear();
+    } else if (!config_.restart_command().empty()) {
+      auto ran = installation_.restart();
+      if (!ran) return fail(ran.error());
+      done = *ran;
+    } else {
+      left_to_operator_ = true;
+      return std::string("nothing started: no container of the installation was running here");
+    }
+    CWB_TRY(await_health());
+    return done;
+  }
+
+  Result<> await_health() {
+    spdlog::info("waiting up to {} for Connectware to report {} running",
                  util::format_duration(config_.health_timeout()),
                  running_before_ && !running_before_->empty() ? "the services that ran before" : "every service");
     if (auto healthy =
@@ -814,7 +1010,7 @@ private:
                                             std::chrono::milliseconds(250), std::chrono::seconds(2), running_before_);
         !healthy)
       return fail(healthy.error().with_context("after the restart"));
-    return done;
+    return {};
   }
 
   /// Step 7: puts the safety copy back. Returns the error the run ends with: restore_rolled_back, or
@@ -880,6 +1076,7 @@ private:
   bool put_volumes_back(std::vector<std::string>& problems) {
     bool all_back = true;
     for (auto& plan : volumes_) {
+      if (plan.to_create) continue; // never created: nothing changed there
       if (plan.method == VolumeMethod::rename) {
         // Only a swap that started changed anything (and only it has the old entries).
         if (!plan.swap) continue;
@@ -926,6 +1123,9 @@ private:
   bool database_changed_ = false;               // a restore was uploaded (it may have changed the database)
   bool volumes_changed_ = false;                // the volumes' files were (maybe partly) replaced
   std::vector<installation::Workload> stopped_; // stopped and not yet started again
+
+  const bool full_ = config_.scope() == config::Scope::full; // scope = full (docs/restore.md)
+  bool left_to_operator_ = false; // scope = full, nothing to start: the operator starts the installation
 };
 
 } // namespace

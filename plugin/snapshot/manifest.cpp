@@ -171,15 +171,18 @@ std::string to_json_text(const Manifest& manifest) {
     json entries = json::array();
     for (const auto& entry : volume.entries)
       entries.push_back(entry_to_json(entry));
-    volumes.push_back({{"name", volume.name},
-                       {"source", volume.source},
-                       {"staged_path", volume.staged_path},
-                       {"entries", std::move(entries)}});
+    json record = {{"name", volume.name},
+                   {"source", volume.source},
+                   {"staged_path", volume.staged_path},
+                   {"entries", std::move(entries)}};
+    if (!volume.labels.empty()) record["labels"] = volume.labels;
+    volumes.push_back(std::move(record));
   }
   int format = manifest.format;
   for (const auto& volume : manifest.volumes)
     for (const auto& entry : volume.entries)
       if (needs_format_3(entry)) format = std::max(format, 3);
+  if (manifest.scope == scope_full) format = std::max(format, manifest_format_full_scope);
   json out = {
       {"format", format},
       {"plugin_version", manifest.plugin_version},
@@ -188,6 +191,7 @@ std::string to_json_text(const Manifest& manifest) {
       {"host", manifest.host},
       {"started", manifest.started},
       {"finished", manifest.finished},
+      {"scope", manifest.scope},
       {"quiesce",
        {{"mode", manifest.quiesce.mode},
         {"window_seconds", manifest.quiesce.window_seconds},
@@ -197,7 +201,9 @@ std::string to_json_text(const Manifest& manifest) {
        {{"platform", manifest.installation.platform},
         {"project", manifest.installation.project},
         {"volumes", manifest.installation.volumes},
-        {"containers", manifest.installation.containers}}},
+        {"containers", manifest.installation.containers},
+        {"stopped_containers", manifest.installation.stopped_containers},
+        {"downtime_seconds", manifest.installation.downtime_seconds}}},
       {"database", nullptr},
       {"volumes", std::move(volumes)},
       {"tags", manifest.tags},
@@ -236,6 +242,13 @@ Result<Manifest> parse_manifest(const std::string& text) {
     manifest.host = in.value("host", "");
     manifest.started = in.value("started", "");
     manifest.finished = in.value("finished", "");
+    manifest.scope = in.value("scope", std::string(scope_configuration));
+    if (manifest.scope != scope_configuration && manifest.scope != scope_full)
+      return fail(ErrorKind::snapshot_invalid, "manifest names an unknown scope \"" + manifest.scope + "\"");
+    if (manifest.scope == scope_full && manifest.format < manifest_format_full_scope)
+      return fail(ErrorKind::snapshot_invalid, "manifest of a full-installation snapshot has format " +
+                                                   std::to_string(manifest.format) + " (at least " +
+                                                   std::to_string(manifest_format_full_scope) + " expected)");
     if (const auto quiesce = in.find("quiesce"); quiesce != in.end() && quiesce->is_object()) {
       manifest.quiesce.mode = quiesce->value("mode", "");
       manifest.quiesce.window_seconds = quiesce->value("window_seconds", 0.0);
@@ -247,6 +260,8 @@ Result<Manifest> parse_manifest(const std::string& text) {
       manifest.installation.project = installation->value("project", "");
       manifest.installation.volumes = installation->value("volumes", std::vector<std::string>{});
       manifest.installation.containers = installation->value("containers", std::vector<std::string>{});
+      manifest.installation.stopped_containers = installation->value("stopped_containers", std::vector<std::string>{});
+      manifest.installation.downtime_seconds = installation->value("downtime_seconds", 0.0);
     }
     if (const auto database = in.find("database"); database != in.end() && database->is_object()) {
       DatabaseRecord record;
@@ -283,6 +298,9 @@ Result<Manifest> parse_manifest(const std::string& text) {
       volume.name = volume_json.at("name").get<std::string>();
       volume.source = volume_json.value("source", "");
       volume.staged_path = volume_json.at("staged_path").get<std::string>();
+      if (const auto labels = volume_json.find("labels"); labels != volume_json.end() && labels->is_object())
+        for (const auto& [key, value] : labels->items())
+          if (value.is_string()) volume.labels[key] = value.get<std::string>();
       if (!is_safe_relative_path(volume.name) || volume.name.find('/') != std::string::npos ||
           !is_safe_relative_path(volume.staged_path)) {
         return fail(ErrorKind::snapshot_invalid,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,7 +18,15 @@ namespace cwb::snapshot {
 /// 3: volume entries may be FIFOs and device nodes, hard links, carry extended attributes, and have paths
 /// or link targets that are not UTF-8 (written as base64); a plugin that knows only 2 would drop them.
 /// Every manifest is written with the lowest format that describes it (to_json_text).
-inline constexpr int manifest_format_version = 3;
+/// 4: a full-installation snapshot (scope "full"): every volume of the project, the database in its own
+/// volume; a plugin that knows only 3 would restore it as a configuration backup, while Connectware runs.
+inline constexpr int manifest_format_version = 4;
+inline constexpr int manifest_format_full_scope = 4;
+inline constexpr const char* scope_configuration = "configuration";
+inline constexpr const char* scope_full = "full";
+/// The tag a full-installation snapshot carries besides the configured ones (--list shows it; the restore's
+/// default pick with scope = full takes the latest snapshot with it).
+inline constexpr const char* full_scope_tag = "scope-full";
 inline constexpr int manifest_format_unpacked_database = 2;
 
 enum class EntryType { file, directory, symlink, fifo, char_device, block_device };
@@ -50,6 +59,9 @@ struct VolumeRecord {
   std::string source;      // the volume name or path it was mirrored from
   std::string staged_path; // relative to the staging folder, e.g. "volumes/service-manager"
   std::vector<VolumeEntry> entries;
+  /// The volume's labels on its platform (Compose's com.docker.compose.project and .volume among them), so
+  /// that a full restore onto a new host creates it as Compose would; empty when there are none.
+  std::map<std::string, std::string> labels;
 };
 
 inline constexpr const char* database_format_archive = "tar.gz";
@@ -87,6 +99,10 @@ struct InstallationRecord {
   std::string project;                 // the Compose project; empty on a plain host
   std::vector<std::string> volumes;    // each volume's source (Docker volume name or folder)
   std::vector<std::string> containers; // the installation's containers by name
+  /// Scope full: the containers the backup stopped, in the order it stopped them (started in reverse).
+  std::vector<std::string> stopped_containers;
+  /// Scope full: from the first stop until Connectware answered healthy again.
+  double downtime_seconds = 0;
 };
 
 struct Manifest {
@@ -95,8 +111,9 @@ struct Manifest {
   std::string connectware_url; // without credentials
   std::string connectware_version;
   std::string host;
-  std::string started;  // ISO 8601 UTC
-  std::string finished; // ISO 8601 UTC
+  std::string started;                     // ISO 8601 UTC
+  std::string finished;                    // ISO 8601 UTC
+  std::string scope = scope_configuration; // "configuration" or "full" (config::Scope)
   QuiesceRecord quiesce;
   InstallationRecord installation;
   std::optional<DatabaseRecord> database;

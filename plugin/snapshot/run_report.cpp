@@ -22,6 +22,8 @@ std::string status_json(const RunReport& report) {
       {"last_success_unix", report.last_success_unix ? json(*report.last_success_unix) : json(nullptr)},
       {"stage_seconds", report.stage_seconds},
       {"quiesce", {{"mode", report.quiesce_mode}, {"window_seconds", report.quiesce_window_seconds}}},
+      {"scope", report.scope},
+      {"downtime_seconds", report.downtime_seconds},
       {"bytes",
        {{"database", report.database_bytes},
         {"database_archive", report.database_archive_bytes},
@@ -61,6 +63,9 @@ std::string prometheus_text(const RunReport& report) {
   if (report.subject != "backup") return out;
   metric("quiesce_window_seconds", "gauge", "How long configuration changes were held in the last run.",
          fmt::format("connectware_backup_quiesce_window_seconds {:.3f}\n", report.quiesce_window_seconds));
+  metric("downtime_seconds", "gauge",
+         "How long the last run kept Connectware stopped (scope = full; 0 for a configuration backup).",
+         fmt::format("connectware_backup_downtime_seconds {:.3f}\n", report.downtime_seconds));
   metric("bytes", "gauge", "Bytes handled by the last run.",
          fmt::format("connectware_backup_bytes{{kind=\"database\"}} {}\n"
                      "connectware_backup_bytes{{kind=\"database_archive\"}} {}\n"

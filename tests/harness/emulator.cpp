@@ -56,8 +56,9 @@ Result<> put_faults(std::uint16_t port, const fs::path& ca_file, const std::map<
   return {};
 }
 
-// The emulator's options shared by both ways of running it.
-std::vector<std::string> common_arguments(const EmulatorOptions& options) {
+} // namespace
+
+std::vector<std::string> emulator_arguments(const EmulatorOptions& options) {
   std::vector<std::string> args{"--connectware-version", options.connectware_version, "--seed"};
   for (const auto& rule : options.compat) {
     args.insert(args.end(), {"--compat", rule});
@@ -77,8 +78,6 @@ Result<> require_emulator_binary() {
   }
   return {};
 }
-
-} // namespace
 
 // ---------------------------------------------------------------------------------------------------------
 // EmulatorProcess
@@ -147,7 +146,7 @@ Result<EmulatorProcess> EmulatorProcess::start(const fs::path& parent, PostgresC
                   (root / "data").string(),
                   "--work-dir",
                   (root / "work").string()};
-  const auto common = common_arguments(options);
+  const auto common = emulator_arguments(options);
   process.argv.insert(process.argv.end(), common.begin(), common.end());
   add_faults(process.argv, options);
   process.env = base_environment();
@@ -304,7 +303,7 @@ Result<EmulatorContainers> EmulatorContainers::start(const fs::path& parent, Doc
     args.insert(args.end(), {"-v", binary_dir + ":" + binary_dir + ":ro", "-v", tls_dir + ":" + tls_dir + ":ro"});
     return args;
   };
-  const auto common = common_arguments(options);
+  const auto common = emulator_arguments(options);
   const std::string conninfo = postgres.conninfo(options.database);
 
   auto manager = run_arguments(service_manager_container, "service-manager");

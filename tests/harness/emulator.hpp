@@ -39,6 +39,12 @@ Credentials viewer_credentials();
 
 /// Returns where the build put connectware-emulator (it may not exist yet).
 std::filesystem::path emulator_binary();
+/// Errors: internal when connectware-emulator is not built.
+Result<> require_emulator_binary();
+/// The emulator's arguments shared by every way of running it (version, --seed, --compat rules).
+std::vector<std::string> emulator_arguments(const EmulatorOptions& options);
+/// Appends `options.faults` as --fault arguments.
+void add_faults(std::vector<std::string>& args, const EmulatorOptions& options);
 
 class EmulatorProcess {
 public:

@@ -24,6 +24,9 @@ class FakeContainerRuntime final : public container::ContainerRuntime {
 public:
   std::vector<container::ContainerInfo> containers;
   std::map<std::string, std::filesystem::path> volumes;
+  std::map<std::string, std::map<std::string, std::string>> volume_labels; // by volume name
+  /// Where create_volume makes a new volume's folder (volume_root / name); empty: creating fails.
+  std::filesystem::path volume_root;
   std::vector<std::string> calls;
 
   /// Adds a running container with the given labels and volume names; returns *this for chaining.
@@ -118,6 +121,35 @@ public:
     const auto it = volumes.find(name);
     if (it == volumes.end()) return fail(ErrorKind::not_found, "no such volume: " + name);
     return it->second;
+  }
+
+  Result<std::vector<container::VolumeInfo>> list_volumes(const container::LabelFilter& filter) override {
+    std::string joined;
+    for (const auto& label : filter.labels)
+      joined += (joined.empty() ? "" : ",") + label;
+    calls.push_back("volumes " + joined);
+    CWB_TRY(injected("volumes", "*"));
+    std::vector<container::VolumeInfo> result;
+    for (const auto& [name, path] : volumes) {
+      const auto labels = volume_labels.contains(name) ? volume_labels.at(name) : std::map<std::string, std::string>{};
+      if (container::matches(filter, labels)) result.push_back(container::VolumeInfo{name, labels, path});
+    }
+    return result; // std::map: sorted by name, as the interface promises
+  }
+
+  Result<container::VolumeInfo> create_volume(const std::string& name,
+                                              const std::map<std::string, std::string>& labels) override {
+    calls.push_back("create-volume " + name);
+    CWB_TRY(injected("create-volume", name));
+    if (const auto it = volumes.find(name); it != volumes.end())
+      return container::VolumeInfo{name, volume_labels[name], it->second};
+    if (volume_root.empty()) return fail(ErrorKind::container_runtime, "the fake cannot create volumes");
+    std::error_code error;
+    std::filesystem::create_directories(volume_root / name, error);
+    if (error) return fail(ErrorKind::container_runtime, "creating volume " + name + ": " + error.message());
+    volumes[name] = volume_root / name;
+    volume_labels[name] = labels;
+    return container::VolumeInfo{name, labels, volume_root / name};
   }
 
 private:

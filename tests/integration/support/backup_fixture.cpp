@@ -303,8 +303,6 @@ void BackupTest::SetUp() {
   hook_env_["CONNECTWARE_HOST"] = "cwb-integration";
 }
 
-namespace {
-
 util::ProcessOptions hook_process(const util::Environment& base, const std::string& hook,
                                   const std::vector<std::string>& args, const util::Environment& overrides) {
   util::ProcessOptions options;
@@ -322,8 +320,6 @@ util::ProcessOptions hook_process(const util::Environment& base, const std::stri
   }
   return options;
 }
-
-} // namespace
 
 HookOutcome BackupTest::run_hook(const std::string& hook, const std::vector<std::string>& args,
                                  const util::Environment& overrides) {

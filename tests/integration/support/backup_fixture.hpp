@@ -234,6 +234,11 @@ protected:
 /// Returns the path of a hook executable in the build tree.
 fs::path hook_binary(const std::string& hook);
 
+/// The process options that run hooks/<hook> with `base` overlaid by `overrides` (an empty value removes
+/// the variable).
+util::ProcessOptions hook_process(const util::Environment& base, const std::string& hook,
+                                  const std::vector<std::string>& args, const util::Environment& overrides);
+
 /// Returns `scan_tree(root)` or fails the test; with the SHA-256 of every regular file in `hashes`.
 std::vector<staging::TreeEntry> scan_with_hashes(const fs::path& root, std::map<std::string, std::string>& hashes);
 

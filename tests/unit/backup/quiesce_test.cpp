@@ -157,6 +157,13 @@ public:
   Result<std::filesystem::path> volume_mountpoint(const std::string& name) override {
     return inner_.volume_mountpoint(name);
   }
+  Result<std::vector<container::VolumeInfo>> list_volumes(const container::LabelFilter& filter) override {
+    return inner_.list_volumes(filter);
+  }
+  Result<container::VolumeInfo> create_volume(const std::string& name,
+                                              const std::map<std::string, std::string>& labels) override {
+    return inner_.create_volume(name, labels);
+  }
 
 private:
   test::FakeContainerRuntime& inner_;

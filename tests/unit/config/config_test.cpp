@@ -719,5 +719,20 @@ TEST(Config, StopCommandIsSplitOnSpaces) {
   EXPECT_EQ(config->stop_command(), (std::vector<std::string>{"systemctl", "stop", "connectware"}));
 }
 
+TEST_F(ConfigTest, ScopeDefaultsToConfigurationAndTakesFullFromTheEnvironmentAndRejectsOthers) {
+  auto defaults = resolve({}, {});
+  ASSERT_TRUE(defaults) << defaults.error().message;
+  EXPECT_EQ(defaults->scope(), Scope::configuration);
+  EXPECT_EQ(defaults->stop_timeout(), std::chrono::seconds(30));
+  auto full = resolve({}, {{"CONNECTWARE_SCOPE", "full"}, {"CONNECTWARE_STOP_TIMEOUT", "45"}});
+  ASSERT_TRUE(full) << full.error().message;
+  EXPECT_EQ(full->scope(), Scope::full);
+  EXPECT_EQ(full->stop_timeout(), std::chrono::seconds(45));
+  auto wrong = resolve({"--scope", "everything"}, {});
+  ASSERT_FALSE(wrong);
+  EXPECT_EQ(wrong.error().kind, ErrorKind::usage);
+  EXPECT_NE(wrong.error().message.find("configuration or full"), std::string::npos) << wrong.error().message;
+}
+
 } // namespace
 } // namespace cwb::config

@@ -48,8 +48,8 @@ protected:
 
 TEST(WorkFolders, MustStayApartFromEveryVolume) {
   const std::vector<Volume> volumes{
-      {"service-manager", "connectware_service-manager", "/var/lib/docker/volumes/connectware_service-manager/_data"},
-      {"certs", "connectware_certs", "/var/lib/docker/volumes/connectware_certs/_data"}};
+      {"service-manager", "connectware_service-manager", "/var/lib/docker/volumes/connectware_service-manager/_data", {}},
+      {"certs", "connectware_certs", "/var/lib/docker/volumes/connectware_certs/_data", {}}};
   const auto error_of = [&](const WorkFolder& folder) {
     auto checked = check_work_folders_apart({folder}, volumes);
     EXPECT_FALSE(checked);
@@ -146,7 +146,7 @@ TEST_F(InstallationTest, ComposeHoldsThePauseServicesAndDescribesTheProject) {
     EXPECT_EQ(runtime_.state_of("sm1"), "paused");
   }
   EXPECT_EQ(runtime_.state_of("sm1"), "running");
-  auto description = compose.describe({Volume{"service-manager", "connectware_service-manager", path("sm")}});
+  auto description = compose.describe({Volume{"service-manager", "connectware_service-manager", path("sm"), {}}});
   ASSERT_TRUE(description);
   EXPECT_EQ(description->platform, "compose");
   EXPECT_EQ(description->project, "connectware");

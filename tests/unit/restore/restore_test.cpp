@@ -71,7 +71,7 @@ protected:
     ASSERT_TRUE(util::ensure_directories(original / "empty"));
     // ... and the snapshot's staging folder made from it the way the backup makes it.
     layout_ = snapshot::Layout{dir_.path() / "staging"};
-    auto staged = backup::stage_volumes({installation::Volume{"service-manager", volume_name, original}}, layout_);
+    auto staged = backup::stage_volumes({installation::Volume{"service-manager", volume_name, original, {}}}, layout_);
     ASSERT_TRUE(staged) << staged.error().message;
     ASSERT_TRUE(util::remove_tree(layout_.mirror_index("x").parent_path()));
     manifest_.connectware_version = "1.10.2";

@@ -23,7 +23,7 @@ Manifest sample() {
   database.bytes = 1234;
   database.sha256 = "ff00";
   manifest.database = database;
-  VolumeRecord volume{"service-manager", "connectware_service-manager", "volumes/service-manager", {}};
+  VolumeRecord volume{"service-manager", "connectware_service-manager", "volumes/service-manager", {}, {}};
   volume.entries.push_back({"services", EntryType::directory, 0, 0755, 0, 0, 10, "", "", 0, "", {}});
   volume.entries.push_back({"services/a.yml", EntryType::file, 42, 0644, 1000, 1000, 20, "abcd", "", 0, "", {}});
   volume.entries.push_back({"current", EntryType::symlink, 0, 0777, 0, 0, 30, "", "services/a.yml", 0, "", {}});
@@ -50,6 +50,35 @@ TEST(Manifest, RoundTripsThroughJson) {
   EXPECT_EQ(entries[2].link_target, "services/a.yml");
   EXPECT_EQ(parsed->quiesce.paused_containers, std::vector<std::string>{"abc123"});
   EXPECT_EQ(parsed->tags, original.tags);
+}
+
+TEST(Manifest, AFullSnapshotKeepsItsScopeVolumeLabelsStopOrderAndDowntimeAndNeedsFormat4) {
+  auto original = sample();
+  EXPECT_EQ(parse_manifest(to_json_text(original))->scope, scope_configuration);
+  original.scope = scope_full;
+  original.volumes[0].labels = {{"com.docker.compose.project", "connectware"},
+                                {"com.docker.compose.volume", "service-manager"}};
+  original.installation.stopped_containers = {"connectware-connectware-1", "connectware-postgresql-1"};
+  original.installation.downtime_seconds = 4.25;
+  const auto text = to_json_text(original);
+  auto parsed = parse_manifest(text);
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->format, manifest_format_full_scope);
+  EXPECT_EQ(parsed->scope, scope_full);
+  EXPECT_EQ(parsed->volumes[0].labels, original.volumes[0].labels);
+  EXPECT_EQ(parsed->installation.stopped_containers, original.installation.stopped_containers);
+  EXPECT_DOUBLE_EQ(parsed->installation.downtime_seconds, 4.25);
+
+  // A plugin that knows format 3 must refuse it (it would restore it as a configuration backup); and a
+  // full manifest claiming an older format is not one this plugin wrote.
+  auto downgraded = nlohmann::json::parse(text);
+  downgraded["format"] = 3;
+  auto refused = parse_manifest(downgraded.dump());
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().kind, ErrorKind::snapshot_invalid);
+  downgraded["format"] = 4;
+  downgraded["scope"] = "everything";
+  EXPECT_FALSE(parse_manifest(downgraded.dump()));
 }
 
 TEST(Manifest, AConnectwareUrlWithAPasswordIsWrittenMasked) {
