@@ -48,7 +48,10 @@ protected:
 
 TEST(WorkFolders, MustStayApartFromEveryVolume) {
   const std::vector<Volume> volumes{
-      {"service-manager", "connectware_service-manager", "/var/lib/docker/volumes/connectware_service-manager/_data", {}},
+      {"service-manager",
+       "connectware_service-manager",
+       "/var/lib/docker/volumes/connectware_service-manager/_data",
+       {}},
       {"certs", "connectware_certs", "/var/lib/docker/volumes/connectware_certs/_data", {}}};
   const auto error_of = [&](const WorkFolder& folder) {
     auto checked = check_work_folders_apart({folder}, volumes);
