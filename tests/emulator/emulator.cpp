@@ -96,6 +96,11 @@ int run_emulator(const EmulatorOptions& options) {
 
   // The database must answer before anything listens.
   auto database = Database::connect(options.pg_conninfo);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(options.pg_wait_seconds);
+  while (!database && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    database = Database::connect(options.pg_conninfo);
+  }
   if (!database) return startup_failure(exit_startup, database.error().message);
   if (options.seed) {
     if (auto made = create_schema(*database); !made)

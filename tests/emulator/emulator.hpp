@@ -17,6 +17,9 @@ struct EmulatorOptions {
   std::filesystem::path cert;
   std::filesystem::path key;
   std::string pg_conninfo;
+  /// How long start-up retries connecting to PostgreSQL, as Connectware's services do when Compose starts
+  /// them beside their database; 0: one attempt.
+  int pg_wait_seconds = 0;
   std::filesystem::path pg_bin_dir = "/usr/lib/postgresql/15/bin";
   std::filesystem::path data_dir;
   std::string service_manager_url;

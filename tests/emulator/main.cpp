@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   app.add_option("--cert", options.cert, "front door TLS certificate (PEM)");
   app.add_option("--key", options.key, "front door TLS key (PEM)");
   app.add_option("--pg", options.pg_conninfo, "libpq conninfo of the PostgreSQL database");
+  app.add_option("--pg-wait", options.pg_wait_seconds,
+                 "seconds to keep retrying the first connection to PostgreSQL (a database starting beside us)");
   app.add_option("--pg-bin-dir", options.pg_bin_dir, "where pg_dump and psql live")->capture_default_str();
   app.add_option("--data-dir", options.data_dir, "service-manager: folder of the service commissioning files");
   app.add_option("--service-manager-url", options.service_manager_url, "front: where /api/services is forwarded");

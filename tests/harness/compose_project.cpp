@@ -10,6 +10,7 @@
 #include <algorithm>
 
 #include <optional>
+#include <sstream>
 
 namespace cwb::test {
 namespace fs = std::filesystem;
@@ -124,7 +125,7 @@ struct ComposeProject::State {
     std::vector<std::string> args{"run",       "-d",
                                   "--name",    service.container,
                                   "--network", "host",
-                                  "--tmpfs",   "/tmp",
+                                  "--tmpfs",   "/tmp:mode=1777",
                                   "--label",   std::string("com.docker.compose.project=") + project,
                                   "--label",   std::string("com.docker.compose.service=") + service.service,
                                   "--label",   "io.cybus.connectware=core"};
@@ -141,11 +142,11 @@ struct ComposeProject::State {
     const auto tls_dir = (folder.path() / "tls").string();
     auto args = run_arguments(service);
     if (name == "postgresql") {
-      args.insert(args.end(),
-                  {"--user", std::to_string(postgres_uid) + ":" + std::to_string(postgres_gid), "--stop-signal",
-                   "SIGINT", "-v", volume("postgresql") + ":" + postgres_data, DockerEngine::busybox_image,
-                   (PostgresCluster::bin_dir() / "postgres").string(), "-D", postgres_data, "-p",
-                   std::to_string(postgres_port), "-c", "listen_addresses=127.0.0.1", "-k", "/tmp", "-c", "fsync=off"});
+      args.insert(args.end(), {"--user", std::to_string(postgres_uid) + ":" + std::to_string(postgres_gid),
+                               "--stop-signal", "SIGINT", "-v", volume("postgresql") + ":" + postgres_data,
+                               DockerEngine::busybox_image, (PostgresCluster::bin_dir() / "postgres").string(), "-D",
+                               postgres_data, "-p", std::to_string(postgres_port), "-c", "listen_addresses=127.0.0.1",
+                               "-c", "unix_socket_directories=", "-c", "fsync=off"});
       return args;
     }
     if (name == "broker") {
@@ -161,7 +162,7 @@ struct ComposeProject::State {
       args.insert(args.end(),
                   {"-v", volume("service-manager") + ":/data", DockerEngine::busybox_image, emulator_binary().string(),
                    "--role", "service-manager", "--listen", "127.0.0.1", "--port", std::to_string(service_manager_port),
-                   "--pg", conninfo(), "--data-dir", "/data"});
+                   "--pg", conninfo(), "--pg-wait", "30", "--data-dir", "/data"});
       const auto common = emulator_arguments(options);
       args.insert(args.end(), common.begin(), common.end());
       return args;
@@ -182,6 +183,8 @@ struct ComposeProject::State {
                              certificate->key_path().string(),
                              "--pg",
                              conninfo(),
+                             "--pg-wait",
+                             "30",
                              "--service-manager-url",
                              "http://127.0.0.1:" + std::to_string(service_manager_port),
                              "--work-dir",
@@ -210,9 +213,10 @@ struct ComposeProject::State {
                                   "none", "--user", std::to_string(postgres_uid) + ":" + std::to_string(postgres_gid)};
     for (const char* system_dir : {"/usr", "/lib", "/lib64", "/etc"})
       if (fs::exists(system_dir)) args.insert(args.end(), {"-v", std::string(system_dir) + ":" + system_dir + ":ro"});
-    args.insert(args.end(), {"-v", volume("postgresql") + ":" + postgres_data, DockerEngine::busybox_image,
-                             (PostgresCluster::bin_dir() / "initdb").string(), "-D", postgres_data, "-A", "trust", "-U",
-                             "postgres", "--no-sync"});
+    // initdb runs `postgres -V` through /bin/sh, which the busybox image lacks: the host's, read-only.
+    args.insert(args.end(), {"-v", "/bin:/bin:ro", "-v", volume("postgresql") + ":" + postgres_data,
+                             DockerEngine::busybox_image, (PostgresCluster::bin_dir() / "initdb").string(), "-D",
+                             postgres_data, "-A", "trust", "-U", "postgres", "--no-sync"});
     auto initialised = docker->docker_checked(args);
     if (!initialised) return fail(initialised.error().with_context("initdb in the postgresql volume"));
     return true;
@@ -355,8 +359,16 @@ Result<std::string> ComposeProject::psql_in(const std::string& database, const s
 }
 
 Result<std::string> ComposeProject::dump_rows() const {
-  return run_tool("pg_dump", {"--data-only", "--no-owner", "-h", "127.0.0.1", "-p",
-                              std::to_string(state_->postgres_port), "-U", "postgres", "connectware"});
+  auto dumped = run_tool("pg_dump", {"--data-only", "--no-owner", "-h", "127.0.0.1", "-p",
+                                     std::to_string(state_->postgres_port), "-U", "postgres", "connectware"});
+  if (!dumped) return dumped;
+  // pg_dump (15.14 and later) fences its output with \restrict KEY ... \unrestrict KEY, a new random KEY
+  // each time: not part of the rows.
+  std::string rows;
+  std::istringstream in(*dumped);
+  for (std::string line; std::getline(in, line);)
+    if (!line.starts_with("\\restrict ") && !line.starts_with("\\unrestrict ")) rows += line + "\n";
+  return rows;
 }
 
 } // namespace cwb::test

@@ -55,7 +55,7 @@ struct FullWorld {
 
   Result<std::string> restic(const std::vector<std::string>& args) const {
     util::ProcessOptions options;
-    options.argv = {"restic"};
+    options.argv = {"restic", "--cacert", s3->cacert().string()};
     options.argv.insert(options.argv.end(), args.begin(), args.end());
     options.env = restic_environment();
     options.timeout = 120s;
@@ -128,7 +128,8 @@ protected:
     dir_ = std::move(*dir);
     (void)util::remove_tree(project().control_dir() / "on-stop.sh");
     if (!project().all_running()) {
-      ASSERT_TRUE(project().up());
+      auto started = project().up();
+      ASSERT_TRUE(started) << started.error().message;
     }
     const auto password_file = dir_.path() / "connectware-password";
     ASSERT_TRUE(util::write_file_atomic(password_file, test::backup_credentials().password + "\n", 0600));
@@ -246,6 +247,15 @@ protected:
           return found != states.end() && found->second == state;
         },
         limit, [] { return false; });
+  }
+
+  /// Waits until the backup is stopping the broker (whose on-stop.sh makes that take seconds): the front
+  /// door and the service-manager, stopped before it, have exited.
+  bool wait_for_broker_stopping() {
+    if (!wait_for_state(ComposeProject::front_container, "exited", 120s)) return false;
+    if (!wait_for_state(ComposeProject::service_manager_container, "exited", 30s)) return false;
+    std::this_thread::sleep_for(500ms); // the broker's stop request is on its way
+    return true;
   }
 
   /// Ends with every container running again (or fails the test), so that the next test starts clean.
@@ -385,7 +395,7 @@ TEST_F(FullScopeTest, AConfigurationRestoreOfAFullSnapshotUsesTheApiExportAndThe
 TEST_F(FullScopeTest, SigtermWhileTheProjectIsStoppedStartsEveryContainerAgainAndLosesNothing) {
   set_on_stop("/bin/busybox sleep 5");
   auto hook = start(backup_hook, dir_.path() / "backup.log");
-  ASSERT_TRUE(wait_for_state(ComposeProject::front_container, "exited", 120s));
+  ASSERT_TRUE(wait_for_broker_stopping());
   ASSERT_EQ(::kill(hook.pid(), SIGTERM), 0);
   auto ended = hook.wait_for(60s);
   ASSERT_TRUE(ended);
@@ -416,7 +426,8 @@ TEST_F(FullScopeTest, AFullDiskWhileTheProjectIsStoppedStartsEveryContainerAgain
     fs::path path;
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
   } unmount{staging_dir()};
-  set_on_stop("/bin/busybox dd if=/dev/zero of=/data/flushed-on-stop bs=1M count=64 2>/dev/null");
+  // Random bytes: zeros would be staged as a sparse file and take no room.
+  set_on_stop("/bin/busybox dd if=/dev/urandom of=/data/flushed-on-stop bs=1M count=64 2>/dev/null");
 
   const auto backup = run(backup_hook);
   EXPECT_EQ(backup.exit_code, 8) << backup.log();
@@ -432,7 +443,7 @@ TEST_F(FullScopeTest, AFullDiskWhileTheProjectIsStoppedStartsEveryContainerAgain
 TEST_F(FullScopeTest, KillNineOfTheHookWhileStoppedIsHealedByItsWatchdog) {
   set_on_stop("/bin/busybox sleep 4");
   auto hook = start(backup_hook, dir_.path() / "backup.log");
-  ASSERT_TRUE(wait_for_state(ComposeProject::front_container, "exited", 120s));
+  ASSERT_TRUE(wait_for_broker_stopping());
   ASSERT_EQ(::kill(hook.pid(), SIGKILL), 0);
   (void)hook.wait_for(10s);
   expect_all_running_within(60s);
@@ -443,7 +454,7 @@ TEST_F(FullScopeTest, KillNineOfTheHookWhileStoppedIsHealedByItsWatchdog) {
 TEST_F(FullScopeTest, KillNineOfTheHookAndItsWatchdogWhileStoppedIsHealedByTheNextRun) {
   set_on_stop("/bin/busybox sleep 4");
   auto hook = start(backup_hook, dir_.path() / "backup.log");
-  ASSERT_TRUE(wait_for_state(ComposeProject::front_container, "exited", 120s));
+  ASSERT_TRUE(wait_for_broker_stopping());
   // The hook and its watchdog at once (a killed process group, a reboot).
   for (const auto& process : test::processes_with_argument_containing("--release-watchdog"))
     ::kill(process.pid, SIGKILL);
