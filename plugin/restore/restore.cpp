@@ -975,6 +975,7 @@ private:
     auto done = installation_.restart();
     if (!done) return fail(done.error());
     stopped_.clear();
+    spdlog::info("{}", *done);
     CWB_TRY(await_health());
     return done;
   }
@@ -997,6 +998,7 @@ private:
       left_to_operator_ = true;
       return std::string("nothing started: no container of the installation was running here");
     }
+    spdlog::info("{}", done);
     CWB_TRY(await_health());
     return done;
   }
@@ -1076,7 +1078,9 @@ private:
   bool put_volumes_back(std::vector<std::string>& problems) {
     bool all_back = true;
     for (auto& plan : volumes_) {
-      if (plan.to_create) continue; // never created: nothing changed there
+      // Never created (scope = full; an empty path: a killed restore's journal from before the creation):
+      // nothing changed there.
+      if (plan.to_create || plan.volume.path.empty()) continue;
       if (plan.method == VolumeMethod::rename) {
         // Only a swap that started changed anything (and only it has the old entries).
         if (!plan.swap) continue;
