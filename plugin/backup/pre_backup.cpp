@@ -16,6 +16,7 @@
 #include "util/removal_guard.hpp"
 #include "util/sha256.hpp"
 #include "util/step_timer.hpp"
+#include "util/text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -29,13 +30,6 @@ namespace {
 
 using installation::RunMarker;
 using installation::StatePaths;
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items)
-    out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
 
 Result<> check_cancellation(const char* stage) {
   if (util::cancellation_requested()) {
@@ -487,7 +481,7 @@ private:
       auto held = context_.installation.stop_installation(paths_);
       if (!held) return fail(held.error().with_context("stopping the installation (scope = full)"));
       spdlog::info("stopped {} container(s) of the installation, in this order: {}", (*held)->held().size(),
-                   join(stopped_containers_));
+                   util::join(stopped_containers_));
       timer_.start("stage_stopped");
       auto staged = stage_volumes(volumes_, layout_, 0);
       if (!staged) return fail(staged.error().with_context("copying the volumes with the installation stopped"));

@@ -2,6 +2,7 @@
 
 #include "installation/command.hpp"
 #include "util/cancellation.hpp"
+#include "util/text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -10,13 +11,6 @@
 
 namespace cwb::installation {
 namespace {
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items)
-    out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
 
 std::string label(std::string_view key, const std::string& value) {
   return std::string(key) + "=" + value;
@@ -148,10 +142,10 @@ Result<> PauseGuard::release() {
   const auto still_paused = unpause_all(*runtime_, paused_);
   paused_ = still_paused;
   if (!still_paused.empty()) {
-    return fail(ErrorKind::quiesce_failed, "container(s) " + join(still_paused) +
+    return fail(ErrorKind::quiesce_failed, "container(s) " + util::join(still_paused) +
                                                " stay paused; the next backup run or connectware-post-backup "
                                                "retries, or run: docker unpause " +
-                                               join(still_paused));
+                                               util::join(still_paused));
   }
   runtime_ = nullptr;
   return remove_pause_marker(paths_);
@@ -166,7 +160,7 @@ Result<std::vector<std::string>> release_leftover_pause(container::ContainerRunt
   }
   const auto still_paused = unpause_all(runtime, *recorded);
   if (!still_paused.empty()) {
-    return fail(ErrorKind::quiesce_failed, "container(s) " + join(still_paused) + " stay paused");
+    return fail(ErrorKind::quiesce_failed, "container(s) " + util::join(still_paused) + " stay paused");
   }
   CWB_TRY(remove_pause_marker(paths));
   return *recorded;
@@ -220,10 +214,10 @@ Result<> StopGuard::release() {
   const auto still_stopped = start_in_reverse(*runtime_, stopped_);
   stopped_ = still_stopped;
   if (!still_stopped.empty()) {
-    return fail(ErrorKind::quiesce_failed, "container(s) " + join(still_stopped) +
+    return fail(ErrorKind::quiesce_failed, "container(s) " + util::join(still_stopped) +
                                                " stay stopped; the next backup run or connectware-post-backup "
                                                "retries, or run: docker start " +
-                                               join(still_stopped));
+                                               util::join(still_stopped));
   }
   runtime_ = nullptr;
   return remove_stop_marker(paths_);
@@ -244,7 +238,7 @@ Result<std::vector<std::string>> release_leftover_stop(container::ContainerRunti
     }
     const auto still_stopped = start_in_reverse(runtime, *recorded);
     if (!still_stopped.empty())
-      return fail(ErrorKind::quiesce_failed, "container(s) " + join(still_stopped) + " stay stopped");
+      return fail(ErrorKind::quiesce_failed, "container(s) " + util::join(still_stopped) + " stay stopped");
   }
   CWB_TRY(remove_stop_marker(paths));
   return *recorded;
@@ -468,7 +462,7 @@ Result<std::string> ComposeInstallation::restart() {
     ++restarted_count;
   }
   std::string done = "restarted " + std::to_string(restarted_count) + " container(s)";
-  if (!left_stopped.empty()) done += "; left stopped as before: " + join(left_stopped);
+  if (!left_stopped.empty()) done += "; left stopped as before: " + util::join(left_stopped);
   return done;
 }
 

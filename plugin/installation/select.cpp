@@ -2,6 +2,7 @@
 
 #include "installation/compose.hpp"
 #include "installation/host.hpp"
+#include "util/text.hpp"
 
 namespace cwb::installation {
 namespace {
@@ -36,13 +37,6 @@ std::vector<std::string> volumes_without_folder(const config::Config& config) {
   return missing;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items)
-    out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
 } // namespace
 
 Result<SelectedInstallation> select_installation(const config::Config& config, container::ContainerRuntime* runtime,
@@ -73,7 +67,7 @@ Result<SelectedInstallation> select_installation(const config::Config& config, c
   // configuration mistake; with none configured and no folders, the configuration is what is missing.
   return fail(runtime != nullptr ? ErrorKind::container_runtime : ErrorKind::usage,
               "cannot tell where Connectware runs (platform = auto): " + engine +
-                  ", and no folder is given for volume(s) " + join(missing) +
+                  ", and no folder is given for volume(s) " + util::join(missing) +
                   ". Either make the Docker engine reachable (docker-host) for platform = compose, "
                   "or give every volume's folder (volume-paths NAME=/path, or volume-path) and "
                   "restart-command for platform = host");

@@ -1,4 +1,5 @@
 #include "restic/restic.hpp"
+#include "util/text.hpp"
 
 #include <sstream>
 
@@ -92,15 +93,6 @@ void add_lock_flags(std::vector<std::string>& arguments, const ResticOptions& op
     arguments.push_back("--retry-lock=" + std::to_string(options.retry_lock.count()) + "s");
 }
 
-std::string join(const std::vector<std::string>& values, char separator) {
-  std::string joined;
-  for (const auto& value : values) {
-    if (!joined.empty()) joined.push_back(separator);
-    joined += value;
-  }
-  return joined;
-}
-
 } // namespace
 
 Result<> Restic::init() {
@@ -146,7 +138,7 @@ Result<std::vector<Snapshot>> Restic::snapshots(const std::vector<std::string>& 
   std::vector<std::string> arguments{"snapshots", "--json"};
   add_lock_flags(arguments, options_, features());
   // One --tag with a comma list means "has all of them"; repeated --tag would mean "any of them".
-  if (!tags.empty()) arguments.insert(arguments.end(), {"--tag", join(tags, ',')});
+  if (!tags.empty()) arguments.insert(arguments.end(), {"--tag", util::join(tags, ",")});
   if (!host.empty()) arguments.insert(arguments.end(), {"--host", host});
   auto result = run("snapshots", std::move(arguments));
   if (!result) return fail(result.error());

@@ -19,6 +19,7 @@
 #include "util/process_identity.hpp"
 #include "util/sha256.hpp"
 #include "util/step_timer.hpp"
+#include "util/text.hpp"
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -46,13 +47,6 @@ struct SafetyCopy {
 /// The steps the `timings:` line reports, in its order (bench/steps.sh greps it: keep the names).
 const std::vector<std::string> step_names{"fetch",   "check",   "safety_copy", "database",
                                           "volumes", "restart", "rollback"};
-
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items)
-    out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
 
 std::string mebibytes(std::uintmax_t bytes) {
   return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / 1048576.0);
@@ -630,7 +624,7 @@ private:
     if (!full_ && full_snapshot)
       spdlog::info("snapshot {} is a full-installation backup; scope = configuration restores the database "
                    "through the API and only the volume(s) {}",
-                   snapshot_.short_id, join(config_.volumes()));
+                   snapshot_.short_id, util::join(config_.volumes()));
     return {};
   }
 

@@ -2,6 +2,7 @@
 
 #include "util/byte_text.hpp"
 #include "util/file_system.hpp"
+#include "util/text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -68,13 +69,6 @@ Result<std::vector<std::string>> list_names(const fs::path& path) {
   if (error) return fail(ErrorKind::staging_io, "cannot list " + path.string() + ": " + error.message());
   std::ranges::sort(names);
   return names;
-}
-
-std::string join(const std::vector<std::string>& items, const char* separator) {
-  std::string text;
-  for (const auto& item : items)
-    text += (text.empty() ? "" : separator) + item;
-  return text;
 }
 
 } // namespace
@@ -255,8 +249,8 @@ Result<std::size_t> VolumeSwap::swap() {
   auto left = list_names(live_);
   if (!left) return fail(left.error());
   if (!left->empty())
-    return fail(ErrorKind::staging_io,
-                "entries appeared in " + live_.string() + " while its containers were stopped: " + join(*left, ", "));
+    return fail(ErrorKind::staging_io, "entries appeared in " + live_.string() +
+                                           " while its containers were stopped: " + util::join(*left, ", "));
 
   note("phase 2 of 2: moving the new entries from the fetched snapshot to the volume folder (the volume folder "
        "holds new entries only; every old entry is in the safety folder)");
@@ -284,8 +278,9 @@ Result<> VolumeSwap::undo() {
     for (const auto& name : *names)
       if (!in_place.contains(name)) to_remove.push_back(name);
   }
-  note("undoing: removing from the volume folder: " + (to_remove.empty() ? "(nothing)" : join(to_remove, ", ")) +
-       "; then moving back from the safety folder: " + (moved_out_.empty() ? "(nothing)" : join(moved_out_, ", ")));
+  note("undoing: removing from the volume folder: " + (to_remove.empty() ? "(nothing)" : util::join(to_remove, ", ")) +
+       "; then moving back from the safety folder: " +
+       (moved_out_.empty() ? "(nothing)" : util::join(moved_out_, ", ")));
   for (const auto& name : to_remove) {
     if (auto removed = util::remove_tree(live_ / name); !removed) problems.push_back(removed.error().message);
   }
@@ -310,11 +305,12 @@ Result<> VolumeSwap::undo() {
     started_ = false;
     return {};
   }
-  note("undo failed: " + join(problems, "; "));
-  return fail(ErrorKind::staging_io, "putting back the old entries of " + live_.string() + ": " + join(problems, "; ") +
-                                         (moved_out_.empty() ? std::string()
-                                                             : " (old entries still in " + safety_.string() + ": " +
-                                                                   join(moved_out_, ", ") + ")"));
+  note("undo failed: " + util::join(problems, "; "));
+  return fail(ErrorKind::staging_io,
+              "putting back the old entries of " + live_.string() + ": " + util::join(problems, "; ") +
+                  (moved_out_.empty()
+                       ? std::string()
+                       : " (old entries still in " + safety_.string() + ": " + util::join(moved_out_, ", ") + ")"));
 }
 
 } // namespace cwb::restore
