@@ -273,11 +273,22 @@ private:
 
   [[nodiscard]] bool full_scope() const { return config_.scope() == config::Scope::full; }
 
+  /// The located volumes that the `volumes` setting names (all of them outside scope = full).
+  [[nodiscard]] std::vector<installation::Volume> configured_volumes() const {
+    std::vector<installation::Volume> configured;
+    for (const auto& volume : volumes_)
+      if (std::ranges::find(config_.volumes(), volume.name) != config_.volumes().end()) configured.push_back(volume);
+    return configured;
+  }
+
   Result<> locate_volumes() {
     // scope = full: every volume of the installation, found by the platform's labels, not by name.
     auto volumes = full_scope() ? context_.installation.locate_all_volumes()
                                 : context_.installation.locate_volumes(config_.volumes());
     if (!volumes) return fail(volumes.error());
+    if (full_scope() && volumes->empty())
+      return fail(ErrorKind::volume_missing, "the Docker engine has no volume labelled com.docker.compose.project=" +
+                                                 config_.compose_project() + " (scope = full; set compose-project)");
     if (full_scope()) {
       std::string names;
       for (const auto& volume : *volumes)
@@ -313,7 +324,9 @@ private:
 
   /// Fingerprint of everything verify mode watches: the volume trees and the services list.
   Result<std::string> configuration_fingerprint() {
-    auto trees = fingerprint_volumes(volumes_);
+    // scope = full: only the configuration's volumes; the database's files change all the time, and every
+    // volume is copied again with the installation stopped anyway.
+    auto trees = fingerprint_volumes(full_scope() ? configured_volumes() : volumes_);
     if (!trees) return fail(trees.error());
     auto services = context_.connectware.services();
     if (!services) return fail(services.error().with_context("listing services"));

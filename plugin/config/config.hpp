@@ -20,6 +20,7 @@
 #include "core/error.hpp"
 #include "util/subprocess.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -166,9 +167,10 @@ public:
   /// Returns stop-command split on spaces, empty when unset (platform = host only).
   [[nodiscard]] std::vector<std::string> stop_command() const;
   [[nodiscard]] std::chrono::milliseconds health_timeout() const { return health_timeout_; }
-  /// How long a container is given to stop before the engine kills it.
+  /// How long a container is given to stop before the engine kills it, in the engine's whole seconds:
+  /// rounded up, and at least 1 s (0 would kill at once, without a clean shutdown).
   [[nodiscard]] std::chrono::seconds stop_timeout() const {
-    return std::chrono::duration_cast<std::chrono::seconds>(stop_timeout_);
+    return std::max(std::chrono::seconds(1), std::chrono::ceil<std::chrono::seconds>(stop_timeout_));
   }
 
   // restic

@@ -214,6 +214,8 @@ Result<> StopGuard::release() {
   const auto still_stopped = start_in_reverse(*runtime_, stopped_);
   stopped_ = still_stopped;
   if (!still_stopped.empty()) {
+    // Only these are left for the next run: the others run again and must not be stopped once more.
+    (void)write_stop_marker(paths_, still_stopped);
     return fail(ErrorKind::quiesce_failed, "container(s) " + util::join(still_stopped) +
                                                " stay stopped; the next backup run or connectware-post-backup "
                                                "retries, or run: docker start " +
@@ -237,8 +239,10 @@ Result<std::vector<std::string>> release_leftover_stop(container::ContainerRunti
         (void)runtime.stop(id, stop_timeout);
     }
     const auto still_stopped = start_in_reverse(runtime, *recorded);
-    if (!still_stopped.empty())
+    if (!still_stopped.empty()) {
+      (void)write_stop_marker(paths, still_stopped);
       return fail(ErrorKind::quiesce_failed, "container(s) " + util::join(still_stopped) + " stay stopped");
+    }
   }
   CWB_TRY(remove_stop_marker(paths));
   return *recorded;
@@ -351,10 +355,6 @@ Result<std::vector<Volume>> ComposeInstallation::locate_all_volumes() {
       return fail(ErrorKind::volume_missing, "volume " + volume.source + " has no folder at " + volume.path.string());
     volumes.push_back(std::move(volume));
   }
-  if (volumes.empty())
-    return fail(ErrorKind::volume_missing, "the Docker engine has no volume labelled " +
-                                               label(compose_project_label, settings_.project) +
-                                               " (scope = full; set compose-project)");
   std::ranges::sort(volumes, {}, &Volume::name);
   return volumes;
 }
@@ -365,8 +365,17 @@ Result<std::vector<container::ContainerInfo>> ComposeInstallation::ordered_conta
   return stop_order(std::move(*containers));
 }
 
+Result<std::vector<container::ContainerInfo>> ComposeInstallation::project_containers() {
+  // Only the project's: a container labelled io.cybus.connectware=core of another project is not part of
+  // this installation's volumes, and a full backup or restore must not stop it.
+  auto containers = runtime_.list_containers(container::LabelFilter{{label(compose_project_label, settings_.project)}});
+  if (!containers)
+    return fail(containers.error().with_context("listing the containers of Compose project " + settings_.project));
+  return stop_order(std::move(*containers));
+}
+
 Result<std::vector<Workload>> ComposeInstallation::installation_workloads() {
-  auto containers = ordered_containers();
+  auto containers = project_containers();
   if (!containers) return fail(containers.error());
   std::vector<Workload> workloads;
   for (const auto& container : *containers)
@@ -375,16 +384,19 @@ Result<std::vector<Workload>> ComposeInstallation::installation_workloads() {
 }
 
 Result<std::unique_ptr<ConfigurationHold>> ComposeInstallation::stop_installation(const StatePaths& paths) {
-  auto containers = ordered_containers();
+  auto containers = project_containers();
   if (!containers) return fail(containers.error());
   auto guard = StopGuard::stop(runtime_, paths, *containers, settings_.stop_timeout);
   if (!guard) return fail(guard.error());
   return std::unique_ptr<ConfigurationHold>(std::move(*guard));
 }
 
-Result<MissingVolume> ComposeInstallation::plan_volume(const std::string& name,
+Result<MissingVolume> ComposeInstallation::plan_volume(const std::string& name, const std::string& source,
                                                        const std::map<std::string, std::string>& labels) {
-  MissingVolume volume{name, compose_volume_name(settings_.project, name), labels};
+  // Compose names a volume "<project>_<name>" unless its file gives it a name of its own (`name:`), which
+  // the snapshot then recorded as its source: that name is kept.
+  const bool compose_named = source.empty() || source.ends_with("_" + name);
+  MissingVolume volume{name, compose_named ? compose_volume_name(settings_.project, name) : source, labels};
   // As Compose would label it in this project (which may be named otherwise on the new host).
   volume.labels[std::string(compose_project_label)] = settings_.project;
   volume.labels[std::string(compose_volume_label)] = name;

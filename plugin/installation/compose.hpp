@@ -123,7 +123,8 @@ public:
   Result<std::vector<Volume>> locate_all_volumes() override;
   Result<std::vector<Workload>> installation_workloads() override;
   Result<std::unique_ptr<ConfigurationHold>> stop_installation(const StatePaths& paths) override;
-  Result<MissingVolume> plan_volume(const std::string& name, const std::map<std::string, std::string>& labels) override;
+  Result<MissingVolume> plan_volume(const std::string& name, const std::string& source,
+                                    const std::map<std::string, std::string>& labels) override;
   Result<Volume> create_volume(const MissingVolume& volume) override;
   [[nodiscard]] std::string start_hint() const override;
 
@@ -132,6 +133,9 @@ public:
   Result<std::vector<container::ContainerInfo>> installation_containers();
   /// Returns installation_containers() in stop order (stop_order). Errors: container_runtime.
   Result<std::vector<container::ContainerInfo>> ordered_containers();
+  /// Returns the containers labelled with the project (scope = full's set), in stop order.
+  /// Errors: container_runtime.
+  Result<std::vector<container::ContainerInfo>> project_containers();
 
 private:
   ComposeSettings settings_;

@@ -93,7 +93,7 @@ Result<std::vector<Workload>> HostInstallation::installation_workloads() {
 Result<std::unique_ptr<ConfigurationHold>> HostInstallation::stop_installation(const StatePaths& /*paths*/) {
   return full_scope_needs_compose();
 }
-Result<MissingVolume> HostInstallation::plan_volume(const std::string& /*name*/,
+Result<MissingVolume> HostInstallation::plan_volume(const std::string& /*name*/, const std::string& /*source*/,
                                                     const std::map<std::string, std::string>& /*labels*/) {
   return full_scope_needs_compose();
 }

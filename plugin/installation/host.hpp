@@ -50,7 +50,8 @@ public:
   Result<std::vector<Volume>> locate_all_volumes() override;
   Result<std::vector<Workload>> installation_workloads() override;
   Result<std::unique_ptr<ConfigurationHold>> stop_installation(const StatePaths& paths) override;
-  Result<MissingVolume> plan_volume(const std::string& name, const std::map<std::string, std::string>& labels) override;
+  Result<MissingVolume> plan_volume(const std::string& name, const std::string& source,
+                                    const std::map<std::string, std::string>& labels) override;
   Result<Volume> create_volume(const MissingVolume& volume) override;
   [[nodiscard]] std::string start_hint() const override { return "run restart-command"; }
 

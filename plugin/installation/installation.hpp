@@ -123,8 +123,8 @@ public:
 
   /// Returns every volume of the installation, found by the platform's own record of it (Compose: the
   /// label com.docker.compose.project), named as the platform names it (com.docker.compose.volume), with
-  /// its labels, sorted by name. Errors: usage (the platform has no such record: a plain host),
-  /// volume_missing (none found), container_runtime.
+  /// its labels, sorted by name; none found is an empty list. Errors: usage (the platform has no such
+  /// record: a plain host), volume_missing (a volume without its folder), container_runtime.
   virtual Result<std::vector<Volume>> locate_all_volumes() = 0;
 
   /// Returns every container of the installation (running or not) in stop order: a container is stopped
@@ -138,9 +138,9 @@ public:
   /// failed: what was stopped is started again), usage (a plain host), container_runtime, staging_io.
   virtual Result<std::unique_ptr<ConfigurationHold>> stop_installation(const StatePaths& paths) = 0;
 
-  /// Returns what a full restore would create for the volume `name` of a snapshot (with the snapshot's
-  /// `labels`, the project label set to this installation's). Errors: usage (a plain host).
-  virtual Result<MissingVolume> plan_volume(const std::string& name,
+  /// Returns what a full restore would create for the volume `name` of a snapshot, which recorded it as
+  /// `source` with `labels` (the project label set to this installation's). Errors: usage (a plain host).
+  virtual Result<MissingVolume> plan_volume(const std::string& name, const std::string& source,
                                             const std::map<std::string, std::string>& labels) = 0;
   /// Creates a volume a full restore planned; returns it located. Errors: container_runtime.
   virtual Result<Volume> create_volume(const MissingVolume& volume) = 0;

@@ -413,6 +413,10 @@ private:
   /// The interrupted restore's snapshot (or folder) and parts, whatever this run's flags say.
   void continue_with(const RestoreJournal& journal) {
     request_.parts = journal.parts;
+    if (journal.full_scope != full_)
+      spdlog::warn("the interrupted restore had scope = {}: continuing it as such",
+                   journal.full_scope ? "full" : "configuration");
+    full_ = journal.full_scope;
     if (journal.from_dir) {
       request_.from_dir = fs::path(journal.snapshot_id);
       request_.snapshot.clear();
@@ -466,6 +470,7 @@ private:
     journal.snapshot_short_id = snapshot_.short_id;
     journal.from_dir = request_.from_dir.has_value();
     journal.parts = request_.parts;
+    journal.full_scope = full_;
     if (journal_started_.empty()) journal_started_ = snapshot::iso8601_utc(std::chrono::system_clock::now());
     journal.started = journal_started_;
     journal.phase = phase;
@@ -595,7 +600,7 @@ private:
       database_upload_ = std::move(*upload);
     }
     auto info = context_.connectware.system_info();
-    if (!info && full_) {
+    if (!info && full_ && info.error().kind == ErrorKind::unreachable && !installation_runs()) {
       // A full restore is how a lost installation comes back: there may be no Connectware to ask (a new
       // host, its volumes gone). The volumes bring back the version that made them.
       spdlog::warn("Connectware does not answer ({}): its version cannot be compared with the backup's; the "
@@ -611,6 +616,12 @@ private:
     CWB_TRY(installation_.check_restart_possible());
     if (includes_volumes(request_.parts)) CWB_TRY(plan_volumes());
     return check_room_for_safety_copy();
+  }
+
+  /// True when a container of the installation runs (or that cannot be told).
+  bool installation_runs() {
+    auto workloads = installation_.installation_workloads();
+    return !workloads || std::ranges::any_of(*workloads, &installation::Workload::running);
   }
 
   /// A full restore needs a full snapshot; a configuration restore of a full one takes the configured
@@ -649,34 +660,66 @@ private:
   /// scope = full: every volume of the snapshot, created here when missing (a new host); whatever runs
   /// in the installation is stopped.
   Result<> plan_all_volumes() {
-    auto existing = installation_.locate_all_volumes();
-    if (!existing && existing.error().kind != ErrorKind::volume_missing) return fail(existing.error());
-    const std::vector<installation::Volume> present = existing ? *existing : std::vector<installation::Volume>{};
-    CWB_TRY(check_work_folders(present));
+    auto labelled = installation_.locate_all_volumes();
+    if (!labelled) return fail(labelled.error());
+    std::vector<std::string> missing;
     for (const auto& record : manifest_.volumes) {
-      const auto found = std::ranges::find(present, record.name, &installation::Volume::name);
-      if (found == present.end()) {
-        auto missing = installation_.plan_volume(record.name, record.labels);
-        if (!missing) return fail(missing.error());
-        VolumePlan plan{installation::Volume{record.name, missing->source, {}, missing->labels},
+      const auto found = std::ranges::find(*labelled, record.name, &installation::Volume::name);
+      std::optional<installation::Volume> present;
+      if (found != labelled->end()) {
+        present = *found;
+      } else {
+        // Not labelled as the project's (made by hand, or by another tool), yet there under its name: it is
+        // replaced like any other, with its safety copy; never taken for missing.
+        auto by_name = installation_.locate_volumes({record.name});
+        if (by_name) {
+          present = by_name->front();
+          spdlog::warn("volume {} exists without Compose's labels of this project: replaced as it is", present->source);
+        } else if (by_name.error().kind != ErrorKind::volume_missing) {
+          return fail(by_name.error());
+        }
+      }
+      if (!present) {
+        auto planned = installation_.plan_volume(record.name, record.source, record.labels);
+        if (!planned) return fail(planned.error());
+        missing.push_back(planned->source);
+        spdlog::info("volume {}: missing here, created in step 5", planned->source);
+        VolumePlan plan{installation::Volume{record.name, planned->source, {}, planned->labels},
                         layout_.root / record.staged_path,
                         record.entries.size(),
                         VolumeMethod::copy,
                         std::nullopt,
-                        std::move(*missing)};
-        spdlog::info("volume {}: missing here, created in step 5", plan.volume.source);
+                        std::move(*planned)};
         volumes_.push_back(std::move(plan));
         continue;
       }
       VolumePlan plan{
-          *found,      layout_.root / record.staged_path, record.entries.size(), VolumeMethod::copy, std::nullopt,
+          *present,    layout_.root / record.staged_path, record.entries.size(), VolumeMethod::copy, std::nullopt,
           std::nullopt};
       CWB_TRY(choose_method(plan));
       volumes_.push_back(std::move(plan));
     }
+    std::vector<installation::Volume> present_volumes;
+    for (const auto& plan : volumes_)
+      if (!plan.to_create) present_volumes.push_back(plan.volume);
+    CWB_TRY(check_work_folders(present_volumes));
     auto workloads = installation_.installation_workloads();
     if (!workloads) return fail(workloads.error());
     users_ = std::move(*workloads);
+    // Containers that exist do not mount a volume that does not: they belong to another project name (the
+    // restore would fill volumes nobody uses and call that restored), or the volumes were removed under them.
+    if (!missing.empty() && !users_.empty()) {
+      std::vector<std::string> names;
+      for (const auto& user : users_)
+        names.push_back(user.name);
+      return fail(ErrorKind::usage, "volume(s) " + util::join(missing) +
+                                        " of the snapshot are missing here, but the installation's containers "
+                                        "exist (" +
+                                        util::join(names) +
+                                        ") and would not use new ones: set compose-project to the project they "
+                                        "belong to, or remove them first (docker compose down) to restore onto "
+                                        "new volumes");
+    }
     return {};
   }
 
@@ -1122,7 +1165,7 @@ private:
   bool volumes_changed_ = false;                // the volumes' files were (maybe partly) replaced
   std::vector<installation::Workload> stopped_; // stopped and not yet started again
 
-  const bool full_ = config_.scope() == config::Scope::full; // scope = full (docs/restore.md)
+  bool full_ = config_.scope() == config::Scope::full; // scope = full (docs/restore.md); a resumed one's
   bool left_to_operator_ = false; // scope = full, nothing to start: the operator starts the installation
 };
 

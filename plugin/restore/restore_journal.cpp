@@ -69,6 +69,7 @@ Result<> write_journal(const fs::path& path, const RestoreJournal& journal) {
       {"snapshot_short_id", journal.snapshot_short_id},
       {"from_dir", journal.from_dir},
       {"parts", name_of(part_names, journal.parts)},
+      {"scope", journal.full_scope ? "full" : "configuration"},
       {"started", journal.started},
       {"phase", to_string(journal.phase)},
       // Read by the pre-backup hook too (installation::restore_unfinished), which knows nothing else of it.
@@ -105,6 +106,8 @@ Result<std::optional<RestoreJournal>> read_journal(const fs::path& path) {
     if (!parts || !phase) return invalid("names an unknown step or part");
     journal.parts = *parts;
     journal.phase = *phase;
+    // Absent in journals written before scope = full existed: those were configuration restores.
+    journal.full_scope = document.value("scope", std::string("configuration")) == "full";
     journal.started = document.at("started").get<std::string>();
     journal.database_changed = document.at("database_changed").get<bool>();
     journal.volumes_changed = document.at("volumes_changed").get<bool>();

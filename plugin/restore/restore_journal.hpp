@@ -43,6 +43,9 @@ struct RestoreJournal {
   std::string snapshot_short_id;
   bool from_dir = false;
   Parts parts = Parts::all;
+  /// scope = full: the whole installation (its volumes created, all its containers stopped); --resume and
+  /// --roll-back continue it as such whatever the configuration says now.
+  bool full_scope = false;
   std::string started; // ISO 8601 UTC
   JournalPhase phase = JournalPhase::safety_copy;
   bool database_changed = false; // an upload started

@@ -332,6 +332,7 @@ TEST_F(FullScopeTest, VolumesDeletedThenAFullRestoreBringsBackEveryVolumeByTreeA
         docker().docker_checked({"volume", "inspect", "-f", "{{json .Labels}}", ComposeProject::volume(name)});
     ASSERT_TRUE(labels) << name << " was not created";
     EXPECT_THAT(*labels, HasSubstr("\"com.docker.compose.volume\":\"" + name + "\""));
+    EXPECT_THAT(*labels, HasSubstr("\"com.docker.compose.project\":\"connectware\""));
     auto mountpoint = project().mountpoint(name);
     ASSERT_TRUE(mountpoint);
     EXPECT_EQ(tree_state(*mountpoint), expected.at(name)) << "volume " << name;
@@ -393,6 +394,11 @@ TEST_F(FullScopeTest, AConfigurationRestoreOfAFullSnapshotUsesTheApiExportAndThe
 }
 
 TEST_F(FullScopeTest, SigtermWhileTheProjectIsStoppedStartsEveryContainerAgainAndLosesNothing) {
+  fill_volumes("sigterm");
+  const auto rows_before = rows();
+  auto certs = project().mountpoint("certs");
+  ASSERT_TRUE(certs);
+  const auto certs_before = tree_state(*certs);
   set_on_stop("/bin/busybox sleep 5");
   auto hook = start(backup_hook, dir_.path() / "backup.log");
   ASSERT_TRUE(wait_for_broker_stopping());
@@ -403,6 +409,8 @@ TEST_F(FullScopeTest, SigtermWhileTheProjectIsStoppedStartsEveryContainerAgainAn
   expect_all_running_within(30s);
   EXPECT_FALSE(fs::exists(state_dir() / "stopped-containers.json"));
   EXPECT_EQ(status().value("exit_code", 0), 11) << status().dump();
+  EXPECT_EQ(rows(), rows_before);
+  EXPECT_EQ(tree_state(*certs), certs_before);
 
   (void)util::remove_tree(project().control_dir() / "on-stop.sh");
   const auto next = run(backup_hook);

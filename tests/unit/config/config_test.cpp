@@ -728,6 +728,10 @@ TEST_F(ConfigTest, ScopeDefaultsToConfigurationAndTakesFullFromTheEnvironmentAnd
   ASSERT_TRUE(full) << full.error().message;
   EXPECT_EQ(full->scope(), Scope::full);
   EXPECT_EQ(full->stop_timeout(), std::chrono::seconds(45));
+  // The engine takes whole seconds: a fraction rounds up, never down to an instant kill.
+  auto short_stop = resolve({"--stop-timeout", "500ms"}, {});
+  ASSERT_TRUE(short_stop) << short_stop.error().message;
+  EXPECT_EQ(short_stop->stop_timeout(), std::chrono::seconds(1));
   auto wrong = resolve({"--scope", "everything"}, {});
   ASSERT_FALSE(wrong);
   EXPECT_EQ(wrong.error().kind, ErrorKind::usage);

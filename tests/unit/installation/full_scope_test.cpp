@@ -121,7 +121,7 @@ TEST_F(FullScopeTest, EveryVolumeOfTheProjectIsFoundByItsLabelsWithItsLabels) {
   EXPECT_EQ((*volumes)[1].name, "service-manager");
 }
 
-TEST_F(FullScopeTest, AVolumeWithoutComposesVolumeLabelIsLeftOutAndNoVolumeAtAllIsVolumeMissing) {
+TEST_F(FullScopeTest, AVolumeWithoutComposesVolumeLabelIsLeftOutAndNoVolumeAtAllIsAnEmptyList) {
   runtime_.volume_labels["connectware_postgresql"].erase("com.docker.compose.volume");
   auto installation = compose();
   auto volumes = installation.locate_all_volumes();
@@ -132,9 +132,8 @@ TEST_F(FullScopeTest, AVolumeWithoutComposesVolumeLabelIsLeftOutAndNoVolumeAtAll
   settings.project = "nothing-here";
   ComposeInstallation empty(settings, runtime_, runner_, environment_);
   auto none = empty.locate_all_volumes();
-  ASSERT_FALSE(none);
-  EXPECT_EQ(none.error().kind, ErrorKind::volume_missing);
-  EXPECT_THAT(none.error().message, HasSubstr("com.docker.compose.project=nothing-here"));
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->empty()) << "a new host: the full restore creates them";
 }
 
 TEST_F(FullScopeTest, StopsTheProjectInOrderAfterRecordingItAndStartsItInReverse) {
@@ -208,9 +207,10 @@ TEST_F(FullScopeTest, AMissingVolumeIsCreatedWithItsLabelsUnderThisHostsProjectN
   ComposeSettings settings;
   settings.project = "cw-new";
   ComposeInstallation installation(settings, runtime_, runner_, environment_);
-  auto planned = installation.plan_volume("certs", {{"com.docker.compose.project", "connectware"},
-                                                    {"com.docker.compose.volume", "certs"},
-                                                    {"com.example.owner", "ops"}});
+  auto planned = installation.plan_volume("certs", "connectware_certs",
+                                          {{"com.docker.compose.project", "connectware"},
+                                           {"com.docker.compose.volume", "certs"},
+                                           {"com.example.owner", "ops"}});
   ASSERT_TRUE(planned);
   EXPECT_EQ(planned->source, "cw-new_certs");
   EXPECT_EQ(planned->labels.at("com.docker.compose.project"), "cw-new");
@@ -221,6 +221,34 @@ TEST_F(FullScopeTest, AMissingVolumeIsCreatedWithItsLabelsUnderThisHostsProjectN
   EXPECT_TRUE(fs::is_directory(created->path));
   EXPECT_EQ(runtime_.volume_labels.at("cw-new_certs").at("com.docker.compose.volume"), "certs");
   EXPECT_THAT(installation.start_hint(), HasSubstr("docker compose -p cw-new up -d"));
+
+  // A volume its compose file named itself (`name:`) keeps that name.
+  auto named = installation.plan_volume("data", "plant-data", {});
+  ASSERT_TRUE(named);
+  EXPECT_EQ(named->source, "plant-data");
+}
+
+TEST_F(FullScopeTest, AContainerOfAnotherProjectIsNotStoppedEvenWithConnectwaresCoreLabel) {
+  runtime_.add("elsewhere", {{"com.docker.compose.project", "other"}, {"io.cybus.connectware", "core"}});
+  auto installation = compose();
+  auto held = installation.stop_installation(state());
+  ASSERT_TRUE(held);
+  EXPECT_EQ(runtime_.state_of("elsewhere"), "running");
+  EXPECT_THAT(read_stop_marker(state()).value(), ElementsAre("front", "manager", "db"));
+}
+
+TEST_F(FullScopeTest, APartlyFailedReleaseLeavesOnlyWhatStaysStoppedInTheMarker) {
+  auto installation = compose();
+  auto held = installation.stop_installation(state());
+  ASSERT_TRUE(held);
+  runtime_.fail_next("start", "manager", Error{ErrorKind::container_runtime, "no"});
+  auto released = (*held)->release();
+  ASSERT_FALSE(released);
+  EXPECT_EQ(released.error().kind, ErrorKind::quiesce_failed);
+  EXPECT_THAT(released.error().message, HasSubstr("docker start manager"));
+  EXPECT_THAT(read_stop_marker(state()).value(), ElementsAre("manager"));
+  EXPECT_EQ(runtime_.state_of("db"), "running");
+  EXPECT_EQ(runtime_.state_of("front"), "running");
 }
 
 TEST_F(FullScopeTest, APlainHostRefusesScopeFullAsAUsageError) {

@@ -809,12 +809,20 @@ TEST(RestoreJournal, RoundTripsAndAForeignFileIsAnError) {
   ASSERT_EQ(back.stopped.size(), 1U);
   EXPECT_EQ(back.stopped[0].name, "connectware-service-manager-1");
   EXPECT_EQ(back.running_before, journal.running_before);
+  EXPECT_FALSE(back.full_scope);
   EXPECT_THAT(describe_interrupted(back), HasSubstr("killed during step 5 (volumes): the database did not change, "
                                                     "the volumes may be partly replaced, stopped: "
                                                     "connectware-service-manager-1"));
   struct stat info {};
   ASSERT_EQ(stat(path.c_str(), &info), 0);
   EXPECT_EQ(info.st_mode & 0777, 0600U);
+
+  // A killed full restore is continued as one, whatever the configuration says then.
+  journal.full_scope = true;
+  ASSERT_TRUE(write_journal(path, journal));
+  auto full = read_journal(path);
+  ASSERT_TRUE(full && *full);
+  EXPECT_TRUE((*full)->full_scope);
 
   ASSERT_TRUE(util::write_file_atomic(path, R"({"phase": "volumes"})"));
   auto foreign = read_journal(path);
