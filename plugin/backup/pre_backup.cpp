@@ -348,6 +348,18 @@ private:
     return options;
   }
 
+  /// The release watchdog for a hold about to begin (backup_context.hpp); none in the pipeline's tests, or
+  /// when it cannot start: then a warning saying what happens `if_killed` instead.
+  std::optional<installation::HoldWatchdog> start_watchdog(const char* if_killed) {
+    if (!context_.start_hold_watchdog) return std::nullopt;
+    auto started = context_.start_hold_watchdog(marker_.run_id);
+    if (!started) {
+      spdlog::warn("{}; if this hook is killed {}", started.error().message, if_killed);
+      return std::nullopt;
+    }
+    return std::optional<installation::HoldWatchdog>(std::move(*started));
+  }
+
   /// One attempt: hold, export on the server while the volumes are mirrored, release.
   Result<Attempt> stage_once() {
     Attempt attempt;
@@ -357,15 +369,7 @@ private:
     std::optional<installation::HoldWatchdog> watchdog;
     std::unique_ptr<installation::ConfigurationHold> hold;
     if (mode_ == QuiesceMode::pause) {
-      if (context_.start_hold_watchdog) {
-        auto started = context_.start_hold_watchdog(marker_.run_id);
-        if (started) {
-          watchdog.emplace(std::move(*started));
-        } else {
-          spdlog::warn("{}; if this hook is killed while containers are paused, the next run releases them",
-                       started.error().message);
-        }
-      }
+      watchdog = start_watchdog("while containers are paused, the next run releases them");
       auto held = context_.installation.hold_configuration(paths_);
       if (!held) return fail(held.error());
       hold = std::move(*held);
@@ -474,16 +478,7 @@ private:
       spdlog::warn("cannot tell which Connectware services run before the stop ({}): after it every listed service "
                    "must run",
                    before.error().message);
-    std::optional<installation::HoldWatchdog> watchdog;
-    if (context_.start_hold_watchdog) {
-      auto started = context_.start_hold_watchdog(marker_.run_id);
-      if (started) {
-        watchdog.emplace(std::move(*started));
-      } else {
-        spdlog::warn("{}; if this hook is killed while the installation is stopped, the next run starts it",
-                     started.error().message);
-      }
-    }
+    auto watchdog = start_watchdog("while the installation is stopped, the next run starts it");
     timer_.start("stop_installation");
     auto workloads = context_.installation.installation_workloads();
     if (!workloads) return fail(workloads.error().with_context("listing the installation's containers"));
