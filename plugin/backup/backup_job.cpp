@@ -55,6 +55,7 @@ Result<BackupJobResult> run_backup_job(BackupContext& context) {
   post_request.snapshot_id = summary->snapshot_id;
   post_request.summary = *summary;
   post_request.restic_seconds = restic_seconds;
+  post_request.apply_retention = true;
   auto post = run_post_backup(context, post_request);
   if (!post) return fail(post.error());
   return BackupJobResult{post->snapshot_id, *summary};

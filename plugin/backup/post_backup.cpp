@@ -64,6 +64,34 @@ Result<std::string> complete_tags(BackupContext& context, const RunMarker& marke
   return fail(ErrorKind::restic, "snapshot " + snapshot.short_id + " is gone after adding its tags");
 }
 
+/// connectware-backup's retention: restic forget (and prune) over this host's snapshots with our tags, after a
+/// confirmed snapshot. Its failure costs no backup: the snapshot is stored, and it is reported as a warning.
+snapshot::RetentionOutcome apply_retention(BackupContext& context) {
+  const auto policy = context.config.retention();
+  restic::ForgetRequest request;
+  request.tags = context.config.tags();
+  request.host = context.config.host();
+  request.prune = policy.prune;
+  for (const auto& [rule, count] :
+       {std::pair{"last", policy.last}, std::pair{"daily", policy.daily}, std::pair{"weekly", policy.weekly},
+        std::pair{"monthly", policy.monthly}, std::pair{"yearly", policy.yearly}})
+    if (count) request.keep.emplace_back(rule, *count);
+  snapshot::RetentionOutcome outcome;
+  outcome.pruned = policy.prune;
+  auto forgotten = context.restic.forget(request);
+  if (!forgotten) {
+    outcome.error = forgotten.error().message;
+    spdlog::warn("retention failed, the backup itself is stored: {}", forgotten.error().message);
+    return outcome;
+  }
+  outcome.success = true;
+  outcome.kept = forgotten->kept;
+  outcome.removed = forgotten->removed;
+  spdlog::info("retention: {} snapshot(s) kept, {} forgotten{}", outcome.kept, outcome.removed,
+               policy.prune ? ", unused data pruned" : "");
+  return outcome;
+}
+
 } // namespace
 
 Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBackupRequest& given_request) {
@@ -173,7 +201,12 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
                  layout.root.string());
   }
 
+  std::optional<snapshot::RetentionOutcome> retention;
+  if (succeeded && !problem && request.apply_retention && config.retention().any() && !result.snapshot_id.empty())
+    retention = apply_retention(context);
+
   snapshot::RunReport report;
+  report.retention = retention;
   const auto now = context.clock.wall_now();
   report.finished = snapshot::iso8601_utc(now);
   report.finished_unix = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
@@ -189,11 +222,17 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
     report.volume_bytes = marker->volume_bytes;
     for (const auto& [stage, seconds] : marker->stage_seconds)
       report.stage_seconds[stage] = seconds;
+    if (marker->staged)
+      report.sizes = snapshot::RunSizes{marker->database_archive_bytes, marker->database_entries, marker->volume_files,
+                                        marker->volume_bytes};
+    report.shrink_findings = marker->shrink_findings;
   }
   if (request.restic_seconds > 0) report.stage_seconds["restic"] = request.restic_seconds;
   if (request.summary) report.restic_data_added = request.summary->data_added;
   report.snapshot_id = result.snapshot_id;
   report.success = succeeded && !problem;
+  report.shrink_alert =
+      !report.shrink_findings.empty() || (request.failure && request.failure->kind == ErrorKind::shrunk);
   if (!report.success) {
     const Error failure =
         succeeded ? *problem : request.failure.value_or(Error{ErrorKind::internal, "the backup run failed"});

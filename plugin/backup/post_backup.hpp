@@ -27,6 +27,9 @@ struct PostBackupRequest {
   /// Set when the hook could not reach the installation (platform selection failed): nothing can be
   /// released now (the next run releases what the pre hook held), and the run is recorded as failed.
   std::optional<Error> installation_problem;
+  /// connectware-backup: after a confirmed snapshot, apply the keep-* settings (restic forget, prune). The
+  /// separate hooks leave retention to resticprofile or the agent that ran restic.
+  bool apply_retention = false;
 };
 
 struct PostBackupResult {
@@ -38,7 +41,8 @@ struct PostBackupResult {
 /// that cannot be confirmed, or a pre-backup stage that never completed, turns the run into a failure:
 /// it is recorded as such and returned.
 /// Errors: restic (snapshot missing, repository trouble), usage (no completed pre-backup), quiesce_failed
-/// (containers stay paused), staging_io, locked.
+/// (containers stay paused), staging_io, locked. A failed forget is a warning in the log, status and metrics,
+/// not a failed backup.
 Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBackupRequest& request);
 
 } // namespace cwb::backup

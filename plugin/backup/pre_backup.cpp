@@ -3,12 +3,14 @@
 #include "archive/archive.hpp"
 #include "archive/gzip_recipe.hpp"
 #include "backup/quiesce.hpp"
+#include "backup/shrink_check.hpp"
 #include "backup/volume_staging.hpp"
 #include "connectware/database_operations.hpp"
 #include "installation/run_state.hpp"
 #include "installation/work_folders.hpp"
 #include "restore/snapshot_check.hpp"
 #include "snapshot/layout.hpp"
+#include "snapshot/run_report.hpp"
 #include "util/cancellation.hpp"
 #include "util/duration.hpp"
 #include "util/file_lock.hpp"
@@ -85,6 +87,7 @@ Result<snapshot::DatabaseRecord> store_database_archive(config::DatabaseStorage 
   record.entries_sha256 = archive_info->entries_sha256;
   record.archive_bytes = archive_bytes;
   record.archive_sha256 = archive_info->sha256;
+  record.entry_count = archive_info->entry_count;
   if (unpack) {
     // The proof: the tar on disk is byte for byte the inflated stream whose entries (names, metadata,
     // contents) were just read and digested (same size; its SHA-256 taken as it was written), so gzip
@@ -174,6 +177,7 @@ public:
     CWB_TRY(confirm_download());
     CWB_TRY(store_database());
     if (full_scope()) CWB_TRY(stage_with_installation_stopped());
+    CWB_TRY(check_shrinkage());
     auto result = write_manifest();
     if (!result) return fail(result.error());
     partial_files_.keep();
@@ -510,6 +514,34 @@ private:
     downtime_seconds_ = std::chrono::duration<double>(context_.clock.now() - stop_started).count();
     spdlog::info("installation stopped for {:.2f} s (scope = full): {} bytes copied inside the downtime",
                  downtime_seconds_, attempt_.volumes.bytes_copied);
+    return {};
+  }
+
+  /// The shrink alert: this backup's sizes against the last successful backup's (from the status file). With
+  /// on-shrink = fail the run ends here, before restic stores anything; with warn the findings go on into the
+  /// status and metrics.
+  Result<> check_shrinkage() {
+    marker_.database_entries = database_.entry_count;
+    marker_.volume_files = 0;
+    for (const auto& volume : attempt_.volumes.records)
+      marker_.volume_files += static_cast<std::uint64_t>(
+          std::ranges::count(volume.entries, snapshot::EntryType::file, &snapshot::VolumeEntry::type));
+    const snapshot::RunSizes now{database_.archive_bytes, marker_.database_entries, marker_.volume_files,
+                                 attempt_.volumes.bytes};
+    const auto last_success = snapshot::read_last_success_sizes(config_.status_file());
+    if (!last_success) return {}; // a first backup, or the status of a version that did not record sizes
+    const auto findings = shrink_findings(*last_success, now, config_.shrink_alert_percent());
+    if (findings.empty()) return {};
+    const auto when = snapshot::read_last_success(config_.status_file());
+    const std::string what = fmt::format(
+        "this backup is smaller than the last successful one{} by more than shrink-alert-percent ({} %): {}",
+        when && !when->second.empty() ? " (" + when->second + ")" : "", config_.shrink_alert_percent(),
+        util::join(findings, "; "));
+    if (config_.on_shrink() == config::OnShrink::fail)
+      return fail(ErrorKind::shrunk, what + "; nothing was stored (on-shrink = fail; docs/operations.md, \"Shrink "
+                                            "alert\")");
+    spdlog::warn("shrink alert: {} (on-shrink = warn: the backup goes on)", what);
+    marker_.shrink_findings = findings;
     return {};
   }
 

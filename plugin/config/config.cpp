@@ -121,6 +121,16 @@ auto parse_integer(int minimum, int maximum) {
   };
 }
 
+// Empty: unset (a keep-* option that is not passed to restic).
+auto parse_optional_integer(int minimum, int maximum) {
+  return [whole = parse_integer(minimum, maximum)](std::string_view raw) -> Parsed<std::optional<int>> {
+    if (raw.empty()) return std::optional<int>{};
+    auto value = whole(raw);
+    if (!value) return std::unexpected(value.error());
+    return std::optional<int>{*value};
+  };
+}
+
 // Durations are seconds; a unit suffix (ms, s, m, h) and a fraction are accepted because "3600" reads worse
 // than "1h", and a poll interval or a test's timeout may be shorter than a second ("0.5s", "250ms").
 // Kept in milliseconds: the smallest unit anyone configures, and what curl and our pollers take.
@@ -249,6 +259,9 @@ std::string print_bool(bool value) {
 }
 std::string print_integer(int value) {
   return std::to_string(value);
+}
+std::string print_optional_integer(const std::optional<int>& value) {
+  return value ? std::to_string(*value) : std::string{};
 }
 std::string print_duration(milliseconds value) {
   return util::format_duration(value);
@@ -391,6 +404,16 @@ const std::vector<Config::Binding>& Config::bindings() {
         "instead of asking the Docker engine",
         accessors(&Config::volume_paths_, parse_list(is_volume_path_item, "NAME=/absolute/path items"), print_list));
 
+    // Noticing a backup that lost its contents
+    add("shrink-alert-percent", "CONNECTWARE_SHRINK_ALERT_PERCENT", ValueType::integer,
+        "A backup whose database archive (bytes or entries) or volumes (files or bytes) dropped by more than this "
+        "many percent against the last successful backup raises a shrink alert (100: never)",
+        accessors(&Config::shrink_alert_percent_, parse_integer(0, 100), print_integer));
+    add("on-shrink", "CONNECTWARE_ON_SHRINK", ValueType::enumeration,
+        "What a shrink alert does: warn (log, status and metric; the backup is stored) or fail (nothing is "
+        "stored, exit code 21)",
+        accessors(&Config::on_shrink_, parse_enum<OnShrink>(parse_on_shrink, "warn or fail"), print_enum<OnShrink>));
+
     // Local files
     add("staging-dir", "CONNECTWARE_STAGING_DIR", ValueType::path, "Where the database export is staged for restic",
         accessors(&Config::staging_dir_, parse_path, print_path));
@@ -456,6 +479,26 @@ const std::vector<Config::Binding>& Config::bindings() {
     add("tags", "CONNECTWARE_TAGS", ValueType::list, "Tags of the restic snapshots",
         accessors(&Config::tags_,
                   parse_list([](std::string_view tag) { return !has_blank(tag); }, "tags without blanks"), print_list));
+
+    add("keep-last", "CONNECTWARE_KEEP_LAST", ValueType::integer,
+        "connectware-backup: after a successful backup, forget all but the last N snapshots of this host with our "
+        "tags (restic forget --keep-last); unset: no forget unless another keep-* is set",
+        accessors(&Config::keep_last_, parse_optional_integer(1, 1000000), print_optional_integer));
+    add("keep-daily", "CONNECTWARE_KEEP_DAILY", ValueType::integer,
+        "connectware-backup: keep the last snapshot of each of the last N days (restic forget --keep-daily)",
+        accessors(&Config::keep_daily_, parse_optional_integer(1, 1000000), print_optional_integer));
+    add("keep-weekly", "CONNECTWARE_KEEP_WEEKLY", ValueType::integer,
+        "connectware-backup: keep the last snapshot of each of the last N weeks (restic forget --keep-weekly)",
+        accessors(&Config::keep_weekly_, parse_optional_integer(1, 1000000), print_optional_integer));
+    add("keep-monthly", "CONNECTWARE_KEEP_MONTHLY", ValueType::integer,
+        "connectware-backup: keep the last snapshot of each of the last N months (restic forget --keep-monthly)",
+        accessors(&Config::keep_monthly_, parse_optional_integer(1, 1000000), print_optional_integer));
+    add("keep-yearly", "CONNECTWARE_KEEP_YEARLY", ValueType::integer,
+        "connectware-backup: keep the last snapshot of each of the last N years (restic forget --keep-yearly)",
+        accessors(&Config::keep_yearly_, parse_optional_integer(1, 1000000), print_optional_integer));
+    add("prune", "CONNECTWARE_PRUNE", ValueType::boolean,
+        "connectware-backup: after forgetting, delete the data no snapshot needs any more (restic forget --prune)",
+        accessors(&Config::prune_, parse_bool, print_bool));
 
     // Output
     add("log-level", "CONNECTWARE_LOG_LEVEL", ValueType::enumeration,

@@ -64,6 +64,14 @@ struct KeyInfo {
   std::string default_text; // the default as --show-config prints it
 };
 
+/// restic forget's --keep-* options for connectware-backup; a policy with none set forgets nothing.
+struct RetentionPolicy {
+  std::optional<int> last, daily, weekly, monthly, yearly;
+  bool prune = false; // `forget --prune`: also delete the data no snapshot needs any more
+
+  [[nodiscard]] bool any() const { return last || daily || weekly || monthly || yearly; }
+};
+
 /// Which credentials the Connectware client should use.
 enum class Authentication { none, token, password };
 
@@ -131,6 +139,11 @@ public:
   /// Returns the folders given for volumes: volume-paths' items, and volume-path as service-manager's.
   [[nodiscard]] std::map<std::string, std::filesystem::path> volume_paths() const;
 
+  // Noticing a backup that lost its contents
+  /// A drop by more than this many percent against the last successful backup is a shrink alert (100: never).
+  [[nodiscard]] int shrink_alert_percent() const { return shrink_alert_percent_; }
+  [[nodiscard]] OnShrink on_shrink() const { return on_shrink_; }
+
   // Local files
   [[nodiscard]] const std::filesystem::path& staging_dir() const { return staging_dir_; }
   [[nodiscard]] const std::filesystem::path& state_dir() const { return state_dir_; }
@@ -183,6 +196,10 @@ public:
   [[nodiscard]] const std::optional<std::filesystem::path>& restic_cacert() const { return restic_cacert_; }
   [[nodiscard]] const std::string& host() const { return host_; }
   [[nodiscard]] const std::vector<std::string>& tags() const { return tags_; }
+  /// keep-* and prune: what connectware-backup forgets after a successful backup.
+  [[nodiscard]] RetentionPolicy retention() const {
+    return {keep_last_, keep_daily_, keep_weekly_, keep_monthly_, keep_yearly_, prune_};
+  }
 
   // Output
   [[nodiscard]] LogLevel log_level() const { return log_level_; }
@@ -238,6 +255,9 @@ private:
   std::optional<std::filesystem::path> volume_path_;
   std::vector<std::string> volume_paths_; // "name=/path" items
 
+  int shrink_alert_percent_ = 50;
+  OnShrink on_shrink_ = OnShrink::warn;
+
   std::filesystem::path staging_dir_ = "/var/lib/connectware-backup/staging";
   std::filesystem::path state_dir_ = "/var/lib/connectware-backup";
   std::filesystem::path status_file_; // empty until finish() derives it from state-dir
@@ -258,6 +278,8 @@ private:
   std::optional<std::filesystem::path> restic_cacert_;
   std::string host_; // the machine's hostname unless set
   std::vector<std::string> tags_{"connectware"};
+  std::optional<int> keep_last_, keep_daily_, keep_weekly_, keep_monthly_, keep_yearly_;
+  bool prune_ = false;
 
   LogLevel log_level_ = LogLevel::info;
   Progress progress_ = Progress::automatic;

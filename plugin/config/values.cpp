@@ -41,6 +41,9 @@ constexpr std::array staging_cleanup_names{std::pair{StagingCleanup::automatic, 
 constexpr std::array scope_names{std::pair{Scope::configuration, std::string_view{"configuration"}},
                                  std::pair{Scope::full, std::string_view{"full"}}};
 
+constexpr std::array on_shrink_names{std::pair{OnShrink::warn, std::string_view{"warn"}},
+                                     std::pair{OnShrink::fail, std::string_view{"fail"}}};
+
 constexpr std::array log_level_names{
     std::pair{LogLevel::trace, std::string_view{"trace"}}, std::pair{LogLevel::debug, std::string_view{"debug"}},
     std::pair{LogLevel::info, std::string_view{"info"}},   std::pair{LogLevel::warn, std::string_view{"warn"}},
@@ -66,6 +69,9 @@ std::string_view to_string(StagingCleanup value) noexcept {
 std::string_view to_string(Scope value) noexcept {
   return name_of(scope_names, value);
 }
+std::string_view to_string(OnShrink value) noexcept {
+  return name_of(on_shrink_names, value);
+}
 std::string_view to_string(LogLevel value) noexcept {
   return name_of(log_level_names, value);
 }
@@ -87,6 +93,9 @@ std::optional<StagingCleanup> parse_staging_cleanup(std::string_view text) noexc
 }
 std::optional<Scope> parse_scope(std::string_view text) noexcept {
   return value_of(scope_names, text);
+}
+std::optional<OnShrink> parse_on_shrink(std::string_view text) noexcept {
+  return value_of(on_shrink_names, text);
 }
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept {
   return value_of(log_level_names, text);

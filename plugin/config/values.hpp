@@ -31,6 +31,10 @@ enum class StagingCleanup { automatic, post, next_run };
 /// volume). See docs/operations.md.
 enum class Scope { configuration, full };
 
+/// What a backup much smaller than the last successful one does (docs/operations.md, "Shrink alert"): `warn`
+/// (log, status and metric say so; the backup is stored) or `fail` (nothing is stored; exit code shrunk).
+enum class OnShrink { warn, fail };
+
 enum class LogLevel { trace, debug, info, warn, error, off };
 
 /// Returns the spelling used in flags and files: "auto", "pause", ...
@@ -40,6 +44,7 @@ std::string_view to_string(PlatformChoice value) noexcept;
 std::string_view to_string(Progress value) noexcept;
 std::string_view to_string(StagingCleanup value) noexcept;
 std::string_view to_string(Scope value) noexcept;
+std::string_view to_string(OnShrink value) noexcept;
 std::string_view to_string(LogLevel value) noexcept;
 
 /// Return the value spelled `text` exactly (lower case), or nullopt.
@@ -49,6 +54,7 @@ std::optional<PlatformChoice> parse_platform(std::string_view text) noexcept;
 std::optional<Progress> parse_progress(std::string_view text) noexcept;
 std::optional<StagingCleanup> parse_staging_cleanup(std::string_view text) noexcept;
 std::optional<Scope> parse_scope(std::string_view text) noexcept;
+std::optional<OnShrink> parse_on_shrink(std::string_view text) noexcept;
 std::optional<LogLevel> parse_log_level(std::string_view text) noexcept;
 
 } // namespace cwb::config

@@ -26,12 +26,13 @@ const char* to_string(ErrorKind kind) noexcept {
   case ErrorKind::volume_missing: return "volume_missing";
   case ErrorKind::no_snapshot: return "no_snapshot";
   case ErrorKind::unfinished_restore: return "unfinished_restore";
+  case ErrorKind::shrunk: return "shrunk";
   }
   return "unknown";
 }
 
 std::optional<ErrorKind> error_kind_named(std::string_view name) noexcept {
-  for (int value = 0; value <= static_cast<int>(ErrorKind::unfinished_restore); ++value) {
+  for (int value = 0; value <= static_cast<int>(last_error_kind); ++value) {
     const auto kind = static_cast<ErrorKind>(value);
     if (name == to_string(kind)) return kind;
   }

@@ -33,7 +33,10 @@ enum class ErrorKind {
   volume_missing,       // a volume to back up or restore does not exist on this installation
   no_snapshot,          // no snapshot to restore: none for this host and tags, or the id is unknown
   unfinished_restore,   // a restore was killed after it began changing things: --resume or --roll-back first
+  shrunk,               // the backup is much smaller than the last good one, and on-shrink = fail
 };
+/// The last ErrorKind: keep it the last one above (error_kind_named walks up to it).
+inline constexpr ErrorKind last_error_kind = ErrorKind::shrunk;
 
 /// Why a transfer or request failed, for callers that branch on it (retry policies, the Connectware client
 /// turning a cut download into export_invalid) without reading the message. `none` for errors that need no

@@ -28,6 +28,7 @@ ExitCode exit_code_for(ErrorKind kind) noexcept {
   case ErrorKind::volume_missing: return ExitCode::volume_missing;
   case ErrorKind::no_snapshot: return ExitCode::no_snapshot;
   case ErrorKind::unfinished_restore: return ExitCode::unfinished_restore;
+  case ErrorKind::shrunk: return ExitCode::shrunk;
   }
   return ExitCode::internal;
 }

@@ -28,6 +28,7 @@ enum class ExitCode : int {
   volume_missing = 18,
   no_snapshot = 19,
   unfinished_restore = 20,
+  shrunk = 21,
 };
 
 /// Returns the exit code a hook ends with for an error of `kind`.

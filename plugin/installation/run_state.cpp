@@ -47,6 +47,9 @@ Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker) {
                     {"database_bytes", marker.database_bytes},
                     {"database_archive_bytes", marker.database_archive_bytes},
                     {"volume_bytes", marker.volume_bytes},
+                    {"database_entries", marker.database_entries},
+                    {"volume_files", marker.volume_files},
+                    {"shrink_findings", marker.shrink_findings},
                     {"tags", marker.tags},
                     {"scope", marker.scope},
                     {"downtime_seconds", marker.downtime_seconds},
@@ -74,6 +77,9 @@ Result<std::optional<RunMarker>> read_run_marker(const StatePaths& paths) {
   marker.database_bytes = in.value("database_bytes", std::uint64_t{0});
   marker.database_archive_bytes = in.value("database_archive_bytes", std::uint64_t{0});
   marker.volume_bytes = in.value("volume_bytes", std::uint64_t{0});
+  marker.database_entries = in.value("database_entries", std::uint64_t{0});
+  marker.volume_files = in.value("volume_files", std::uint64_t{0});
+  marker.shrink_findings = in.value("shrink_findings", std::vector<std::string>{});
   marker.tags = in.value("tags", std::vector<std::string>{});
   marker.scope = in.value("scope", "");
   marker.downtime_seconds = in.value("downtime_seconds", 0.0);

@@ -39,6 +39,10 @@ struct RunMarker {
   std::uint64_t database_bytes = 0;         // as stored in the staging folder
   std::uint64_t database_archive_bytes = 0; // as downloaded
   std::uint64_t volume_bytes = 0;
+  std::uint64_t database_entries = 0; // tar entries of the database archive
+  std::uint64_t volume_files = 0;     // regular files in the staged volumes
+  /// What dropped against the last successful backup by more than shrink-alert-percent (on-shrink = warn).
+  std::vector<std::string> shrink_findings;
   std::vector<std::string> tags;
   std::string scope;           // "configuration" or "full"
   double downtime_seconds = 0; // scope = full: the installation stopped, until healthy again

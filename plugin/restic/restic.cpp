@@ -1,6 +1,8 @@
 #include "restic/restic.hpp"
 #include "util/text.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include <sstream>
 
 namespace cwb::restic {
@@ -176,6 +178,36 @@ Result<> Restic::restore(const std::string& snapshot, const std::filesystem::pat
   arguments.insert(arguments.end(), {"--", snapshot});
   CWB_TRY(run("restore", std::move(arguments)));
   return {};
+}
+
+Result<ForgetResult> Restic::forget(const ForgetRequest& request) {
+  // Without a keep rule restic forgets nothing (and says so); asking it anyway would hide a configuration slip.
+  if (request.keep.empty()) return fail(ErrorKind::usage, "restic forget: no keep rule given");
+  std::vector<std::string> arguments{"forget", "--json"};
+  add_lock_flags(arguments, options_, features());
+  if (!request.tags.empty()) arguments.insert(arguments.end(), {"--tag", util::join(request.tags, ",")});
+  if (!request.host.empty()) arguments.insert(arguments.end(), {"--host", request.host});
+  for (const auto& [rule, count] : request.keep)
+    arguments.insert(arguments.end(), {"--keep-" + rule, std::to_string(count)});
+  if (request.prune) arguments.push_back("--prune");
+  auto result = run("forget", std::move(arguments));
+  if (!result) return fail(result.error());
+  // The groups come as one JSON line; with --prune the prune's own progress text follows on stdout.
+  ForgetResult counted;
+  std::istringstream lines(result->stdout_text);
+  for (std::string line; std::getline(lines, line);) {
+    if (!line.starts_with("[")) continue;
+    const auto groups = nlohmann::json::parse(line, nullptr, false);
+    if (groups.is_discarded() || !groups.is_array()) break;
+    for (const auto& group : groups) {
+      if (!group.is_object()) continue;
+      for (const auto& [list, count] : {std::pair{"keep", &counted.kept}, std::pair{"remove", &counted.removed}})
+        if (const auto found = group.find(list); found != group.end() && found->is_array()) *count += found->size();
+    }
+    return counted;
+  }
+  return fail(ErrorKind::restic,
+              "restic forget: finished without its JSON list of groups on " + redact_repository(options_.repository));
 }
 
 Result<RawDataStats> Restic::stats_raw_data() {

@@ -40,6 +40,20 @@ struct BackupRequest {
   std::vector<std::string> excludes;
 };
 
+/// `restic forget`: the snapshots of `host` carrying all of `tags`, grouped by restic's default (host and
+/// paths), thinned to what the keep rules keep.
+struct ForgetRequest {
+  std::vector<std::string> tags;
+  std::string host;
+  std::vector<std::pair<std::string, int>> keep; // {"last", 7} -> --keep-last 7; at least one
+  bool prune = false;
+};
+
+struct ForgetResult {
+  std::size_t kept = 0;
+  std::size_t removed = 0;
+};
+
 class Restic {
 public:
   Restic(ResticOptions options, util::ProcessRunner& runner, util::Environment base_environment);
@@ -77,6 +91,10 @@ public:
   /// Adds `tags` to `snapshot` (`restic tag --add`). restic rewrites the snapshot, so its id changes: look
   /// it up again afterwards. Errors: restic.
   Result<> add_tags(const std::string& snapshot, const std::vector<std::string>& tags);
+
+  /// Forgets the snapshots `request` does not keep (and prunes with `prune`). Returns how many were kept and
+  /// removed. Errors: usage without keep rules, restic.
+  Result<ForgetResult> forget(const ForgetRequest& request);
 
   /// Returns `stats --mode raw-data`. Errors: restic.
   Result<RawDataStats> stats_raw_data();

@@ -216,7 +216,8 @@ std::string to_json_text(const Manifest& manifest) {
                        {"format", manifest.database->format},
                        {"entries_sha256", manifest.database->entries_sha256},
                        {"archive_bytes", manifest.database->archive_bytes},
-                       {"archive_sha256", manifest.database->archive_sha256}};
+                       {"archive_sha256", manifest.database->archive_sha256},
+                       {"entry_count", manifest.database->entry_count}};
     if (!manifest.database->gzip_header.empty())
       out["database"]["gzip_recipe"] = {{"header_base64", util::base64_encode(manifest.database->gzip_header)},
                                         {"level", manifest.database->gzip_level},
@@ -273,6 +274,7 @@ Result<Manifest> parse_manifest(const std::string& text) {
       record.entries_sha256 = database->value("entries_sha256", "");
       record.archive_bytes = database->value("archive_bytes", std::uint64_t{0});
       record.archive_sha256 = database->value("archive_sha256", "");
+      record.entry_count = database->value("entry_count", std::uint64_t{0});
       if (const auto recipe = database->find("gzip_recipe"); recipe != database->end() && recipe->is_object()) {
         auto header = util::base64_decode(recipe->at("header_base64").get<std::string>());
         record.gzip_level = recipe->at("level").get<int>();

@@ -78,6 +78,7 @@ struct DatabaseRecord {
   std::string entries_sha256;      // archive::ArchiveInfo::entries_sha256 of the archive as exported
   std::uint64_t archive_bytes = 0; // the archive as downloaded
   std::string archive_sha256;      // the archive as downloaded
+  std::uint64_t entry_count = 0;   // tar entries in the archive; 0 in manifests older than this field
   /// Format "tar": how gzipping the tar again gives the downloaded archive byte for byte (archive::GzipRecipe,
   /// proven at backup time), so that the restore uploads the very bytes Connectware exported. An empty header:
   /// no recipe (a manifest from before it; the restore then gzips at level 1 and checks the entries).

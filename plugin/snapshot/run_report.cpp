@@ -11,6 +11,18 @@ namespace cwb::snapshot {
 
 using nlohmann::json;
 
+namespace {
+
+json sizes_json(const std::optional<RunSizes>& sizes) {
+  if (!sizes) return nullptr;
+  return {{"database_archive_bytes", sizes->database_archive_bytes},
+          {"database_entries", sizes->database_entries},
+          {"volume_files", sizes->volume_files},
+          {"volume_bytes", sizes->volume_bytes}};
+}
+
+} // namespace
+
 std::string status_json(const RunReport& report) {
   json out = {
       {"success", report.success},
@@ -32,6 +44,19 @@ std::string status_json(const RunReport& report) {
       {"snapshot_id", report.snapshot_id.empty() ? json(nullptr) : json(report.snapshot_id)},
       {"connectware_version", report.connectware_version},
   };
+  if (report.subject == "backup") {
+    out["sizes"] = sizes_json(report.sizes);
+    out["last_success_sizes"] = sizes_json(report.last_success_sizes);
+    out["shrink_alert"] = {{"raised", report.shrink_alert}, {"findings", report.shrink_findings}};
+    out["retention"] = nullptr;
+    if (const auto& retention = report.retention) {
+      out["retention"] = {{"success", retention->success},
+                          {"pruned", retention->pruned},
+                          {"kept", retention->kept},
+                          {"removed", retention->removed}};
+      if (!retention->success) out["retention"]["error"] = util::mask_url_credentials(retention->error);
+    }
+  }
   if (!report.success)
     out["error"] = {{"kind", report.error_kind}, {"message", util::mask_url_credentials(report.error_message)}};
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -66,6 +91,15 @@ std::string prometheus_text(const RunReport& report) {
   metric("downtime_seconds", "gauge",
          "How long the last run kept Connectware stopped (scope = full; 0 for a configuration backup).",
          fmt::format("connectware_backup_downtime_seconds {:.3f}\n", report.downtime_seconds));
+  metric("shrink_alert", "gauge",
+         "1 if the last run was smaller than the last successful one by more than shrink-alert-percent.",
+         fmt::format("connectware_backup_shrink_alert {}\n", report.shrink_alert ? 1 : 0));
+  if (const auto& retention = report.retention) {
+    metric("forget_success", "gauge", "1 if the last run's retention (restic forget) succeeded, 0 if it failed.",
+           fmt::format("connectware_backup_forget_success {}\n", retention->success ? 1 : 0));
+    metric("forget_removed_snapshots", "gauge", "Snapshots the last run's retention removed.",
+           fmt::format("connectware_backup_forget_removed_snapshots {}\n", retention->removed));
+  }
   metric("bytes", "gauge", "Bytes handled by the last run.",
          fmt::format("connectware_backup_bytes{{kind=\"database\"}} {}\n"
                      "connectware_backup_bytes{{kind=\"database_archive\"}} {}\n"
@@ -88,14 +122,33 @@ std::optional<std::pair<std::int64_t, std::string>> read_last_success(const std:
                         iso != previous.end() && iso->is_string() ? iso->get<std::string>() : "");
 }
 
+std::optional<RunSizes> read_last_success_sizes(const std::filesystem::path& status_file) {
+  auto text = util::read_file(status_file);
+  if (!text) return std::nullopt;
+  const json previous = json::parse(*text, nullptr, false);
+  if (previous.is_discarded() || !previous.is_object()) return std::nullopt;
+  const auto sizes = previous.find("last_success_sizes");
+  if (sizes == previous.end() || !sizes->is_object()) return std::nullopt;
+  const auto count = [&sizes](const char* name) {
+    const auto value = sizes->find(name);
+    return value != sizes->end() && value->is_number_unsigned() ? value->get<std::uint64_t>() : std::uint64_t{0};
+  };
+  return RunSizes{count("database_archive_bytes"), count("database_entries"), count("volume_files"),
+                  count("volume_bytes")};
+}
+
 Result<> write_run_report(RunReport report, const std::filesystem::path& status_file,
                           const std::filesystem::path& metrics_file) {
   if (report.success) {
     report.last_success_unix = report.finished_unix;
     report.last_success = report.finished;
-  } else if (auto previous = read_last_success(status_file)) {
-    report.last_success_unix = previous->first;
-    report.last_success = previous->second;
+    report.last_success_sizes = report.sizes;
+  } else {
+    if (auto previous = read_last_success(status_file)) {
+      report.last_success_unix = previous->first;
+      report.last_success = previous->second;
+    }
+    if (report.subject == "backup") report.last_success_sizes = read_last_success_sizes(status_file);
   }
   if (!status_file.parent_path().empty()) CWB_TRY(util::ensure_directories(status_file.parent_path()));
   CWB_TRY(util::write_file_atomic(status_file, status_json(report), 0644));

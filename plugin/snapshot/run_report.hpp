@@ -11,8 +11,28 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace cwb::snapshot {
+
+/// How big a backup is, for the shrink alert (backup/shrink_check.hpp): each successful run's sizes are kept in
+/// the status file, and the next run is compared with them.
+struct RunSizes {
+  std::uint64_t database_archive_bytes = 0; // as downloaded
+  std::uint64_t database_entries = 0;       // tar entries in the archive
+  std::uint64_t volume_files = 0;           // regular files in the staged volumes
+  std::uint64_t volume_bytes = 0;           // their bytes
+  bool operator==(const RunSizes&) const = default;
+};
+
+/// What connectware-backup's retention did after the backup (restic forget, with prune when set).
+struct RetentionOutcome {
+  bool success = false;
+  bool pruned = false;
+  std::uint64_t kept = 0;
+  std::uint64_t removed = 0;
+  std::string error; // when it failed
+};
 
 struct RunReport {
   /// "backup" or "restore": names the metrics (connectware_<subject>_*). The quiesce and byte metrics are
@@ -38,6 +58,11 @@ struct RunReport {
   std::uint64_t restic_data_added = 0;
   std::string snapshot_id;
   std::string connectware_version;
+  std::optional<RunSizes> sizes;              // a backup that got as far as its manifest
+  std::optional<RunSizes> last_success_sizes; // this run's when it succeeded, else carried over
+  bool shrink_alert = false;                  // this backup dropped by more than shrink-alert-percent
+  std::vector<std::string> shrink_findings;   // what dropped, "volume files: 1204 -> 3 (-99.8 %)"
+  std::optional<RetentionOutcome> retention;  // when connectware-backup applied keep-* settings
 };
 
 /// Returns the status JSON text of a report.
@@ -49,8 +74,12 @@ std::string prometheus_text(const RunReport& report);
 /// Reads the last success time from a previous status file; nullopt when there is none or it is unreadable.
 std::optional<std::pair<std::int64_t, std::string>> read_last_success(const std::filesystem::path& status_file);
 
+/// Reads the sizes of the last successful backup from a previous status file; nullopt when there is none, it
+/// is unreadable, or it comes from a version that did not record them.
+std::optional<RunSizes> read_last_success_sizes(const std::filesystem::path& status_file);
+
 /// Writes the status JSON and (when `metrics_file` is not empty) the Prometheus textfile atomically,
-/// carrying the last success over from the previous status file when this run failed.
+/// carrying the last success (time and sizes) over from the previous status file when this run failed.
 /// Errors: staging_io.
 Result<> write_run_report(RunReport report, const std::filesystem::path& status_file,
                           const std::filesystem::path& metrics_file);

@@ -8,6 +8,7 @@
 
 #include "backup_fakes.hpp"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -270,7 +271,114 @@ TEST(PostBackup, SuccessWithoutACompletedPreStageIsAUsageError) {
   EXPECT_EQ(BackupRig::json_of(rig.config().status_file()).at("success"), false);
 }
 
+TEST(PostBackup, AShrinkAlertThePreStageRaisedGoesIntoTheStatusAndTheMetric) {
+  BackupRig rig;
+  snapshot::RunReport earlier;
+  earlier.success = true;
+  earlier.finished_unix = 1'699'912'800;
+  earlier.sizes = snapshot::RunSizes{0, 0, 50, 0};
+  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
+  stage(rig);
+  rig.runner.replies = {
+      {0, golden("version.stdout"), ""},
+      {0, snapshots_json(kSnapshotId, kDuringTheRun, "edge-1", rig.config().staging_dir().string(), kAllTags), ""}};
+  PostBackupRequest request;
+  request.snapshot_id = "99489f82";
+  auto context = rig.context();
+  auto done = run_post_backup(context, request);
+  ASSERT_TRUE(done) << done.error().message;
+  const auto status = BackupRig::json_of(rig.config().status_file());
+  EXPECT_EQ(status.at("shrink_alert").at("raised"), true);
+  EXPECT_EQ(status.at("shrink_alert").at("findings").at(0), "volume files: 50 -> 1 (-98.0 %)");
+  // The next run compares with this one: it succeeded, with a warning.
+  EXPECT_EQ(status.at("last_success_sizes").at("volume_files"), 1);
+  auto metrics = util::read_file(*rig.config().metrics_file());
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->find("connectware_backup_shrink_alert 1\n"), std::string::npos) << *metrics;
+}
+
+TEST(PostBackup, APreStageThatFailedWithShrunkIsAShrinkAlertAndKeepsTheLastGoodSizes) {
+  BackupRig rig;
+  snapshot::RunReport earlier;
+  earlier.success = true;
+  earlier.finished_unix = 1'699'912'800;
+  earlier.sizes = snapshot::RunSizes{10, 2, 50, 100};
+  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
+  PostBackupRequest request;
+  request.outcome = RunOutcome::failed;
+  request.failure = Error{ErrorKind::shrunk, "this backup is smaller than the last successful one"};
+  auto context = rig.context();
+  ASSERT_TRUE(run_post_backup(context, request));
+  const auto status = BackupRig::json_of(rig.config().status_file());
+  EXPECT_EQ(status.at("exit_code"), 21);
+  EXPECT_EQ(status.at("shrink_alert").at("raised"), true);
+  EXPECT_EQ(status.at("last_success_sizes").at("volume_files"), 50);
+  EXPECT_EQ(status.at("sizes"), nullptr);
+}
+
 // --- the whole job -------------------------------------------------------------------------------------------
+
+TEST(BackupJob, AppliesTheKeepSettingsWithOurTagsAndHostAfterTheSnapshotAndRecordsTheOutcome) {
+  BackupRig rig({{"keep-last", "3"}, {"keep-daily", "7"}, {"prune", "true"}});
+  const std::string forget_output =
+      R"([{"tags":null,"host":"edge-1","paths":["/x"],"keep":[{"id":"a"},{"id":"b"}],"remove":[{"id":"c"}]}])"
+      "\nloading indexes...\n";
+  rig.runner.replies = {
+      {0, golden("version.stdout"), ""}, {0, golden("backup_first.jsonl"), ""}, {0, forget_output, ""}};
+  auto context = rig.context();
+  auto done = run_backup_job(context);
+  ASSERT_TRUE(done) << done.error().message;
+  ASSERT_EQ(rig.runner.calls.size(), 3u);
+  const auto& forget = rig.runner.calls.at(2);
+  EXPECT_TRUE(contains(forget, "forget"));
+  const auto after = [&forget](const std::string& flag) {
+    const auto found = std::find(forget.begin(), forget.end(), flag);
+    return found == forget.end() || found + 1 == forget.end() ? std::string{} : *(found + 1);
+  };
+  EXPECT_EQ(after("--keep-last"), "3");
+  EXPECT_EQ(after("--keep-daily"), "7");
+  EXPECT_EQ(after("--tag"), "connectware");
+  EXPECT_EQ(after("--host"), "edge-1");
+  EXPECT_TRUE(contains(forget, "--prune"));
+  EXPECT_FALSE(contains(forget, "--keep-weekly"));
+
+  const auto status = BackupRig::json_of(rig.config().status_file());
+  EXPECT_EQ(status.at("success"), true);
+  EXPECT_EQ(status.at("retention").at("success"), true);
+  EXPECT_EQ(status.at("retention").at("kept"), 2);
+  EXPECT_EQ(status.at("retention").at("removed"), 1);
+  auto metrics = util::read_file(*rig.config().metrics_file());
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->find("connectware_backup_forget_success 1\n"), std::string::npos) << *metrics;
+  EXPECT_NE(metrics->find("connectware_backup_forget_removed_snapshots 1\n"), std::string::npos) << *metrics;
+}
+
+TEST(BackupJob, AFailedForgetIsAWarningNotAFailedBackup) {
+  BackupRig rig(test::Settings{{"keep-last", "3"}});
+  rig.runner.replies = {{0, golden("version.stdout"), ""},
+                        {0, golden("backup_first.jsonl"), ""},
+                        {1, "", "Fatal: unable to create lock in backend: repository is already locked by PID 7\n"}};
+  auto context = rig.context();
+  auto done = run_backup_job(context);
+  ASSERT_TRUE(done) << done.error().message;
+  const auto status = BackupRig::json_of(rig.config().status_file());
+  EXPECT_EQ(status.at("success"), true);
+  EXPECT_EQ(status.at("retention").at("success"), false);
+  EXPECT_THAT(status.at("retention").at("error").get<std::string>(), testing::HasSubstr("locked"));
+  auto metrics = util::read_file(*rig.config().metrics_file());
+  ASSERT_TRUE(metrics);
+  EXPECT_NE(metrics->find("connectware_backup_forget_success 0\n"), std::string::npos) << *metrics;
+  EXPECT_NE(metrics->find("connectware_backup_success 1\n"), std::string::npos) << *metrics;
+}
+
+TEST(BackupJob, WithoutKeepSettingsNothingIsForgotten) {
+  BackupRig rig;
+  rig.runner.replies = {{0, golden("version.stdout"), ""}, {0, golden("backup_first.jsonl"), ""}};
+  auto context = rig.context();
+  ASSERT_TRUE(run_backup_job(context));
+  EXPECT_EQ(rig.runner.calls.size(), 2u);
+  EXPECT_EQ(BackupRig::json_of(rig.config().status_file()).at("retention"), nullptr);
+}
 
 TEST(BackupJob, RunsPreResticAndPostAndRecordsTheSnapshot) {
   BackupRig rig;

@@ -3,6 +3,7 @@
 #include "archive/gzip_recipe.hpp"
 #include "backup/pre_backup.hpp"
 #include "installation/run_state.hpp"
+#include "snapshot/run_report.hpp"
 #include "util/file_lock.hpp"
 #include "util/file_system.hpp"
 #include "util/sha256.hpp"
@@ -524,6 +525,63 @@ TEST(PreBackup, UnreachableConnectwareFailsBeforeAnythingIsPausedAndLeavesNoMark
   EXPECT_TRUE(std::none_of(rig.containers.calls.begin(), rig.containers.calls.end(),
                            [](const std::string& call) { return call.starts_with("pause"); }));
   expect_everything_released(rig);
+}
+
+// --- the shrink alert ------------------------------------------------------------------------------------
+
+/// Writes the status file of an earlier successful backup with these sizes.
+void earlier_success_with(BackupRig& rig, const snapshot::RunSizes& sizes) {
+  snapshot::RunReport earlier;
+  earlier.success = true;
+  earlier.finished = "2023-11-13T22:00:00Z";
+  earlier.finished_unix = 1'699'912'800;
+  earlier.sizes = sizes;
+  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
+}
+
+TEST(PreBackup, AFirstBackupRecordsItsSizesAndRaisesNoShrinkAlert) {
+  BackupRig rig({{"on-shrink", "fail"}, {"shrink-alert-percent", "0"}});
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && marker->has_value());
+  EXPECT_EQ((*marker)->volume_files, 1U); // services/svc1.yml
+  EXPECT_GT((*marker)->database_entries, 0U);
+  ASSERT_TRUE(staged->manifest.database);
+  EXPECT_EQ(staged->manifest.database->entry_count, (*marker)->database_entries);
+  EXPECT_TRUE((*marker)->shrink_findings.empty());
+}
+
+TEST(PreBackup, WithOnShrinkFailABackupThatLostItsFilesFailsWithShrunkAndLeavesNothingBehind) {
+  BackupRig rig(test::Settings{{"on-shrink", "fail"}});
+  earlier_success_with(rig, snapshot::RunSizes{0, 0, 1204, 0});
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::shrunk);
+  EXPECT_THAT(staged.error().message, HasSubstr("volume files: 1204 -> 1 (-99.9 %)"));
+  EXPECT_THAT(staged.error().message, HasSubstr("2023-11-13T22:00:00Z"));
+  expect_everything_released(rig);
+}
+
+TEST(PreBackup, WithOnShrinkWarnTheBackupGoesOnAndTheMarkerCarriesTheFindings) {
+  BackupRig rig;
+  earlier_success_with(rig, snapshot::RunSizes{0, 0, 1204, 0});
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && marker->has_value());
+  EXPECT_EQ((*marker)->shrink_findings, (std::vector<std::string>{"volume files: 1204 -> 1 (-99.9 %)"}));
+}
+
+TEST(PreBackup, ADropWithinShrinkAlertPercentIsNoAlert) {
+  BackupRig rig({{"on-shrink", "fail"}, {"shrink-alert-percent", "60"}});
+  earlier_success_with(rig, snapshot::RunSizes{0, 0, 2, 0}); // 2 -> 1 files: -50 %
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
 }
 
 } // namespace

@@ -33,6 +33,7 @@ constexpr ErrorKind all_kinds[] = {
     ErrorKind::volume_missing,
     ErrorKind::no_snapshot,
     ErrorKind::unfinished_restore,
+    ErrorKind::shrunk,
 };
 
 // Reads "| code | name | ..." rows of docs/exit-codes.md.
@@ -47,6 +48,14 @@ std::map<int, std::string> documented_codes() {
     if (std::regex_search(line, match, row)) codes.emplace(std::stoi(match[1]), match[2]);
   }
   return codes;
+}
+
+TEST(ExitCodes, EveryKindIsFoundByItsNameAndTheListEndsWithTheLastKind) {
+  // The post hook reads a failed pre hook's kind back by name (installation/run_state.cpp).
+  for (const auto kind : all_kinds)
+    EXPECT_EQ(error_kind_named(to_string(kind)), kind) << to_string(kind);
+  EXPECT_EQ(std::end(all_kinds)[-1], last_error_kind);
+  EXPECT_EQ(std::size(all_kinds), static_cast<std::size_t>(last_error_kind) + 1);
 }
 
 TEST(ExitCodes, EveryKindMapsToADocumentedCode) {

@@ -132,6 +132,39 @@ TEST_F(RealRestic, MissingRepositoryIsClassified) {
   EXPECT_NE(snapshots.error().message.find((root / "no-repo-here").string()), std::string::npos);
 }
 
+TEST_F(RealRestic, ForgetKeepsTheLastOfThisHostAndTagsOnlyAndPrunes) {
+  const fs::path data = workspace_->path() / "data";
+  for (int run = 0; run < 3; ++run) {
+    ASSERT_TRUE(util::write_file_atomic(data / "run.txt", "run " + std::to_string(run) + "\n", 0644));
+    auto summary = restic_->backup({{data}, {"forget-test"}, "forget-host", {}});
+    ASSERT_TRUE(summary) << summary.error().message;
+  }
+  // Another host's snapshot and an untagged one of this host are not ours to forget.
+  ASSERT_TRUE(restic_->backup({{data}, {"forget-test"}, "other-host", {}}));
+  ASSERT_TRUE(restic_->backup({{data}, {"unrelated"}, "forget-host", {}}));
+
+  auto forgotten = restic_->forget({{"forget-test"}, "forget-host", {{"last", 1}}, true});
+  ASSERT_TRUE(forgotten) << forgotten.error().message;
+  EXPECT_EQ(forgotten->kept, 1U);
+  EXPECT_EQ(forgotten->removed, 2U);
+  auto ours = restic_->snapshots({"forget-test"}, "forget-host");
+  ASSERT_TRUE(ours);
+  EXPECT_EQ(ours->size(), 1U);
+  auto others = restic_->snapshots({}, "other-host");
+  ASSERT_TRUE(others);
+  EXPECT_EQ(others->size(), 1U);
+  auto unrelated = restic_->snapshots({"unrelated"}, "forget-host");
+  ASSERT_TRUE(unrelated);
+  EXPECT_EQ(unrelated->size(), 1U);
+  // Pruned: the repository is still whole.
+  auto checked = restic_->check();
+  EXPECT_TRUE(checked) << checked.error().message;
+
+  auto nothing = restic_->forget({{"forget-test"}, "forget-host", {}, false});
+  ASSERT_FALSE(nothing);
+  EXPECT_EQ(nothing.error().kind, ErrorKind::usage);
+}
+
 TEST_F(RealRestic, CheckReadsPartOfTheData) {
   auto checked = restic_->check("50%");
   EXPECT_TRUE(checked) << checked.error().message;

@@ -93,5 +93,54 @@ TEST(RunReport, AMissingPreviousStatusMeansNoLastSuccess) {
   EXPECT_FALSE(read_last_success(dir->path() / "garbage.json"));
 }
 
+TEST(RunReport, ASuccessKeepsItsSizesForTheNextShrinkCheckAndAFailureCarriesThemOver) {
+  auto dir = util::TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  const auto status_file = dir->path() / "status.json";
+  EXPECT_FALSE(read_last_success_sizes(status_file));
+  auto good = successful_run();
+  good.sizes = RunSizes{600, 12, 30, 4096};
+  ASSERT_TRUE(write_run_report(good, status_file, {}));
+  EXPECT_EQ(read_last_success_sizes(status_file), good.sizes);
+
+  RunReport failed;
+  failed.exit_code = 21;
+  failed.error_kind = "shrunk";
+  failed.shrink_alert = true;
+  failed.sizes = RunSizes{600, 12, 1, 10};
+  ASSERT_TRUE(write_run_report(failed, status_file, dir->path() / "m.prom"));
+  EXPECT_EQ(read_last_success_sizes(status_file), good.sizes);
+  const auto status = nlohmann::json::parse(util::read_file(status_file).value());
+  EXPECT_EQ(status["sizes"]["volume_files"], 1);
+  EXPECT_EQ(status["shrink_alert"]["raised"], true);
+  const auto metrics = util::read_file(dir->path() / "m.prom").value();
+  EXPECT_NE(metrics.find("# TYPE connectware_backup_shrink_alert gauge\nconnectware_backup_shrink_alert 1\n"),
+            std::string::npos)
+      << metrics;
+}
+
+TEST(RunReport, RetentionIsReportedOnlyWhenItRan) {
+  auto dir = util::TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  auto report = successful_run();
+  EXPECT_EQ(prometheus_text(report).find("forget"), std::string::npos);
+  report.retention = RetentionOutcome{false, true, 0, 0, "restic forget: https://u:hunter2@s3.example/b locked"};
+  ASSERT_TRUE(write_run_report(report, dir->path() / "status.json", dir->path() / "m.prom"));
+  const auto status = nlohmann::json::parse(util::read_file(dir->path() / "status.json").value());
+  EXPECT_EQ(status["success"], true);
+  EXPECT_EQ(status["retention"]["success"], false);
+  EXPECT_EQ(status["retention"]["error"].get<std::string>().find("hunter2"), std::string::npos);
+  const auto metrics = util::read_file(dir->path() / "m.prom").value();
+  EXPECT_NE(metrics.find("connectware_backup_forget_success 0\n"), std::string::npos) << metrics;
+}
+
+TEST(RunReport, ARestoreReportHasNoBackupSizes) {
+  auto report = successful_run();
+  report.subject = "restore";
+  const auto status = nlohmann::json::parse(status_json(report));
+  EXPECT_FALSE(status.contains("sizes"));
+  EXPECT_EQ(prometheus_text(report).find("shrink"), std::string::npos);
+}
+
 } // namespace
 } // namespace cwb::snapshot
