@@ -110,25 +110,34 @@ std::string prometheus_text(const RunReport& report) {
   return out;
 }
 
-std::optional<std::pair<std::int64_t, std::string>> read_last_success(const std::filesystem::path& status_file) {
+namespace {
+
+/// A previous status file as a JSON object; nullopt when there is none or it is unreadable or not an object.
+std::optional<json> read_previous_status(const std::filesystem::path& status_file) {
   auto text = util::read_file(status_file);
   if (!text) return std::nullopt;
-  const json previous = json::parse(*text, nullptr, false);
+  json previous = json::parse(*text, nullptr, false);
   if (previous.is_discarded() || !previous.is_object()) return std::nullopt;
-  const auto unix_time = previous.find("last_success_unix");
-  if (unix_time == previous.end() || !unix_time->is_number_integer()) return std::nullopt;
-  const auto iso = previous.find("last_success");
+  return previous;
+}
+
+} // namespace
+
+std::optional<std::pair<std::int64_t, std::string>> read_last_success(const std::filesystem::path& status_file) {
+  const auto previous = read_previous_status(status_file);
+  if (!previous) return std::nullopt;
+  const auto unix_time = previous->find("last_success_unix");
+  if (unix_time == previous->end() || !unix_time->is_number_integer()) return std::nullopt;
+  const auto iso = previous->find("last_success");
   return std::make_pair(unix_time->get<std::int64_t>(),
-                        iso != previous.end() && iso->is_string() ? iso->get<std::string>() : "");
+                        iso != previous->end() && iso->is_string() ? iso->get<std::string>() : "");
 }
 
 std::optional<RunSizes> read_last_success_sizes(const std::filesystem::path& status_file) {
-  auto text = util::read_file(status_file);
-  if (!text) return std::nullopt;
-  const json previous = json::parse(*text, nullptr, false);
-  if (previous.is_discarded() || !previous.is_object()) return std::nullopt;
-  const auto sizes = previous.find("last_success_sizes");
-  if (sizes == previous.end() || !sizes->is_object()) return std::nullopt;
+  const auto previous = read_previous_status(status_file);
+  if (!previous) return std::nullopt;
+  const auto sizes = previous->find("last_success_sizes");
+  if (sizes == previous->end() || !sizes->is_object()) return std::nullopt;
   const auto count = [&sizes](const char* name) {
     const auto value = sizes->find(name);
     return value != sizes->end() && value->is_number_unsigned() ? value->get<std::uint64_t>() : std::uint64_t{0};

@@ -46,11 +46,12 @@ void stage(BackupRig& rig) {
 // The tags the pre stage records for the snapshot: the configured ones and the Connectware version.
 const std::vector<std::string> kAllTags{"connectware", "connectware-1.10.2"};
 
-void previous_success(BackupRig& rig) {
+void previous_success(BackupRig& rig, std::optional<snapshot::RunSizes> sizes = std::nullopt) {
   snapshot::RunReport earlier;
   earlier.success = true;
   earlier.finished = "2023-11-13T22:00:00Z";
   earlier.finished_unix = 1'699'912'800;
+  earlier.sizes = sizes;
   ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
 }
 
@@ -273,11 +274,7 @@ TEST(PostBackup, SuccessWithoutACompletedPreStageIsAUsageError) {
 
 TEST(PostBackup, AShrinkAlertThePreStageRaisedGoesIntoTheStatusAndTheMetric) {
   BackupRig rig;
-  snapshot::RunReport earlier;
-  earlier.success = true;
-  earlier.finished_unix = 1'699'912'800;
-  earlier.sizes = snapshot::RunSizes{0, 0, 50, 0};
-  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
+  previous_success(rig, snapshot::RunSizes{0, 0, 50, 0});
   stage(rig);
   rig.runner.replies = {
       {0, golden("version.stdout"), ""},
@@ -299,11 +296,7 @@ TEST(PostBackup, AShrinkAlertThePreStageRaisedGoesIntoTheStatusAndTheMetric) {
 
 TEST(PostBackup, APreStageThatFailedWithShrunkIsAShrinkAlertAndKeepsTheLastGoodSizes) {
   BackupRig rig;
-  snapshot::RunReport earlier;
-  earlier.success = true;
-  earlier.finished_unix = 1'699'912'800;
-  earlier.sizes = snapshot::RunSizes{10, 2, 50, 100};
-  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
+  previous_success(rig, snapshot::RunSizes{10, 2, 50, 100});
   PostBackupRequest request;
   request.outcome = RunOutcome::failed;
   request.failure = Error{ErrorKind::shrunk, "this backup is smaller than the last successful one"};
