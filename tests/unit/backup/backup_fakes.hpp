@@ -15,6 +15,7 @@
 #include "installation/select.hpp"
 #include "restic/restic.hpp"
 #include "snapshot/layout.hpp"
+#include "snapshot/run_report.hpp"
 #include "support/fake_container_runtime.hpp"
 #include "support/loopback_server.hpp"
 #include "support/recorded_reply.hpp"
@@ -303,6 +304,17 @@ private:
 inline bool exists_at(const std::filesystem::path& path) {
   std::error_code error;
   return std::filesystem::exists(path, error);
+}
+
+/// Writes the status file of an earlier successful backup (finished 2023-11-13T22:00:00Z), with `sizes` for
+/// the shrink check when given.
+inline void previous_success(BackupRig& rig, std::optional<snapshot::RunSizes> sizes = std::nullopt) {
+  snapshot::RunReport earlier;
+  earlier.success = true;
+  earlier.finished = "2023-11-13T22:00:00Z";
+  earlier.finished_unix = 1'699'912'800;
+  earlier.sizes = sizes;
+  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
 }
 
 } // namespace cwb::test

@@ -25,6 +25,7 @@ using test::BackupRig;
 using test::exists_at;
 using test::golden;
 using test::kSnapshotId;
+using test::previous_success;
 using test::snapshots_json;
 
 // The fake clock starts at 2023-11-14T22:13:20Z; a pre stage advances it by a few seconds.
@@ -42,18 +43,8 @@ void stage(BackupRig& rig) {
   ASSERT_TRUE(staged) << staged.error().message;
 }
 
-/// Writes a status file of an earlier good run.
 // The tags the pre stage records for the snapshot: the configured ones and the Connectware version.
 const std::vector<std::string> kAllTags{"connectware", "connectware-1.10.2"};
-
-void previous_success(BackupRig& rig, std::optional<snapshot::RunSizes> sizes = std::nullopt) {
-  snapshot::RunReport earlier;
-  earlier.success = true;
-  earlier.finished = "2023-11-13T22:00:00Z";
-  earlier.finished_unix = 1'699'912'800;
-  earlier.sizes = sizes;
-  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
-}
 
 TEST(PostBackup, ConfirmsTheSnapshotResticReportedByItsId) {
   BackupRig rig;

@@ -26,6 +26,7 @@ using installation::write_run_marker;
 
 using test::BackupRig;
 using test::exists_at;
+using test::previous_success;
 using testing::HasSubstr;
 
 bool contains(const std::vector<std::string>& items, const std::string& item) {
@@ -529,16 +530,6 @@ TEST(PreBackup, UnreachableConnectwareFailsBeforeAnythingIsPausedAndLeavesNoMark
 
 // --- the shrink alert ------------------------------------------------------------------------------------
 
-/// Writes the status file of an earlier successful backup with these sizes.
-void earlier_success_with(BackupRig& rig, const snapshot::RunSizes& sizes) {
-  snapshot::RunReport earlier;
-  earlier.success = true;
-  earlier.finished = "2023-11-13T22:00:00Z";
-  earlier.finished_unix = 1'699'912'800;
-  earlier.sizes = sizes;
-  ASSERT_TRUE(snapshot::write_run_report(earlier, rig.config().status_file(), {}));
-}
-
 TEST(PreBackup, AFirstBackupRecordsItsSizesAndRaisesNoShrinkAlert) {
   BackupRig rig({{"on-shrink", "fail"}, {"shrink-alert-percent", "0"}});
   auto context = rig.context();
@@ -555,7 +546,7 @@ TEST(PreBackup, AFirstBackupRecordsItsSizesAndRaisesNoShrinkAlert) {
 
 TEST(PreBackup, WithOnShrinkFailABackupThatLostItsFilesFailsWithShrunkAndLeavesNothingBehind) {
   BackupRig rig(test::Settings{{"on-shrink", "fail"}});
-  earlier_success_with(rig, snapshot::RunSizes{0, 0, 1204, 0});
+  previous_success(rig, snapshot::RunSizes{0, 0, 1204, 0});
   auto context = rig.context();
   auto staged = run_pre_backup(context);
   ASSERT_FALSE(staged);
@@ -567,7 +558,7 @@ TEST(PreBackup, WithOnShrinkFailABackupThatLostItsFilesFailsWithShrunkAndLeavesN
 
 TEST(PreBackup, WithOnShrinkWarnTheBackupGoesOnAndTheMarkerCarriesTheFindings) {
   BackupRig rig;
-  earlier_success_with(rig, snapshot::RunSizes{0, 0, 1204, 0});
+  previous_success(rig, snapshot::RunSizes{0, 0, 1204, 0});
   auto context = rig.context();
   auto staged = run_pre_backup(context);
   ASSERT_TRUE(staged) << staged.error().message;
@@ -578,7 +569,7 @@ TEST(PreBackup, WithOnShrinkWarnTheBackupGoesOnAndTheMarkerCarriesTheFindings) {
 
 TEST(PreBackup, ADropWithinShrinkAlertPercentIsNoAlert) {
   BackupRig rig({{"on-shrink", "fail"}, {"shrink-alert-percent", "60"}});
-  earlier_success_with(rig, snapshot::RunSizes{0, 0, 2, 0}); // 2 -> 1 files: -50 %
+  previous_success(rig, snapshot::RunSizes{0, 0, 2, 0}); // 2 -> 1 files: -50 %
   auto context = rig.context();
   auto staged = run_pre_backup(context);
   ASSERT_TRUE(staged) << staged.error().message;
