@@ -3,6 +3,7 @@
 
 #include "app/clients.hpp"
 #include "app/hook_runner.hpp"
+#include "restore/fetch_folder.hpp"
 #include "restore/restore.hpp"
 
 #include <CLI/CLI.hpp>
@@ -25,6 +26,8 @@ struct RestoreFlags {
   bool yes = false;
   bool resume = false;
   bool roll_back = false;
+  std::string prepare_fetch;
+  std::string remove_fetch;
 };
 
 // Asks on the terminal; anything but "yes" keeps everything as it is.
@@ -71,15 +74,33 @@ int main(int argc, char** argv) {
         auto* roll_back = cli.add_flag("--roll-back", flags.roll_back,
                                        "Put back the state before a restore that was killed, from its safety copy");
         resume->excludes(roll_back);
-        for (auto* flag : {resume, roll_back}) {
+        // resticprofile's restore.yaml: its own `restic restore` fetches into this folder, --from restores
+        // from it, and run-finally removes it (restore/fetch_folder.hpp).
+        auto* prepare_fetch = cli.add_option("--prepare-fetch", flags.prepare_fetch,
+                                             "Make DIR an empty owner-only folder for `restic restore` to fetch a "
+                                             "snapshot into, then exit")
+                                  ->type_name("DIR");
+        auto* remove_fetch = cli.add_option("--remove-fetch", flags.remove_fetch,
+                                            "Remove a folder made by --prepare-fetch, with what was fetched into "
+                                            "it, then exit")
+                                 ->type_name("DIR");
+        prepare_fetch->excludes(remove_fetch);
+        for (auto* flag : {resume, roll_back, prepare_fetch, remove_fetch}) {
           flag->excludes(list);
           flag->excludes(from);
           flag->excludes("--snapshot");
           flag->excludes(db_only);
           flag->excludes(volume_only);
         }
+        for (auto* flag : {prepare_fetch, remove_fetch}) {
+          flag->excludes(resume);
+          flag->excludes(roll_back);
+          flag->excludes("--dry-run");
+        }
       },
       [&flags](const app::HookInput& input) -> Result<> {
+        if (!flags.prepare_fetch.empty()) return restore::prepare_fetch_folder(flags.prepare_fetch);
+        if (!flags.remove_fetch.empty()) return restore::remove_fetch_folder(flags.remove_fetch);
         const bool changes_things = !flags.list && !flags.dry_run;
         if (changes_things && !flags.yes && isatty(STDIN_FILENO) == 0)
           return fail(ErrorKind::usage, "refusing to restore without a terminal to confirm on: pass --yes");

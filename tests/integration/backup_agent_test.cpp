@@ -1,7 +1,10 @@
+// Restores from a folder with connectware-restore --from.
 // Enterprise backup routines without restic: a backup agent calls connectware-pre-backup, stores the staging
 // folder with its own means, calls connectware-post-backup, and later brings the folder back and hands it
 // to connectware-restore --from. Neither hook may need restic: here there is none on the PATH and no
 // repository is configured.
+// resticprofile's restic-profiles/restore.yaml: restic's own restore fetches the snapshot named on
+// resticprofile's command line into a fetch folder, and the hooks around it restore from that folder.
 
 #include "integration/support/restore_fixture.hpp"
 
@@ -9,6 +12,9 @@
 #include "util/file_system.hpp"
 
 #include <gmock/gmock.h>
+#include <yaml-cpp/yaml.h>
+
+#include <sstream>
 
 namespace cwb::integration {
 namespace {
@@ -91,6 +97,119 @@ TEST_F(BackupAgent, PostWithoutResticFailsWhenTheStagingNoLongerMatchesItsManife
   EXPECT_THAT(post.error_lines("connectware-post-backup").front(), HasSubstr("does not match its manifest"));
   EXPECT_EQ(status().value("success", true), false) << status().dump();
   EXPECT_EQ(world().container_state(test::EmulatorContainers::service_manager_container), "running");
+}
+
+/// restore.yaml's restore section run the way resticprofile runs it, with the profile's paths moved into the
+/// test's folder: run-before, `restic restore <snapshot>` with the section's target, tag and host, run-after,
+/// then run-finally whatever happened.
+class ResticprofileRestore : public RestoreTest {
+protected:
+  void SetUp() override {
+    RestoreTest::SetUp();
+    if (HasFatalFailure()) return;
+    const fs::path profiles = fs::path(CWB_SOURCE_DIR) / "restic-profiles";
+    section_ = YAML::LoadFile((profiles / "restore.yaml").string())["connectware-restore"]["restore"];
+    ASSERT_TRUE(section_.IsMap());
+    profile_target_ = section_["target"].as<std::string>();
+    const auto backup = YAML::LoadFile((profiles / "profiles.yaml").string())["connectware"]["backup"];
+    profile_staging_ = backup["source"][0].as<std::string>();
+  }
+
+  fs::path fetch_folder() const { return test_dir() / "restore-fetch"; }
+
+  /// A profile command with its paths moved: the fetched staging folder first, then the target.
+  std::vector<std::string> localised(const std::string& command) const {
+    const std::string fetched_staging =
+        (fs::path(profile_target_) / fs::path(profile_staging_).relative_path()).string();
+    const std::string local_staging = (fetch_folder() / staging_dir().relative_path()).string();
+    std::istringstream in(command);
+    std::vector<std::string> words;
+    for (std::string word; in >> word;) {
+      if (word == fetched_staging) word = local_staging;
+      if (word == profile_target_) word = fetch_folder().string();
+      words.push_back(word);
+    }
+    return words;
+  }
+
+  HookOutcome run_profile_hooks(const std::string& key) {
+    HookOutcome last;
+    last.exit_code = 0;
+    for (const auto& command : section_[key]) {
+      const auto words = localised(command.as<std::string>());
+      last = run_hook(words.front(), {words.begin() + 1, words.end()});
+      if (last.exit_code != 0) break;
+    }
+    return last;
+  }
+
+  struct ProfileRun {
+    HookOutcome before, after, finally;
+    Result<std::string> fetched;
+  };
+  /// `resticprofile -c restore.yaml connectware-restore.restore <snapshot>`; `between` runs after restic's
+  /// restore (a damaged fetch).
+  ProfileRun restore_with_profile(const std::string& snapshot, const std::function<void()>& between = {}) {
+    ProfileRun run;
+    run.before = run_profile_hooks("run-before");
+    if (run.before.exit_code == 0) {
+      std::vector<std::string> restore = {"restore", snapshot, "--target", fetch_folder().string()};
+      for (const auto& tag : section_["tag"])
+        restore.insert(restore.end(), {"--tag", tag.as<std::string>()});
+      // host: true is resticprofile's "this machine's name": here the tests' host setting.
+      if (section_["host"].as<bool>(false)) restore.insert(restore.end(), {"--host", hook_env_["CONNECTWARE_HOST"]});
+      run.fetched = world().restic(restore);
+      if (run.fetched) {
+        if (between) between();
+        run.after = run_profile_hooks("run-after");
+      }
+    }
+    run.finally = run_profile_hooks("run-finally");
+    return run;
+  }
+
+  YAML::Node section_;
+  std::string profile_target_;
+  std::string profile_staging_;
+};
+
+TEST_F(ResticprofileRestore, RestoresTheSnapshotNamedOnResticprofilesCommandLineAndRemovesTheFetch) {
+  const auto state_a = live_state();
+  const auto snapshot_a = back_up();
+  change_everything(VolumeChange::edit);
+  const auto state_b = live_state();
+  ASSERT_NE(state_b, state_a);
+  back_up(); // the latest: a hook picking its own snapshot would restore this one
+  change_everything();
+
+  const auto run = restore_with_profile(snapshot_a);
+  ASSERT_EQ(run.before.exit_code, 0) << run.before.log();
+  ASSERT_TRUE(run.fetched) << run.fetched.error().message;
+  ASSERT_EQ(run.after.exit_code, 0) << run.after.log();
+  EXPECT_THAT(run.after.stderr_text, HasSubstr("restoring from the folder"));
+  EXPECT_EQ(run.finally.exit_code, 0) << run.finally.log();
+  const auto after = live_state();
+  EXPECT_EQ(after.database, state_a.database);
+  EXPECT_EQ(after.volume, state_a.volume);
+  EXPECT_EQ(after.hashes, state_a.hashes);
+  // The fetch held the database export: gone.
+  EXPECT_FALSE(fs::exists(fetch_folder()));
+}
+
+TEST_F(ResticprofileRestore, ADamagedFetchIsRefusedAndTheFetchFolderStillGoesAway) {
+  const auto snapshot = back_up();
+  change_everything(VolumeChange::edit);
+  const auto before = live_state();
+  const auto run = restore_with_profile(snapshot, [this] {
+    const fs::path archive = fetch_folder() / staging_dir().relative_path() / "db" / "connectware-db.tar";
+    ASSERT_TRUE(fs::exists(archive));
+    ASSERT_TRUE(util::write_file_atomic(archive, "not the export\n"));
+  });
+  ASSERT_TRUE(run.fetched) << run.fetched.error().message;
+  EXPECT_EQ(run.after.exit_code, 12) << run.after.log();
+  EXPECT_EQ(run.finally.exit_code, 0) << run.finally.log();
+  EXPECT_EQ(live_state(), before);
+  EXPECT_FALSE(fs::exists(fetch_folder()));
 }
 
 } // namespace

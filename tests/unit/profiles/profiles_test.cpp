@@ -4,6 +4,7 @@
 // schedule, and the example files must name only settings the hooks know.
 #include "config/config.hpp"
 #include "snapshot/layout.hpp"
+#include "snapshot/manifest.hpp"
 #include "util/file_system.hpp"
 #include "util/subprocess.hpp"
 
@@ -265,6 +266,80 @@ TEST(BackupProfile, HasARetentionPolicyACheckWithReadDataSubsetAndASchedule) {
         << check["read-data-subset"].as<std::string>();
     EXPECT_FALSE(strings_of(check["schedule"]).empty()) << "check is never scheduled";
   }
+}
+
+TEST(BackupProfile, RecordsTheHostThePostHookLooksTheSnapshotUpBy) {
+  // connectware-post-backup finds the new snapshot by the `host` setting (default: this machine's name, what
+  // resticprofile's `host: true` passes); a profile without host would rely on restic's default matching.
+  auto conf = util::read_file(profiles_dir / "connectware-backup.conf.example");
+  ASSERT_TRUE(conf);
+  std::smatch configured;
+  const bool host_set = std::regex_search(*conf, configured, std::regex(R"((^|\n)host = (\S+))"));
+  for (const auto& [name, profile] : backup_profiles(load(profiles_dir / "profiles.yaml"))) {
+    SCOPED_TRACE(name);
+    const auto host = profile["backup"]["host"];
+    ASSERT_TRUE(host && host.IsScalar()) << "the backup section sets no host";
+    if (host_set) {
+      EXPECT_EQ(host.as<std::string>(), configured[2].str());
+    } else {
+      EXPECT_EQ(host.as<std::string>(), "true");
+    }
+  }
+}
+
+TEST(BackupProfile, KeepsByTagOnlyTagsThatSomethingCreates) {
+  const std::set<std::string> created = {"connectware", snapshot::full_scope_tag};
+  for (const auto& [name, profile] : backup_profiles(load(profiles_dir / "profiles.yaml"))) {
+    SCOPED_TRACE(name);
+    for (const auto& tag : strings_of(profile["retention"]["keep-tag"]))
+      EXPECT_TRUE(created.contains(tag)) << tag << " is kept, but no run ever creates it";
+  }
+}
+
+/// The words of the first command of `section`'s hook `key`.
+std::vector<std::string> hook_words(const YAML::Node& section, const std::string& key) {
+  const auto commands = strings_of(section[key]);
+  return commands.empty() ? std::vector<std::string>{} : split_words(commands.front());
+}
+
+/// The value after `flag` in `words`, or "".
+std::string flag_value(const std::vector<std::string>& words, const std::string& flag) {
+  const auto found = std::ranges::find(words, flag);
+  return found == words.end() || found + 1 == words.end() ? std::string{} : *(found + 1);
+}
+
+TEST(RestoreProfile, ResticFetchesTheNamedSnapshotAndTheHookRestoresFromWhatItFetched) {
+  // resticprofile hands `... .restore <snapshot>` to restic, never to a hook: restic's restore must be the
+  // fetch, into the folder run-before prepares, and run-after must restore from the staging folder that
+  // restic recreates below it; run-finally removes that same folder, whatever happened.
+  const auto root = load(profiles_dir / "restore.yaml");
+  const auto restore = root["connectware-restore"]["restore"];
+  ASSERT_TRUE(restore && restore.IsMap());
+  const auto target = restore["target"].as<std::string>("");
+  ASSERT_FALSE(target.empty());
+  EXPECT_EQ(flag_value(hook_words(restore, "run-before"), "--prepare-fetch"), target);
+  EXPECT_EQ(flag_value(hook_words(restore, "run-finally"), "--remove-fetch"), target);
+  const auto staged =
+      strings_of(backup_profiles(load(profiles_dir / "profiles.yaml")).front().second["backup"]["source"]);
+  ASSERT_EQ(staged.size(), 1U);
+  const auto after = hook_words(restore, "run-after");
+  EXPECT_EQ(flag_value(after, "--from"), (fs::path(target) / fs::path(staged.front()).relative_path()).string());
+  EXPECT_NE(std::ranges::find(after, "--yes"), after.end()) << "no terminal under resticprofile";
+  // Nothing restores a snapshot of its own choosing behind resticprofile's back.
+  for (const auto& key : hook_keys) {
+    for (const auto& command : strings_of(restore[key])) {
+      const auto words = split_words(command);
+      EXPECT_EQ(std::ranges::find(words, "--snapshot"), words.end()) << command;
+      if (std::ranges::find(words, "--prepare-fetch") == words.end() &&
+          std::ranges::find(words, "--remove-fetch") == words.end()) {
+        EXPECT_NE(std::ranges::find(words, "--from"), words.end()) << command << " would pick its own snapshot";
+      }
+    }
+  }
+  // The snapshot `latest` names is one of ours of this host.
+  const auto tags = strings_of(restore["tag"]);
+  EXPECT_NE(std::ranges::find(tags, "connectware"), tags.end());
+  EXPECT_TRUE(restore["host"]);
 }
 
 TEST(ExampleSettings, TheEnvironmentExampleNamesOnlyKnownVariablesAndEveryRequiredOne) {
