@@ -12,6 +12,7 @@ apt_packages=(
   libssl-dev libpq-dev libgtest-dev libgmock-dev libbenchmark-dev libyaml-cpp-dev
   restic postgresql openssl docker.io busybox-static rclone
   nodejs npm clang-format procps psmisc util-linux curl time jq
+  systemd lintian dpkg-dev fakeroot file
 )
 
 missing=()
