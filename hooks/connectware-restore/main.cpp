@@ -3,6 +3,7 @@
 
 #include "app/clients.hpp"
 #include "app/hook_runner.hpp"
+#include "restore/drill.hpp"
 #include "restore/fetch_folder.hpp"
 #include "restore/restore.hpp"
 
@@ -23,6 +24,7 @@ struct RestoreFlags {
   bool db_only = false;
   bool volume_only = false;
   bool dry_run = false;
+  bool drill = false;
   bool yes = false;
   bool resume = false;
   bool roll_back = false;
@@ -66,6 +68,16 @@ int main(int argc, char** argv) {
         db_only->excludes(volume_only);
         cli.add_flag("--dry-run", flags.dry_run,
                      "Fetch and check the snapshot, then print what a restore would do; change nothing");
+        auto* drill = cli.add_flag("--drill", flags.drill,
+                                   "Prove that a snapshot comes back (default: the latest): fetch it into a "
+                                   "scratch folder, run every check a restore runs, restic check "
+                                   "--read-data-subset; change nothing, need no Docker and no Connectware");
+        // A drill takes --snapshot; it restores nothing, so no parts, no folder, no confirmation.
+        drill->excludes("--dry-run");
+        drill->excludes(list);
+        drill->excludes(from);
+        drill->excludes(db_only);
+        drill->excludes(volume_only);
         cli.add_flag("--yes", flags.yes, "Do not ask for confirmation (required without a terminal)");
         // After a restore that was killed (exit 20 says so): its snapshot and parts, its safety copy.
         auto* resume = cli.add_flag("--resume", flags.resume,
@@ -86,6 +98,7 @@ int main(int argc, char** argv) {
                                  ->type_name("DIR");
         prepare_fetch->excludes(remove_fetch);
         for (auto* flag : {resume, roll_back, prepare_fetch, remove_fetch}) {
+          flag->excludes(drill);
           flag->excludes(list);
           flag->excludes(from);
           flag->excludes("--snapshot");
@@ -101,6 +114,15 @@ int main(int argc, char** argv) {
       [&flags](const app::HookInput& input) -> Result<> {
         if (!flags.prepare_fetch.empty()) return restore::prepare_fetch_folder(flags.prepare_fetch);
         if (!flags.remove_fetch.empty()) return restore::remove_fetch_folder(flags.remove_fetch);
+        if (flags.drill) {
+          auto client = app::make_restic_client(input.config, input.environment);
+          if (!client) return fail(client.error());
+          restore::DrillContext context{input.config, *(*client)->restic, std::cout};
+          restore::DrillRequest request{flags.snapshot};
+          auto done = restore::run_drill(context, request);
+          if (!done) return fail(done.error());
+          return {};
+        }
         const bool changes_things = !flags.list && !flags.dry_run;
         if (changes_things && !flags.yes && isatty(STDIN_FILENO) == 0)
           return fail(ErrorKind::usage, "refusing to restore without a terminal to confirm on: pass --yes");

@@ -35,18 +35,36 @@ std::string mebibytes(std::uint64_t bytes) {
 
 } // namespace
 
+namespace {
+
+Result<> require_repository(const config::Config& config) {
+  if (config.repository().empty())
+    return fail(ErrorKind::usage, "no restic repository: set repository (RESTIC_REPOSITORY)");
+  if (config.restic_password().empty())
+    return fail(ErrorKind::usage,
+                "no restic password: set restic-password-file (RESTIC_PASSWORD_FILE) or RESTIC_PASSWORD");
+  return {};
+}
+
+restic::ResticOptions restic_options(const config::Config& config) {
+  restic::ResticOptions options;
+  options.binary = config.restic_binary();
+  options.repository = config.repository();
+  if (config.restic_password_file()) {
+    options.password_file = *config.restic_password_file();
+  } else {
+    options.password = config.restic_password().reveal();
+  }
+  if (config.restic_cacert()) options.cacert = *config.restic_cacert();
+  return options;
+}
+
+} // namespace
+
 Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, const util::Environment& environment,
                                               NeedsRepository needs_repository) {
   CWB_TRY(config.require_connectware_credentials());
-  if (needs_repository == NeedsRepository::yes) {
-    if (config.repository().empty()) {
-      return fail(ErrorKind::usage, "no restic repository: set repository (RESTIC_REPOSITORY)");
-    }
-    if (config.restic_password().empty()) {
-      return fail(ErrorKind::usage,
-                  "no restic password: set restic-password-file (RESTIC_PASSWORD_FILE) or RESTIC_PASSWORD");
-    }
-  }
+  if (needs_repository == NeedsRepository::yes) CWB_TRY(require_repository(config));
   auto clients = std::make_unique<Clients>();
 
   connectware::ClientOptions options;
@@ -77,17 +95,16 @@ Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, cons
     clients->containers = std::move(*runtime);
   }
 
-  restic::ResticOptions restic_options;
-  restic_options.binary = config.restic_binary();
-  restic_options.repository = config.repository();
-  if (config.restic_password_file()) {
-    restic_options.password_file = *config.restic_password_file();
-  } else {
-    restic_options.password = config.restic_password().reveal();
-  }
-  if (config.restic_cacert()) restic_options.cacert = *config.restic_cacert();
-  clients->restic = std::make_unique<restic::Restic>(std::move(restic_options), clients->process_runner, environment);
+  clients->restic = std::make_unique<restic::Restic>(restic_options(config), clients->process_runner, environment);
   return clients;
+}
+
+Result<std::unique_ptr<ResticClient>> make_restic_client(const config::Config& config,
+                                                         const util::Environment& environment) {
+  CWB_TRY(require_repository(config));
+  auto client = std::make_unique<ResticClient>();
+  client->restic = std::make_unique<restic::Restic>(restic_options(config), client->process_runner, environment);
+  return client;
 }
 
 Result<> select_installation(Clients& clients, const config::Config& config, const util::Environment& environment) {

@@ -37,6 +37,16 @@ enum class NeedsRepository { yes, no };
 Result<std::unique_ptr<Clients>> make_clients(const config::Config& config, const util::Environment& environment,
                                               NeedsRepository needs_repository);
 
+/// restic alone, for what talks to nothing else (connectware-restore --drill).
+struct ResticClient {
+  util::SystemProcessRunner process_runner;
+  std::unique_ptr<restic::Restic> restic;
+};
+
+/// Builds the restic client. Errors: usage when no restic repository or password is configured.
+Result<std::unique_ptr<ResticClient>> make_restic_client(const config::Config& config,
+                                                         const util::Environment& environment);
+
 /// Picks the installation the configuration describes (installation/select.hpp) into
 /// `clients.installation` and logs the choice. Errors: usage.
 Result<> select_installation(Clients& clients, const config::Config& config, const util::Environment& environment);

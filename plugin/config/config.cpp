@@ -13,6 +13,7 @@
 #include <charconv>
 #include <climits>
 #include <cmath>
+#include <regex>
 #include <set>
 #include <utility>
 
@@ -231,6 +232,15 @@ Parsed<std::string> parse_host(std::string_view raw) {
   return std::string{raw};
 }
 
+// restic check --read-data-subset: "5%", "2.5%", "1/5" (the n-th of m parts), "500M" (a size); "0": no data
+// read, only the structure checked.
+Parsed<std::string> parse_read_data_subset(std::string_view raw) {
+  static const std::regex subset(R"(^(0|(100|\d{1,2}(\.\d+)?)%|[1-9]\d*/[1-9]\d*|[1-9]\d*[KMGT]?)$)");
+  const std::string text{raw};
+  if (!std::regex_match(text, subset)) return expected("a percentage (5%), a part (1/5), a size (500M) or 0");
+  return text;
+}
+
 Parsed<Secret> parse_secret(std::string_view raw) {
   if (raw.empty()) return expected("a non-empty secret");
   return Secret{std::string{raw}};
@@ -438,6 +448,10 @@ const std::vector<Config::Binding>& Config::bindings() {
         "Take over an unfinished backup run this old even while its owner lives (a backup agent that never "
         "calls the post hook), with a warning; unset: only a dead owner's run is taken over",
         accessors(&Config::stale_run_age_, parse_optional_duration, print_optional_duration));
+    add("drill-read-data-subset", "CONNECTWARE_DRILL_READ_DATA_SUBSET", ValueType::string,
+        "connectware-restore --drill: how much of the repository's data restic check reads back and verifies "
+        "(--read-data-subset: 5%, 1/5, 500M; 0: only the structure)",
+        accessors(&Config::drill_read_data_subset_, parse_read_data_subset, print_text));
     add("restore-dir", "CONNECTWARE_RESTORE_DIR", ValueType::path,
         "Where connectware-restore fetches and checks a snapshot (owner-only)",
         accessors(&Config::restore_dir_, parse_path, print_path), Sensitivity::plain, "<state-dir>/restore");

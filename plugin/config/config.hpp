@@ -169,6 +169,15 @@ public:
     if (!metrics_file_) return std::nullopt;
     return metrics_file_->parent_path() / "connectware_restore.prom";
   }
+  /// Returns drill-read-data-subset: restic check --read-data-subset for a drill ("0": none).
+  [[nodiscard]] const std::string& drill_read_data_subset() const { return drill_read_data_subset_; }
+  /// Returns <state-dir>/drill-status.json: the report of the last restore drill.
+  [[nodiscard]] std::filesystem::path drill_status_file() const { return state_dir_ / "drill-status.json"; }
+  /// Returns connectware_restore_drill.prom next to metrics-file when that is set: the drill's metrics.
+  [[nodiscard]] std::optional<std::filesystem::path> drill_metrics_file() const {
+    if (!metrics_file_) return std::nullopt;
+    return metrics_file_->parent_path() / "connectware_restore_drill.prom";
+  }
   /// Returns rollback-dir, or <state-dir>/rollback when it was not set: where connectware-restore keeps the
   /// safety copy of the live state.
   [[nodiscard]] const std::filesystem::path& rollback_dir() const { return rollback_dir_; }
@@ -256,6 +265,7 @@ private:
   std::vector<std::string> volume_paths_; // "name=/path" items
 
   int shrink_alert_percent_ = 50;
+  std::string drill_read_data_subset_ = "5%";
   OnShrink on_shrink_ = OnShrink::warn;
 
   std::filesystem::path staging_dir_ = "/var/lib/connectware-backup/staging";

@@ -2,6 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cctype>
+#include <cstdio>
+#include <ctime>
+
 namespace cwb::restic {
 namespace {
 
@@ -106,6 +110,36 @@ void BackupStreamParser::feed_stream(std::istream& input) {
   std::string line;
   while (std::getline(input, line))
     feed_line(line);
+}
+
+std::optional<std::int64_t> unix_seconds_of(std::string_view rfc3339) {
+  const std::string text{rfc3339};
+  std::tm when{};
+  int consumed = 0;
+  if (std::sscanf(text.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &when.tm_year, &when.tm_mon, &when.tm_mday, &when.tm_hour,
+                  &when.tm_min, &when.tm_sec, &consumed) != 6 ||
+      consumed != 19)
+    return std::nullopt;
+  std::size_t at = 19;
+  if (at < text.size() && text[at] == '.') {
+    ++at;
+    while (at < text.size() && std::isdigit(static_cast<unsigned char>(text[at])) != 0)
+      ++at;
+  }
+  std::int64_t offset = 0;
+  if (text.substr(at) == "Z") {
+    offset = 0;
+  } else {
+    int hours = 0, minutes = 0;
+    char sign = 0;
+    if (text.size() - at != 6 || std::sscanf(text.c_str() + at, "%c%2d:%2d", &sign, &hours, &minutes) != 3 ||
+        (sign != '+' && sign != '-'))
+      return std::nullopt;
+    offset = (sign == '+' ? 1 : -1) * (hours * 3600 + minutes * 60);
+  }
+  when.tm_year -= 1900;
+  when.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&when)) - offset;
 }
 
 Result<std::vector<Snapshot>> parse_snapshots(std::string_view json_text) {

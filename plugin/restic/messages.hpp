@@ -86,6 +86,10 @@ struct Snapshot {
   std::vector<std::string> paths;
 };
 
+/// Returns the Unix time (seconds) of an RFC 3339 time as restic writes it ("2026-12-07T02:15:04.123456789+01:00",
+/// "...Z"), or nullopt when it is not one.
+std::optional<std::int64_t> unix_seconds_of(std::string_view rfc3339);
+
 /// Returns the snapshots of `snapshots --json` output (a JSON array). Errors: restic when it is not an
 /// array of objects with id, time and paths.
 Result<std::vector<Snapshot>> parse_snapshots(std::string_view json_text);

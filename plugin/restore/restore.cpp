@@ -112,46 +112,6 @@ connectware::ExportOptions export_options(const RestoreContext& context) {
   return options;
 }
 
-/// Step 2, for the database: the archive to upload. A database stored unpacked (manifest format "tar") is
-/// gzipped again here, while the safety export runs on the server, and the result must hold exactly the
-/// entries of the archive Connectware exported (the digest the backup took of it) before it is uploaded.
-/// Returns the archive to upload: the stored one, or one gzipped from the stored tar into `work_dir` (never
-/// into the snapshot's folder, which may be a backup agent's own copy).
-Result<fs::path> database_for_upload(const snapshot::Layout& layout, const snapshot::DatabaseRecord& record,
-                                     const fs::path& work_dir) {
-  const fs::path stored = layout.root / record.file;
-  if (record.format != snapshot::database_format_tar) return stored;
-  const fs::path rebuilt = work_dir / snapshot::database_archive_name;
-  if (!record.gzip_header.empty()) {
-    // The recipe the backup proved: the very bytes Connectware exported, checked by their SHA-256. A
-    // different zlib on this machine may deflate otherwise; the archive is then rebuilt as below.
-    CWB_TRY(archive::gzip_with_recipe(
-        stored, rebuilt, archive::GzipRecipe{record.gzip_header, record.gzip_level, record.gzip_mem_level}));
-    auto digest = util::sha256_file(rebuilt);
-    if (!digest) return fail(digest.error());
-    if (*digest == record.archive_sha256) {
-      spdlog::info("database archive rebuilt from the unpacked {}: byte for byte the archive Connectware exported",
-                   record.file);
-      return rebuilt;
-    }
-    spdlog::warn("the database archive rebuilt from {} by its recipe differs from the export (another zlib?): "
-                 "uploading one with the same entries instead",
-                 record.file);
-  }
-  // Fast compression: the archive only travels to Connectware and is read once there.
-  CWB_TRY(archive::gzip_file(stored, rebuilt, 1));
-  auto info = archive::validate_tar_gz(rebuilt);
-  if (!info)
-    return fail(ErrorKind::snapshot_invalid,
-                "the database archive rebuilt from " + record.file + " does not read back: " + info.error().message);
-  if (info->entries_sha256 != record.entries_sha256)
-    return fail(ErrorKind::snapshot_invalid, "the database archive rebuilt from " + record.file +
-                                                 " does not hold the entries of the archive Connectware exported");
-  spdlog::info("database archive rebuilt from the unpacked {} ({} entries, identical to the export)", record.file,
-               info->entry_count);
-  return rebuilt;
-}
-
 /// The snapshots among `snapshots` made on `host`, in their order.
 std::vector<restic::Snapshot> of_host(const std::vector<restic::Snapshot>& snapshots, const std::string& host) {
   std::vector<restic::Snapshot> found;

@@ -1,5 +1,8 @@
 #include "restore/snapshot_check.hpp"
 
+#include "archive/archive.hpp"
+#include "archive/gzip_recipe.hpp"
+
 #include "staging/entry_write.hpp"
 #include "staging/tree.hpp"
 #include "util/beneath_root.hpp"
@@ -17,6 +20,8 @@
 #include <vector>
 
 namespace cwb::restore {
+
+namespace fs = std::filesystem;
 namespace {
 
 Error invalid(const std::string& message) {
@@ -313,6 +318,41 @@ Result<> check_version(const std::string& backup_version, const std::string& run
                 "the backup was made by Connectware " + backup_version + ", newer than the running " + running_version +
                     ": upgrade Connectware to " + backup_version + " or later first, or pick an older snapshot");
   return {};
+}
+
+Result<std::filesystem::path> database_for_upload(const snapshot::Layout& layout,
+                                                  const snapshot::DatabaseRecord& record, const fs::path& work_dir) {
+  const fs::path stored = layout.root / record.file;
+  if (record.format != snapshot::database_format_tar) return stored;
+  const fs::path rebuilt = work_dir / snapshot::database_archive_name;
+  if (!record.gzip_header.empty()) {
+    // The recipe the backup proved: the very bytes Connectware exported, checked by their SHA-256. A
+    // different zlib on this machine may deflate otherwise; the archive is then rebuilt as below.
+    CWB_TRY(archive::gzip_with_recipe(
+        stored, rebuilt, archive::GzipRecipe{record.gzip_header, record.gzip_level, record.gzip_mem_level}));
+    auto digest = util::sha256_file(rebuilt);
+    if (!digest) return fail(digest.error());
+    if (*digest == record.archive_sha256) {
+      spdlog::info("database archive rebuilt from the unpacked {}: byte for byte the archive Connectware exported",
+                   record.file);
+      return rebuilt;
+    }
+    spdlog::warn("the database archive rebuilt from {} by its recipe differs from the export (another zlib?): "
+                 "uploading one with the same entries instead",
+                 record.file);
+  }
+  // Fast compression: the archive only travels to Connectware and is read once there.
+  CWB_TRY(archive::gzip_file(stored, rebuilt, 1));
+  auto info = archive::validate_tar_gz(rebuilt);
+  if (!info)
+    return fail(ErrorKind::snapshot_invalid,
+                "the database archive rebuilt from " + record.file + " does not read back: " + info.error().message);
+  if (info->entries_sha256 != record.entries_sha256)
+    return fail(ErrorKind::snapshot_invalid, "the database archive rebuilt from " + record.file +
+                                                 " does not hold the entries of the archive Connectware exported");
+  spdlog::info("database archive rebuilt from the unpacked {} ({} entries, identical to the export)", record.file,
+               info->entry_count);
+  return rebuilt;
 }
 
 } // namespace cwb::restore

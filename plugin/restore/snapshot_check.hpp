@@ -53,6 +53,16 @@ enum class Contents {
 Result<> check_fetched_snapshot(const snapshot::Layout& layout, const snapshot::Manifest& manifest, Parts parts,
                                 Metadata metadata = Metadata::repair, Contents contents = Contents::read);
 
+/// A restore's step 2 (and a drill's), for the database: the archive to upload. A database stored unpacked (manifest
+/// format "tar") is gzipped again here, while the safety export runs on the server, and the result must hold exactly
+/// the entries of the archive Connectware exported (the digest the backup took of it) before it is uploaded. Returns
+/// the archive to upload: the stored one, or one gzipped from the stored tar into `work_dir` (never into the snapshot's
+/// folder, which may be a backup agent's own copy). Errors: snapshot_invalid (the rebuilt archive does not read back or
+/// holds other entries), staging_io.
+Result<std::filesystem::path> database_for_upload(const snapshot::Layout& layout,
+                                                  const snapshot::DatabaseRecord& record,
+                                                  const std::filesystem::path& work_dir);
+
 /// The backup's last check before restic stores the staging folder: reads its manifest back as a restore
 /// will, and checks the staged tree against it (Metadata::require, Contents::trust_manifest). A backup its
 /// own restore would refuse is a failed backup. Errors: staging_io ("the staged backup would not

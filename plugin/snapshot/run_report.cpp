@@ -57,6 +57,11 @@ std::string status_json(const RunReport& report) {
       if (!retention->success) out["retention"]["error"] = util::mask_url_credentials(retention->error);
     }
   }
+  if (report.subject == "restore_drill") {
+    out["snapshot_age_seconds"] = report.snapshot_age_seconds ? json(*report.snapshot_age_seconds) : json(nullptr);
+    out["duration_seconds"] = report.duration_seconds;
+    out["read_data_subset"] = report.read_data_subset;
+  }
   if (!report.success)
     out["error"] = {{"kind", report.error_kind}, {"message", util::mask_url_credentials(report.error_message)}};
   return out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
@@ -85,6 +90,16 @@ std::string prometheus_text(const RunReport& report) {
     stages += fmt::format("{}stage_duration_seconds{{stage=\"{}\"}} {:.3f}\n", prefix, stage, seconds);
   }
   if (!stages.empty()) metric("stage_duration_seconds", "gauge", "Duration of each stage of the last run.", stages);
+  if (report.subject == "restore_drill") {
+    metric("duration_seconds", "gauge", "How long the last drill took.",
+           fmt::format("connectware_restore_drill_duration_seconds {:.3f}\n", report.duration_seconds));
+    if (report.snapshot_age_seconds) {
+      metric("snapshot_age_seconds", "gauge",
+             "Age of the snapshot the last drill fetched and checked, when it ran (how stale the proof is).",
+             fmt::format("connectware_restore_drill_snapshot_age_seconds {}\n", *report.snapshot_age_seconds));
+    }
+    return out;
+  }
   if (report.subject != "backup") return out;
   metric("quiesce_window_seconds", "gauge", "How long configuration changes were held in the last run.",
          fmt::format("connectware_backup_quiesce_window_seconds {:.3f}\n", report.quiesce_window_seconds));

@@ -35,8 +35,8 @@ struct RetentionOutcome {
 };
 
 struct RunReport {
-  /// "backup" or "restore": names the metrics (connectware_<subject>_*). The quiesce and byte metrics are
-  /// a backup's only.
+  /// "backup", "restore" or "restore_drill": names the metrics (connectware_<subject>_*). The quiesce and
+  /// byte metrics are a backup's only; the snapshot age and duration a drill's.
   std::string subject = "backup";
   bool success = false;
   std::string error_kind; // empty on success
@@ -58,11 +58,14 @@ struct RunReport {
   std::uint64_t restic_data_added = 0;
   std::string snapshot_id;
   std::string connectware_version;
-  std::optional<RunSizes> sizes;              // a backup that got as far as its manifest
-  std::optional<RunSizes> last_success_sizes; // this run's when it succeeded, else carried over
-  bool shrink_alert = false;                  // this backup dropped by more than shrink-alert-percent
-  std::vector<std::string> shrink_findings;   // what dropped, "volume files: 1204 -> 3 (-99.8 %)"
-  std::optional<RetentionOutcome> retention;  // when connectware-backup applied keep-* settings
+  std::optional<RunSizes> sizes;                    // a backup that got as far as its manifest
+  std::optional<RunSizes> last_success_sizes;       // this run's when it succeeded, else carried over
+  bool shrink_alert = false;                        // this backup dropped by more than shrink-alert-percent
+  std::vector<std::string> shrink_findings;         // what dropped, "volume files: 1204 -> 3 (-99.8 %)"
+  std::optional<RetentionOutcome> retention;        // when connectware-backup applied keep-* settings
+  std::optional<std::int64_t> snapshot_age_seconds; // a drill: how old the snapshot it proved was
+  double duration_seconds = 0;                      // a drill: the whole run
+  std::string read_data_subset;                     // a drill: what restic check read back
 };
 
 /// Returns the status JSON text of a report.

@@ -1,8 +1,10 @@
 // What keeps an unattended backup honest, end to end through connectware-backup with the real Docker engine,
 // emulator, PostgreSQL and restic on s3rver: the shrink alert (a volume emptied between two runs) and
-// retention (restic forget with keep-last, pruned) without resticprofile.
+// retention (restic forget with keep-last, pruned) without resticprofile, and the weekly restore drill
+// (connectware-restore --drill) that proves the latest backup comes back without touching Connectware.
 
-#include "integration/support/backup_fixture.hpp"
+#include "integration/support/restore_fixture.hpp"
+#include "util/file_system.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -93,6 +95,95 @@ TEST_F(BackupOperationsTest, KeepLastForgetsAndPrunesOnlyThisHostsSnapshots) {
   // What prune left is a whole repository.
   auto checked = world().restic({"check"});
   EXPECT_TRUE(checked) << (checked ? "" : checked.error().message);
+}
+
+class RestoreDrillTest : public RestoreTest {
+protected:
+  /// What a drill needs: restic and its own folders. No Docker engine answers, Connectware is not there and
+  /// no Connectware credentials are set.
+  util::Environment nothing_but_restic() const {
+    return {{"DOCKER_HOST", "unix://" + (test_dir() / "no-docker.sock").string()},
+            {"CONNECTWARE_URL", "https://127.0.0.1:9"},
+            {"CONNECTWARE_PASSWORD_FILE", ""},
+            {"CONNECTWARE_DRILL_READ_DATA_SUBSET", "100%"}};
+  }
+  fs::path drill_status_file() const { return state_dir() / "drill-status.json"; }
+  fs::path drill_metrics_file() const { return metrics_file().parent_path() / "connectware_restore_drill.prom"; }
+  nlohmann::json drill_status() const {
+    auto text = util::read_file(drill_status_file());
+    return text ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json{};
+  }
+  /// The drill's scratch folders left in state-dir (none after any drill).
+  std::size_t scratch_folders() const {
+    std::size_t found = 0;
+    for (const auto& entry : fs::directory_iterator(state_dir()))
+      found += entry.is_directory() && entry.path().filename().string().starts_with("drill-") ? 1U : 0U;
+    return found;
+  }
+};
+
+TEST_F(RestoreDrillTest, TheLatestBackupComesBackWithoutDockerOrConnectwareAndIsRecorded) {
+  back_up();
+  const auto latest = back_up();
+  const auto started = started_at(test::EmulatorContainers::service_manager_container);
+  const auto before = live_state();
+
+  const auto drill = run_hook("connectware-restore", {"--drill"}, nothing_but_restic());
+  ASSERT_EQ(drill.exit_code, 0) << drill.log();
+  EXPECT_THAT(drill.stdout_text, HasSubstr("drill: snapshot " + latest.substr(0, 8)));
+  EXPECT_THAT(drill.stdout_text, HasSubstr("comes back"));
+  EXPECT_THAT(drill.stderr_text, HasSubstr("--read-data-subset=100%"));
+  const auto status = drill_status();
+  EXPECT_EQ(status.value("success", false), true) << status.dump();
+  EXPECT_EQ(status.value("snapshot_id", ""), latest) << status.dump();
+  EXPECT_EQ(status.value("read_data_subset", ""), "100%");
+  ASSERT_TRUE(status["snapshot_age_seconds"].is_number_integer()) << status.dump();
+  EXPECT_LT(status["snapshot_age_seconds"].get<std::int64_t>(), 600);
+  auto metrics = util::read_file(drill_metrics_file());
+  ASSERT_TRUE(metrics) << "no drill metrics";
+  EXPECT_THAT(*metrics, HasSubstr("connectware_restore_drill_success 1\n"));
+  EXPECT_THAT(*metrics, HasSubstr("connectware_restore_drill_exit_code 0\n"));
+  EXPECT_THAT(*metrics, HasSubstr("connectware_restore_drill_snapshot_age_seconds "));
+  EXPECT_THAT(*metrics, HasSubstr("connectware_restore_drill_duration_seconds "));
+  EXPECT_THAT(*metrics, HasSubstr("connectware_restore_drill_last_success_timestamp_seconds "));
+  // Nothing changed: the installation, its containers, the backup's own status.
+  EXPECT_EQ(live_state(), before);
+  EXPECT_EQ(started_at(test::EmulatorContainers::service_manager_container), started);
+  EXPECT_EQ(scratch_folders(), 0U);
+  EXPECT_EQ(BackupTest::status().value("snapshot_id", "").substr(0, 8), latest.substr(0, 8));
+}
+
+TEST_F(RestoreDrillTest, ATamperedSnapshotFailsTheDrillWithTwelveAndIsRecorded) {
+  const auto good = back_up();
+  const auto tampered = tampered_snapshot(good, [](const fs::path& copy) {
+    for (const auto& entry : fs::recursive_directory_iterator(copy / "volumes")) {
+      if (entry.is_regular_file()) {
+        ASSERT_TRUE(util::write_file_atomic(entry.path(), "tampered\n"));
+        return;
+      }
+    }
+    FAIL() << "no file in the snapshot's volumes";
+  });
+  const auto before = live_state();
+  const auto drill = run_hook("connectware-restore", {"--drill", "--snapshot", tampered}, nothing_but_restic());
+  EXPECT_EQ(drill.exit_code, 12) << drill.log();
+  const auto errors = drill.error_lines("connectware-restore");
+  ASSERT_EQ(errors.size(), 1U) << drill.stderr_text;
+  EXPECT_THAT(errors.front(), HasSubstr("the snapshot fails its check"));
+  const auto status = drill_status();
+  EXPECT_EQ(status.value("success", true), false) << status.dump();
+  EXPECT_EQ(status.value("exit_code", 0), 12) << status.dump();
+  auto metrics = util::read_file(drill_metrics_file());
+  ASSERT_TRUE(metrics);
+  EXPECT_THAT(*metrics, HasSubstr("connectware_restore_drill_success 0\n"));
+  EXPECT_THAT(*metrics, HasSubstr("connectware_restore_drill_exit_code 12\n"));
+  EXPECT_EQ(live_state(), before);
+  EXPECT_EQ(scratch_folders(), 0U);
+
+  // The good one still passes, and the last success goes back into the record.
+  const auto again = run_hook("connectware-restore", {"--drill", "--snapshot", good}, nothing_but_restic());
+  EXPECT_EQ(again.exit_code, 0) << again.log();
+  EXPECT_EQ(drill_status().value("success", false), true);
 }
 
 } // namespace

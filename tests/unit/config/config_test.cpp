@@ -216,9 +216,18 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidValue{"tags", "a,b c", "expected a comma-separated list of tags without blanks"},
         InvalidValue{"docker-host", "/var/run/docker.sock",
                      "expected unix:///path/to/docker.sock or tcp://HOST:PORT (or empty: no Docker engine)"},
+        InvalidValue{"drill-read-data-subset", "5 %", "expected a percentage (5%), a part (1/5), a size (500M) or 0"},
+        InvalidValue{"drill-read-data-subset", "101%", "expected a percentage (5%), a part (1/5), a size (500M) or 0"},
+        InvalidValue{"drill-read-data-subset", "0/5", "expected a percentage (5%), a part (1/5), a size (500M) or 0"},
         InvalidValue{"compose-project", "Connectware",
                      "expected lower-case letters, digits, \"-\" and \"_\", starting with a letter or "
                      "digit"}));
+
+TEST_F(ConfigTest, DrillReadDataSubsetTakesWhatResticCheckTakes) {
+  EXPECT_EQ(resolve({}).value().drill_read_data_subset(), "5%");
+  for (const std::string subset : {"2.5%", "100%", "1/5", "500M", "2G", "0"})
+    EXPECT_EQ(resolve({"--drill-read-data-subset=" + subset}).value().drill_read_data_subset(), subset);
+}
 
 TEST_F(ConfigTest, InvalidValueInConfigFileNamesFileAndLine) {
   const auto file = write("bad.conf", "# comment\n\nconnect-timeout = -5\n");

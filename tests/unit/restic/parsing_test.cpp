@@ -230,5 +230,21 @@ TEST(RepositoryRedaction, HidesThePasswordInARepositoryUrl) {
   EXPECT_EQ(redact_repository("/srv/restic-repo"), "/srv/restic-repo");
 }
 
+TEST(SnapshotTime, ResticsRfc3339TimesGiveTheirUnixSeconds) {
+  EXPECT_EQ(unix_seconds_of("2026-12-07T02:15:04Z"), 1796609704);
+  EXPECT_EQ(unix_seconds_of("2026-12-07T02:15:04.123456789Z"), 1796609704);
+  // restic writes the local time with its offset: the same instant.
+  EXPECT_EQ(unix_seconds_of("2026-12-07T03:15:04.5+01:00"), 1796609704);
+  EXPECT_EQ(unix_seconds_of("2026-12-06T21:15:04-05:00"), 1796609704);
+}
+
+TEST(SnapshotTime, AnythingElseIsNoTime) {
+  EXPECT_EQ(unix_seconds_of(""), std::nullopt);
+  EXPECT_EQ(unix_seconds_of("yesterday"), std::nullopt);
+  EXPECT_EQ(unix_seconds_of("2026-12-07 02:15:04Z"), std::nullopt);
+  EXPECT_EQ(unix_seconds_of("2026-12-07T02:15:04"), std::nullopt);
+  EXPECT_EQ(unix_seconds_of("2026-12-07T02:15:04+0100"), std::nullopt);
+}
+
 } // namespace
 } // namespace cwb::restic

@@ -85,6 +85,41 @@ TEST(RunReport, PrometheusTextHasHelpAndTypeForEveryMetricAndLabelsStages) {
   }
 }
 
+TEST(RunReport, ADrillRecordsTheSnapshotAgeAndDurationUnderItsOwnName) {
+  RunReport drill;
+  drill.subject = "restore_drill";
+  drill.success = true;
+  drill.finished_unix = 1795000010;
+  drill.snapshot_id = "abcd1234";
+  drill.snapshot_age_seconds = 3600;
+  drill.duration_seconds = 42.5;
+  drill.read_data_subset = "5%";
+  drill.stage_seconds = {{"fetch", 20.0}};
+  const auto text = prometheus_text(drill);
+  EXPECT_NE(text.find("connectware_restore_drill_success 1\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("connectware_restore_drill_snapshot_age_seconds 3600\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("connectware_restore_drill_duration_seconds 42.500\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("connectware_restore_drill_stage_duration_seconds{stage=\"fetch\"} 20.000"), std::string::npos);
+  // A backup's metrics are not a drill's.
+  EXPECT_EQ(text.find("quiesce_window"), std::string::npos) << text;
+  EXPECT_EQ(text.find("connectware_backup_"), std::string::npos) << text;
+  const auto status = nlohmann::json::parse(status_json(drill));
+  EXPECT_EQ(status["snapshot_age_seconds"].get<std::int64_t>(), 3600);
+  EXPECT_EQ(status["read_data_subset"], "5%");
+  EXPECT_FALSE(status.contains("shrink_alert"));
+}
+
+TEST(RunReport, AFailedDrillBeforeItFoundASnapshotHasNoSnapshotAge) {
+  RunReport drill;
+  drill.subject = "restore_drill";
+  drill.success = false;
+  drill.exit_code = 11;
+  const auto text = prometheus_text(drill);
+  EXPECT_NE(text.find("connectware_restore_drill_exit_code 11\n"), std::string::npos) << text;
+  EXPECT_EQ(text.find("snapshot_age_seconds"), std::string::npos) << text;
+  EXPECT_TRUE(nlohmann::json::parse(status_json(drill))["snapshot_age_seconds"].is_null());
+}
+
 TEST(RunReport, AMissingPreviousStatusMeansNoLastSuccess) {
   auto dir = util::TemporaryDirectory::create({}, "cwb-test-");
   ASSERT_TRUE(dir);
