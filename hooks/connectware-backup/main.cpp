@@ -16,7 +16,10 @@ int main(int argc, char** argv) {
   using namespace cwb;
   return app::run_hook(
       {"connectware-backup",
-       "Back up Connectware (database and service-manager volume) into a restic repository, consistently", true},
+       "Back up Connectware (database and service-manager volume) into a restic repository, consistently", true,
+       [] {
+         return app::PingPlan{true, true, app::PingCheck::backup, false};
+       }},
       argc, argv, {}, [](const app::HookInput& input) -> Result<> {
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::yes);
         if (!clients) {

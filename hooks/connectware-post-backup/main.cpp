@@ -27,7 +27,11 @@ int main(int argc, char** argv) {
   std::string snapshot_id;
   return app::run_hook(
       {"connectware-post-backup",
-       "Release Connectware after a backup, confirm the restic snapshot, record status and metrics, clean up", true},
+       "Release Connectware after a backup, confirm the restic snapshot, record status and metrics, clean up", true,
+       // The end of the run connectware-pre-backup's start ping began; --failed exits 0 for a failed run.
+       [] {
+         return app::PingPlan{false, true, app::PingCheck::backup, true};
+       }},
       argc, argv,
       [&](CLI::App& cli) {
         cli.add_flag("--failed", failed, "the backup failed: release, record the failure and clean up");

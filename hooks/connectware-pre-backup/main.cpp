@@ -18,7 +18,11 @@ int main(int argc, char** argv) {
       {"connectware-pre-backup",
        "Hold Connectware's configuration still, export its database and stage it with the "
        "service-manager volume for restic",
-       true},
+       true,
+       // The start of the run; connectware-post-backup (or post --failed) pings its end.
+       [] {
+         return app::PingPlan{true, false, app::PingCheck::backup, false};
+       }},
       argc, argv, {}, [](const app::HookInput& input) -> Result<> {
         auto clients = app::make_clients(input.config, input.environment, app::NeedsRepository::no);
         if (!clients) {

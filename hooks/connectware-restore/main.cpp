@@ -47,8 +47,12 @@ int main(int argc, char** argv) {
   using namespace cwb;
   RestoreFlags flags;
   return app::run_hook(
-      {"connectware-restore", "Restore Connectware (database and service-manager volume) from a restic snapshot"}, argc,
-      argv,
+      {"connectware-restore", "Restore Connectware (database and service-manager volume) from a restic snapshot", false,
+       // Only a drill pings: it is scheduled and unattended; a restore has its operator watching.
+       [&flags] {
+         return flags.drill ? app::PingPlan{true, true, app::PingCheck::drill, false} : app::PingPlan{};
+       }},
+      argc, argv,
       [&flags](CLI::App& cli) {
         cli.add_option("--snapshot", flags.snapshot,
                        "Snapshot to restore (id or unique prefix); default: the latest with our tags of this host "

@@ -73,6 +73,8 @@ int run_hook(const HookDescription& hook, int argc, char** argv, const std::func
   for (const auto& warning : config->warnings())
     spdlog::warn("{}", warning);
   util::install_cancellation_handlers();
+  RunPings pings(*config, hook.pings ? hook.pings() : PingPlan{});
+  pings.start();
 
   Result<> result = [&]() -> Result<> {
     try {
@@ -85,9 +87,14 @@ int run_hook(const HookDescription& hook, int argc, char** argv, const std::func
   if (!result) {
     // The single line an operator reads at 3 a.m.: secrets cannot reach it (they are never in messages,
     // and redact() catches a value that slipped into a server's answer).
-    std::cerr << hook.name << ": error: " << config::redact(result.error().message, config->secrets()) << "\n";
-    return to_int(exit_code_for(result.error().kind));
+    const std::string error_line =
+        hook.name + ": error: " + config::redact(result.error().message, config->secrets()) + "\n";
+    std::cerr << error_line << std::flush;
+    const int code = to_int(exit_code_for(result.error().kind));
+    pings.finish(code, error_line);
+    return code;
   }
+  pings.finish(0, {});
   return 0;
 }
 

@@ -3,6 +3,7 @@
 // and SIGINT/SIGTERM handling, run the hook's body, and end with the documented exit code and, on
 // failure, exactly one "error: ..." line on stderr.
 
+#include "app/run_pings.hpp"
 #include "config/config.hpp"
 #include "core/error.hpp"
 #include "util/subprocess.hpp"
@@ -21,6 +22,8 @@ struct HookDescription {
   std::string description; // one line for --help
   /// A backup hook: a configuration error is recorded in status.json and the metrics as a failed run.
   bool reports_backup_runs = false;
+  /// What the hook pings (ping-url, drill-ping-url), decided once its flags are parsed; empty: nothing.
+  std::function<PingPlan()> pings;
 };
 
 struct HookInput {

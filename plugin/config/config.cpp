@@ -241,6 +241,12 @@ Parsed<std::string> parse_read_data_subset(std::string_view raw) {
   return text;
 }
 
+// A monitoring service's ping URL: anyone holding it can ping the check, so it is kept like a password.
+Parsed<Secret> parse_ping_url(std::string_view raw) {
+  if (!parse_url(raw)) return expected("an http:// or https:// URL, like https://hc-ping.com/<uuid>");
+  return Secret{std::string{raw}};
+}
+
 Parsed<Secret> parse_secret(std::string_view raw) {
   if (raw.empty()) return expected("a non-empty secret");
   return Secret{std::string{raw}};
@@ -413,6 +419,20 @@ const std::vector<Config::Binding>& Config::bindings() {
         "Directory of each volume, as NAME=/path items (e.g. service-manager=/srv/cw/sm,certs=/srv/cw/certs), "
         "instead of asking the Docker engine",
         accessors(&Config::volume_paths_, parse_list(is_volume_path_item, "NAME=/absolute/path items"), print_list));
+
+    // Pings to a monitoring service (healthchecks.io conventions: ping/ping.hpp)
+    add("ping-url", "CONNECTWARE_PING_URL", ValueType::string,
+        "Ping this URL when a backup starts (/start), succeeds (the URL) or fails (/<exit-code>), with the log's "
+        "tail; a failed ping is a warning (environment only: the URL lets anyone ping the check)",
+        accessors(&Config::ping_url_, parse_ping_url, print_secret), Sensitivity::secret);
+    add("drill-ping-url", "CONNECTWARE_DRILL_PING_URL", ValueType::string,
+        "The same for connectware-restore --drill (its own check: it runs weekly, not daily)",
+        accessors(&Config::drill_ping_url_, parse_ping_url, print_secret), Sensitivity::secret);
+    add("ping-timeout", "CONNECTWARE_PING_TIMEOUT", ValueType::duration, "How long one ping attempt may take",
+        accessors(&Config::ping_timeout_, parse_duration, print_duration));
+    add("ping-retries", "CONNECTWARE_PING_RETRIES", ValueType::integer,
+        "How often a ping that did not arrive is tried again",
+        accessors(&Config::ping_retries_, parse_integer(0, 10), print_integer));
 
     // Noticing a backup that lost its contents
     add("shrink-alert-percent", "CONNECTWARE_SHRINK_ALERT_PERCENT", ValueType::integer,
@@ -759,7 +779,8 @@ Result<> Config::require_connectware_credentials() const {
 
 std::vector<const Secret*> Config::secrets() const {
   std::vector<const Secret*> result;
-  for (const Secret* secret : {&connectware_password_, &connectware_token_, &restic_password_})
+  for (const Secret* secret :
+       {&connectware_password_, &connectware_token_, &restic_password_, &ping_url_, &drill_ping_url_})
     if (!secret->empty()) result.push_back(secret);
   return result;
 }

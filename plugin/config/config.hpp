@@ -169,6 +169,15 @@ public:
     if (!metrics_file_) return std::nullopt;
     return metrics_file_->parent_path() / "connectware_restore.prom";
   }
+  /// Returns ping-url: where pings of backup runs go; empty: no pings.
+  [[nodiscard]] const Secret& ping_url() const { return ping_url_; }
+  /// Returns drill-ping-url: where pings of drills go; empty: no pings.
+  [[nodiscard]] const Secret& drill_ping_url() const { return drill_ping_url_; }
+  [[nodiscard]] std::chrono::milliseconds ping_timeout() const { return ping_timeout_; }
+  [[nodiscard]] int ping_retries() const { return ping_retries_; }
+  /// Returns <state-dir>/ping-run-id: the run id connectware-pre-backup's start ping used, for the post
+  /// hook's end ping to pair with it.
+  [[nodiscard]] std::filesystem::path ping_run_id_file() const { return state_dir_ / "ping-run-id"; }
   /// Returns drill-read-data-subset: restic check --read-data-subset for a drill ("0": none).
   [[nodiscard]] const std::string& drill_read_data_subset() const { return drill_read_data_subset_; }
   /// Returns <state-dir>/drill-status.json: the report of the last restore drill.
@@ -266,6 +275,10 @@ private:
 
   int shrink_alert_percent_ = 50;
   std::string drill_read_data_subset_ = "5%";
+  Secret ping_url_;
+  Secret drill_ping_url_;
+  std::chrono::milliseconds ping_timeout_ = std::chrono::seconds{10};
+  int ping_retries_ = 2;
   OnShrink on_shrink_ = OnShrink::warn;
 
   std::filesystem::path staging_dir_ = "/var/lib/connectware-backup/staging";

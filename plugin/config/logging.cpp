@@ -37,6 +37,9 @@ private:
   spdlog::sink_ptr inner_;
 };
 
+// %n is the logger's name, so the hook name needs no escaping in the pattern.
+constexpr const char* log_pattern = "%n: %Y-%m-%dT%H:%M:%S%z %l: %v";
+
 spdlog::level::level_enum to_spdlog(LogLevel level) {
   switch (level) {
   case LogLevel::trace: return spdlog::level::trace;
@@ -58,11 +61,17 @@ void setup_logging(LogLevel level, std::string_view hook_name) {
 void setup_logging(LogLevel level, std::string_view hook_name, spdlog::sink_ptr sink) {
   auto logger = std::make_shared<spdlog::logger>(std::string{hook_name},
                                                  std::make_shared<UrlCredentialMaskingSink>(std::move(sink)));
-  // %n is the logger's name, so the hook name needs no escaping in the pattern.
-  logger->set_pattern("%n: %Y-%m-%dT%H:%M:%S%z %l: %v");
+  logger->set_pattern(log_pattern);
   logger->set_level(to_spdlog(level));
   logger->flush_on(spdlog::level::trace); // a hook may be killed; every line should already be out
   spdlog::set_default_logger(std::move(logger));
+}
+
+void add_log_sink(spdlog::sink_ptr sink) {
+  auto logger = spdlog::default_logger();
+  auto masked = std::make_shared<UrlCredentialMaskingSink>(std::move(sink));
+  masked->set_pattern(log_pattern);
+  logger->sinks().push_back(std::move(masked));
 }
 
 std::string redact(std::string_view text, const std::vector<const Secret*>& secrets) {

@@ -20,6 +20,10 @@ void setup_logging(LogLevel level, std::string_view hook_name);
 /// The same, writing to `sink` instead of stderr (tests).
 void setup_logging(LogLevel level, std::string_view hook_name, spdlog::sink_ptr sink);
 
+/// Adds `sink` to the default logger set up above, with the same pattern and URL credential masking (the
+/// log tail a ping carries).
+void add_log_sink(spdlog::sink_ptr sink);
+
 /// Returns `text` with every occurrence of every non-empty secret replaced by "********" and the passwords
 /// inside URLs by "***" (util/url_credentials.hpp): for output of other programs (restic's stderr, HTTP
 /// bodies) before it is logged or put in an error message.

@@ -1,18 +1,24 @@
 // What keeps an unattended backup honest, end to end through connectware-backup with the real Docker engine,
 // emulator, PostgreSQL and restic on s3rver: the shrink alert (a volume emptied between two runs) and
 // retention (restic forget with keep-last, pruned) without resticprofile, and the weekly restore drill
-// (connectware-restore --drill) that proves the latest backup comes back without touching Connectware.
+// (connectware-restore --drill) that proves the latest backup comes back without touching Connectware;
+// and the pings of both to a monitoring service on loopback, including one that is down or hangs.
 
 #include "integration/support/restore_fixture.hpp"
 #include "util/file_system.hpp"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <mutex>
+#include <thread>
 
 namespace cwb::integration {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class BackupOperationsTest : public BackupTest {
 protected:
@@ -184,6 +190,134 @@ TEST_F(RestoreDrillTest, ATamperedSnapshotFailsTheDrillWithTwelveAndIsRecorded) 
   const auto again = run_hook("connectware-restore", {"--drill", "--snapshot", good}, nothing_but_restic());
   EXPECT_EQ(again.exit_code, 0) << again.log();
   EXPECT_EQ(drill_status().value("success", false), true);
+}
+
+/// A monitoring service in healthchecks.io's conventions on loopback: records each ping's path, rid and body.
+/// `answer_after` delays every answer (a service that hangs).
+class MonitoringService {
+public:
+  explicit MonitoringService(std::chrono::milliseconds answer_after = {}) {
+    server_.Post(".*", [this, answer_after](const httplib::Request& request, httplib::Response& response) {
+      if (answer_after.count() > 0) std::this_thread::sleep_for(answer_after);
+      std::lock_guard lock(mutex_);
+      pings_.push_back({request.path, request.has_param("rid") ? request.get_param_value("rid") : "", request.body});
+      response.set_content("OK", "text/plain");
+    });
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    while (!server_.is_running())
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ~MonitoringService() {
+    server_.stop();
+    thread_.join();
+  }
+  MonitoringService(const MonitoringService&) = delete;
+  MonitoringService& operator=(const MonitoringService&) = delete;
+
+  [[nodiscard]] std::string check_url(const std::string& check) const {
+    return "http://127.0.0.1:" + std::to_string(port_) + "/" + check;
+  }
+  struct Ping {
+    std::string path, rid, body;
+  };
+  std::vector<Ping> pings() {
+    std::lock_guard lock(mutex_);
+    return pings_;
+  }
+
+private:
+  httplib::Server server_;
+  int port_ = 0;
+  std::thread thread_;
+  std::mutex mutex_;
+  std::vector<Ping> pings_;
+};
+
+class PingTest : public RestoreDrillTest {};
+
+TEST_F(PingTest, ABackupPingsStartAndSuccessWithOneRunIdAndItsLogAsTheBody) {
+  MonitoringService service;
+  const auto backup = run_hook("connectware-backup", {}, {{"CONNECTWARE_PING_URL", service.check_url("backup-check")}});
+  ASSERT_EQ(backup.exit_code, 0) << backup.log();
+  const auto pings = service.pings();
+  ASSERT_EQ(pings.size(), 2U);
+  EXPECT_EQ(pings[0].path, "/backup-check/start");
+  EXPECT_EQ(pings[1].path, "/backup-check");
+  EXPECT_FALSE(pings[0].rid.empty());
+  EXPECT_EQ(pings[0].rid, pings[1].rid);
+  EXPECT_THAT(pings[1].body, HasSubstr("connectware-backup: "));
+  EXPECT_LE(pings[1].body.size(), 10U * 1024U);
+  // The ping URL is kept like a password: not in the log.
+  EXPECT_THAT(backup.log(), Not(HasSubstr("backup-check")));
+}
+
+TEST_F(PingTest, AFailedBackupPingsItsExitCodeWithTheErrorLine) {
+  MonitoringService service;
+  const auto failed = run_hook("connectware-backup", {},
+                               {{"CONNECTWARE_PING_URL", service.check_url("backup-check")},
+                                {"RESTIC_REPOSITORY", (test_dir() / "no-such-repository").string()}});
+  ASSERT_EQ(failed.exit_code, 9) << failed.log();
+  const auto pings = service.pings();
+  ASSERT_EQ(pings.size(), 2U);
+  EXPECT_EQ(pings[1].path, "/backup-check/9");
+  EXPECT_EQ(pings[1].rid, pings[0].rid);
+  ASSERT_EQ(failed.error_lines("connectware-backup").size(), 1U);
+  EXPECT_THAT(pings[1].body, HasSubstr(failed.error_lines("connectware-backup").front()));
+}
+
+TEST_F(PingTest, PreAndPostHooksPairTheirPingsThroughTheRunId) {
+  MonitoringService service;
+  const util::Environment pinging{{"CONNECTWARE_PING_URL", service.check_url("backup-check")}};
+  const auto pre = run_hook("connectware-pre-backup", {}, pinging);
+  ASSERT_EQ(pre.exit_code, 0) << pre.log();
+  // The pre hook's success is only the start: a post --failed after it ends the run as failed.
+  const auto post = run_hook("connectware-post-backup", {"--failed"},
+                             {{"CONNECTWARE_PING_URL", service.check_url("backup-check")}, {"ERROR_EXIT_CODE", "3"}});
+  ASSERT_EQ(post.exit_code, 0) << post.log();
+  const auto pings = service.pings();
+  ASSERT_EQ(pings.size(), 2U);
+  EXPECT_EQ(pings[0].path, "/backup-check/start");
+  EXPECT_EQ(pings[1].path, "/backup-check/3");
+  EXPECT_EQ(pings[1].rid, pings[0].rid);
+  EXPECT_FALSE(fs::exists(state_dir() / "ping-run-id"));
+}
+
+TEST_F(PingTest, AMonitoringServiceThatIsDownOrHangsIsAWarningNotAFailedBackup) {
+  const auto port = test::free_loopback_port();
+  ASSERT_TRUE(port);
+  const std::string down = "http://127.0.0.1:" + std::to_string(*port) + "/backup-check";
+  const auto backup = run_hook("connectware-backup", {}, {{"CONNECTWARE_PING_URL", down}});
+  ASSERT_EQ(backup.exit_code, 0) << backup.log();
+  EXPECT_THAT(backup.stderr_text, HasSubstr("ping (start) not delivered"));
+  EXPECT_THAT(backup.stderr_text, HasSubstr("ping (success) not delivered"));
+  EXPECT_EQ(status().value("success", false), true);
+
+  MonitoringService hanging(std::chrono::seconds(5));
+  const auto started = std::chrono::steady_clock::now();
+  const auto slow = run_hook("connectware-backup", {},
+                             {{"CONNECTWARE_PING_URL", hanging.check_url("backup-check")},
+                              {"CONNECTWARE_PING_TIMEOUT", "500ms"},
+                              {"CONNECTWARE_PING_RETRIES", "0"}});
+  ASSERT_EQ(slow.exit_code, 0) << slow.log();
+  EXPECT_THAT(slow.stderr_text, HasSubstr("ping (start) not delivered"));
+  // Two pings of at most half a second each, not two hanging ones of 5 s.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(10));
+}
+
+TEST_F(PingTest, ADrillPingsItsOwnCheck) {
+  back_up();
+  MonitoringService service;
+  auto environment = nothing_but_restic();
+  environment["CONNECTWARE_PING_URL"] = service.check_url("backup-check");
+  environment["CONNECTWARE_DRILL_PING_URL"] = service.check_url("drill-check");
+  const auto drill = run_hook("connectware-restore", {"--drill"}, environment);
+  ASSERT_EQ(drill.exit_code, 0) << drill.log();
+  const auto pings = service.pings();
+  ASSERT_EQ(pings.size(), 2U);
+  EXPECT_EQ(pings[0].path, "/drill-check/start");
+  EXPECT_EQ(pings[1].path, "/drill-check");
+  EXPECT_THAT(pings[1].body, HasSubstr("drill: fetching snapshot"));
 }
 
 } // namespace

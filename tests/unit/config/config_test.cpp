@@ -412,7 +412,8 @@ TEST_F(ConfigTest, EnvironmentOnlySecretsHaveNoFlag) {
       EXPECT_NE(app.get_option_no_throw(flag), nullptr) << flag;
     }
   }
-  EXPECT_EQ(environment_only, (std::set<std::string>{"connectware-password", "connectware-token", "restic-password"}));
+  EXPECT_EQ(environment_only, (std::set<std::string>{"connectware-password", "connectware-token", "restic-password",
+                                                     "ping-url", "drill-ping-url"}));
   EXPECT_THROW(resolve({"--connectware-password", "x"}), CLI::ParseError);
 }
 
