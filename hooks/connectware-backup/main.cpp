@@ -40,7 +40,7 @@ int main(int argc, char** argv) {
                                       *(*clients)->restic,
                                       (*clients)->clock,
                                       self.value_or(util::ProcessIdentity{}),
-                                      app::make_progress(input.config.progress(), "downloading database archive"),
+                                      app::make_backup_progress(input.config.progress()),
                                       app::hold_watchdog_starter(input)};
         if (!selected) {
           backup::record_failed_run(context, selected.error());

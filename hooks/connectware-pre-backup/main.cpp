@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
                                       *(*clients)->restic,
                                       (*clients)->clock,
                                       owner.value_or(util::ProcessIdentity{}),
-                                      app::make_progress(input.config.progress(), "downloading database archive"),
+                                      app::make_backup_progress(input.config.progress()),
                                       app::hold_watchdog_starter(input)};
         auto staged = backup::run_pre_backup(context);
         if (!staged) {

@@ -29,14 +29,6 @@ Result<std::unique_ptr<container::ContainerRuntime>> make_container_runtime(cons
       std::make_unique<container::DockerEngineRuntime>(std::make_unique<http::CurlTransport>(), endpoint));
 }
 
-std::string mebibytes(std::uint64_t bytes) {
-  return fmt::format("{:.1f} MiB", static_cast<double>(bytes) / 1048576.0);
-}
-
-} // namespace
-
-namespace {
-
 Result<> require_repository(const config::Config& config) {
   if (config.repository().empty())
     return fail(ErrorKind::usage, "no restic repository: set repository (RESTIC_REPOSITORY)");
@@ -132,30 +124,37 @@ std::string describe_platform(const config::Config& config, const util::Environm
          selected->reason + ")\n";
 }
 
+bool progress_enabled(config::Progress progress) {
+  return progress == config::Progress::always || (progress == config::Progress::automatic && isatty(2) != 0);
+}
+
+backup::ProgressDisplay make_backup_progress(config::Progress progress) {
+  const bool show = progress_enabled(progress);
+  return {make_progress(progress, "downloading database archive"), std::make_shared<util::ProgressLine>(show)};
+}
+
 http::ProgressCallback make_progress(config::Progress progress, std::string label) {
-  const bool show = progress == config::Progress::always || (progress == config::Progress::automatic && isatty(2));
-  if (!show) return {};
+  if (!progress_enabled(progress)) return {};
   struct State {
-    std::chrono::steady_clock::time_point last;
+    util::ProgressLine line{true};
     bool finished = false;
   };
   auto state = std::make_shared<State>();
   return [state, label = std::move(label)](std::uint64_t done, std::uint64_t total) {
-    const auto now = std::chrono::steady_clock::now();
-    const bool complete = total > 0 && done >= total;
-    if (state->finished || (!complete && now - state->last < std::chrono::milliseconds(250))) return;
-    state->last = now;
-    if (total > 0) {
-      std::fprintf(stderr, "\r%s: %s / %s (%3.0f%%)", label.c_str(), mebibytes(done).c_str(), mebibytes(total).c_str(),
-                   100.0 * static_cast<double>(done) / static_cast<double>(total));
-    } else {
-      std::fprintf(stderr, "\r%s: %s", label.c_str(), mebibytes(done).c_str());
+    if (state->finished) return;
+    if (total == 0) {
+      state->line.show(label, util::human_bytes(done));
+      return;
     }
-    if (complete) {
-      std::fputc('\n', stderr);
-      state->finished = true;
+    const auto percent = static_cast<int>(100.0 * static_cast<double>(done) / static_cast<double>(total));
+    const auto text =
+        util::human_bytes(done) + " / " + util::human_bytes(total) + " (" + std::to_string(percent) + "%)";
+    if (done < total) {
+      state->line.show(label, text);
+      return;
     }
-    std::fflush(stderr);
+    state->line.finish(label, text);
+    state->finished = true;
   };
 }
 

@@ -3,6 +3,7 @@
 // engine over its socket, restic as a subprocess. Owned together, so that the references the pipelines
 // keep stay valid for the whole run.
 
+#include "backup/backup_context.hpp"
 #include "config/config.hpp"
 #include "connectware/client.hpp"
 #include "container/container_runtime.hpp"
@@ -55,8 +56,15 @@ Result<> select_installation(Clients& clients, const config::Config& config, con
 /// answers)", or why none could be chosen. Asks the Docker engine with platform = auto.
 std::string describe_platform(const config::Config& config, const util::Environment& environment);
 
+/// True when progress lines are shown: progress is `always`, or `auto` and stderr is a terminal.
+bool progress_enabled(config::Progress progress);
+
 /// Returns a progress printer for transfers labelled `label`: a single updating line on stderr when
-/// progress is `always`, or `auto` and stderr is a terminal; an empty callback otherwise.
+/// progress_enabled(); an empty callback otherwise.
 http::ProgressCallback make_progress(config::Progress progress, std::string label);
+
+/// Returns a backup's progress display: the download's line and the line of the export's wait, the
+/// volumes' mirror and restic's backup; showing nothing unless progress_enabled().
+backup::ProgressDisplay make_backup_progress(config::Progress progress);
 
 } // namespace cwb::app

@@ -8,6 +8,26 @@
 
 namespace cwb::backup {
 
+namespace {
+
+/// restic's own status lines (backup --json) on the progress line: percent, bytes, files, an estimate of
+/// the time left.
+restic::BackupStreamParser::ProgressCallback restic_progress(util::ProgressLine& line) {
+  if (!line.enabled()) return {};
+  return [&line](const restic::BackupProgress& progress) {
+    std::string text = std::to_string(static_cast<int>(progress.percent_done * 100.0)) + "%, " +
+                       util::human_bytes(progress.bytes_done) + " / " + util::human_bytes(progress.total_bytes) + ", " +
+                       std::to_string(progress.files_done) + "/" + std::to_string(progress.total_files) + " files";
+    if (progress.percent_done > 0.01 && progress.percent_done < 1.0) {
+      const double left = progress.seconds_elapsed * (1.0 - progress.percent_done) / progress.percent_done;
+      text += ", ETA " + util::clock_text(std::chrono::seconds(static_cast<std::int64_t>(left)));
+    }
+    line.show("restic backup", text);
+  };
+}
+
+} // namespace
+
 void record_failed_run(BackupContext& context, const Error& error, double restic_seconds) {
   PostBackupRequest request;
   request.outcome = RunOutcome::failed;
@@ -40,7 +60,8 @@ Result<BackupJobResult> run_backup_job(BackupContext& context) {
   // The mirror's index only speeds up the next run; restoring it would be meaningless.
   request.excludes = {layout.mirror_index("x").parent_path().string()};
   const auto restic_start = context.clock.now();
-  auto summary = context.restic.backup(request);
+  auto summary = context.restic.backup(request, restic_progress(*context.progress.line));
+  if (context.progress.line->enabled()) context.progress.line->finish("restic backup", summary ? "done" : "failed");
   const double restic_seconds =
       std::chrono::duration_cast<std::chrono::duration<double>>(context.clock.now() - restic_start).count();
   if (!summary) {

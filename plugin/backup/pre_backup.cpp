@@ -319,7 +319,7 @@ private:
     if (mode_ == QuiesceMode::none && !full_scope()) return {};
     timer_.start("prestage_volumes");
     // The full re-read (every mirror-full-check-every runs) happens here, outside the freeze window.
-    if (auto prestaged = stage_volumes(volumes_, layout_, full_check_every()); !prestaged)
+    if (auto prestaged = stage_volumes(volumes_, layout_, full_check_every(), context_.progress.line.get()); !prestaged)
       return fail(prestaged.error());
     return check_cancellation("while staging the volumes");
   }
@@ -348,7 +348,12 @@ private:
                  std::min<std::chrono::milliseconds>(config_.poll_max_interval(), std::chrono::milliseconds(500)));
     options.timeout = config_.export_timeout();
     options.start_attempts = std::max(1, config_.retries());
-    options.progress = context_.progress;
+    options.progress = context_.progress.download;
+    if (context_.progress.line->enabled()) {
+      options.on_wait = [line = context_.progress.line](std::chrono::seconds waited) {
+        line->show("waiting for the database export", util::clock_text(waited) + " elapsed");
+      };
+    }
     return options;
   }
 
@@ -387,13 +392,17 @@ private:
 
     timer_.start("stage_volumes");
     // With a first pass (prestage_volumes) this one only catches up; without, it is the only pass.
-    auto staged = stage_volumes(volumes_, layout_, mode_ == QuiesceMode::none ? full_check_every() : 0);
+    auto staged = stage_volumes(volumes_, layout_, mode_ == QuiesceMode::none ? full_check_every() : 0,
+                                context_.progress.line.get());
     if (!staged) return fail(staged.error());
     attempt.volumes = std::move(*staged);
     CWB_TRY(check_cancellation("while staging the volumes"));
 
     timer_.start("export");
     auto finished = connectware::await_export(context_.connectware, *pending, options);
+    if (context_.progress.line->enabled()) {
+      context_.progress.line->finish("waiting for the database export", finished ? "done" : "failed");
+    }
     if (!finished) return fail(finished.error());
     attempt.export_id = *finished;
     timer_.stop();
@@ -442,7 +451,7 @@ private:
     connectware::DownloadOptions options;
     options.sync = false;
     options.hash = false;
-    auto downloaded = context_.connectware.download_backup(downloaded_, context_.progress, options);
+    auto downloaded = context_.connectware.download_backup(downloaded_, context_.progress.download, options);
     if (!downloaded) return fail(downloaded.error().with_context("downloading the database archive"));
     return {};
   }

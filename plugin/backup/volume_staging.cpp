@@ -29,15 +29,26 @@ std::optional<snapshot::EntryType> manifest_type(staging::EntryType type) {
 } // namespace
 
 Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout,
-                                    unsigned full_check_every) {
+                                    unsigned full_check_every, util::ProgressLine* progress) {
   StagedVolumes staged;
   CWB_TRY(util::create_private_directory(layout.volumes_dir()));
   CWB_TRY(util::create_private_directory(layout.mirror_index("x").parent_path()));
   std::set<std::string> configured;
   for (const auto& source : sources) {
     configured.insert(source.name);
-    auto report = staging::mirror_tree(source.path, layout.volume(source.name),
-                                       staging::MirrorOptions{layout.mirror_index(source.name), full_check_every});
+    staging::MirrorOptions options{layout.mirror_index(source.name), full_check_every, false, {}};
+    const std::string label = "mirroring volume " + source.name;
+    if (progress != nullptr && progress->enabled()) {
+      options.on_progress = [progress, &label](std::uint64_t done, std::uint64_t total, std::uint64_t copied) {
+        progress->show(label, std::to_string(done) + "/" + std::to_string(total) + " entries, " +
+                                  util::human_bytes(copied) + " copied");
+      };
+    }
+    auto report = staging::mirror_tree(source.path, layout.volume(source.name), options);
+    if (report && progress != nullptr) {
+      progress->finish(label, std::to_string(report->entries.size()) + " entries, " +
+                                  util::human_bytes(report->bytes_copied) + " copied");
+    }
     if (!report) return fail(report.error().with_context("staging volume " + source.source));
     snapshot::VolumeRecord record;
     record.name = source.name;

@@ -6,6 +6,7 @@
 #include "installation/installation.hpp"
 #include "snapshot/layout.hpp"
 #include "snapshot/manifest.hpp"
+#include "util/progress_line.hpp"
 
 #include <filesystem>
 #include <string>
@@ -23,9 +24,10 @@ struct StagedVolumes {
 };
 
 /// Mirrors every source into layout.volume(name), and removes staged volumes that are no longer
-/// configured. `full_check_every`: staging::MirrorOptions::full_check_every. Errors: staging_io.
+/// configured. `full_check_every`: staging::MirrorOptions::full_check_every. `progress` (may be null) shows
+/// each volume's entries and bytes copied. Errors: staging_io.
 Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout,
-                                    unsigned full_check_every = 0);
+                                    unsigned full_check_every = 0, util::ProgressLine* progress = nullptr);
 
 /// Returns a fingerprint of the sources' trees (metadata only, no contents): equal fingerprints mean
 /// nothing visible changed. Errors: staging_io.

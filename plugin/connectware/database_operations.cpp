@@ -138,6 +138,8 @@ Result<std::string> await_export(ConnectwareClient& client, const PendingExport&
     ask_now = false;
     auto status = client.status();
     if (!status) return fail(status.error().with_context("exporting the database: waiting for the backup"));
+    if (options.on_wait)
+      options.on_wait(std::chrono::duration_cast<std::chrono::seconds>(client.clock().wall_now() - pending.started));
     if (!status->running && status->backup && status->backup->id != pending.previous_id) {
       const auto& backup = *status->backup;
       if (backup.succeeded == true) return backup.id;

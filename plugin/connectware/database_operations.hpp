@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <set>
 #include <string>
@@ -25,6 +26,9 @@ struct ExportOptions {
   /// broken connection) and the status shows nothing started.
   int start_attempts = 4;
   http::ProgressCallback progress; // download progress
+  /// Called after each status poll while the export runs, with the time since it was requested (a
+  /// progress line); empty: nothing is reported.
+  std::function<void(std::chrono::seconds waited)> on_wait = {};
 };
 
 struct ExportResult {

@@ -418,6 +418,7 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
       break;
     }
     report.entries.push_back(std::move(mirrored));
+    if (options.on_progress) options.on_progress(report.entries.size(), source_entries->size(), report.bytes_copied);
   }
 
   // Folders last and deepest first: writing their contents changed their mtimes, and a read-only folder

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,9 @@ struct MirrorOptions {
   /// Decide by content, never by metadata: every file whose metadata matches is still read on both sides
   /// and rewritten when the contents differ (a restore into a live volume, a rollback).
   bool compare_content = false;
+  /// Called after each source entry with the entries done, their count, and the bytes copied so far
+  /// (a progress line); empty: nothing is reported.
+  std::function<void(std::uint64_t done, std::uint64_t total, std::uint64_t bytes_copied)> on_progress = {};
 };
 
 enum class MirrorAction {

@@ -320,5 +320,31 @@ TEST_F(PingTest, ADrillPingsItsOwnCheck) {
   EXPECT_THAT(pings[1].body, HasSubstr("drill: fetching snapshot"));
 }
 
+// Progress is for a person at a terminal: shown there (progress = auto), never in a log, forced by
+// --progress always.
+TEST_F(BackupOperationsTest, AtATerminalABackupShowsProgressOfItsLongStepsAndNowhereElse) {
+  const util::Environment automatic{{"CONNECTWARE_PROGRESS", "auto"}};
+  const auto terminal = run_hook_in_terminal("connectware-backup", {}, automatic);
+  ASSERT_EQ(terminal.exit_code, 0) << terminal.log();
+  const auto& screen = terminal.stdout_text;
+  EXPECT_THAT(screen, HasSubstr("\r\x1b[Kwaiting for the database export: "));
+  EXPECT_THAT(screen, HasSubstr("\r\x1b[Kmirroring volume service-manager: "));
+  EXPECT_THAT(screen, testing::ContainsRegex("mirroring volume service-manager: [0-9]+ entries, "));
+  EXPECT_THAT(screen, HasSubstr("\r\x1b[Kdownloading database archive: "));
+  // restic's own status lines (backup --json): percent, bytes, files.
+  EXPECT_THAT(screen, testing::ContainsRegex(
+                          "restic backup: [0-9]+%, [0-9.]+ [KMG]?i?B / [0-9.]+ [KMG]?i?B, [0-9]+/[0-9]+ files"));
+  EXPECT_THAT(screen, HasSubstr("restic backup: done"));
+
+  const auto logged = run_hook("connectware-backup", {}, automatic);
+  ASSERT_EQ(logged.exit_code, 0) << logged.log();
+  EXPECT_THAT(logged.log(), Not(HasSubstr("\x1b[K")));
+  EXPECT_THAT(logged.log(), Not(HasSubstr("restic backup: ")));
+
+  const auto forced = run_hook("connectware-backup", {"--progress", "always"});
+  ASSERT_EQ(forced.exit_code, 0) << forced.log();
+  EXPECT_THAT(forced.stderr_text, HasSubstr("\r\x1b[Kmirroring volume service-manager: "));
+}
+
 } // namespace
 } // namespace cwb::integration

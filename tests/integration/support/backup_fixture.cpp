@@ -333,6 +333,28 @@ HookOutcome BackupTest::run_hook(const std::string& hook, const std::vector<std:
                      std::move(result->stderr_text)};
 }
 
+HookOutcome BackupTest::run_hook_in_terminal(const std::string& hook, const std::vector<std::string>& args,
+                                             const util::Environment& overrides) {
+  auto options = hook_process(hook_env_, hook, args, overrides);
+  // script runs its command through a shell: quote every word.
+  std::string command;
+  for (const auto& word : options.argv) {
+    std::string quoted = "'";
+    for (const char c : word)
+      quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    command += (command.empty() ? "" : " ") + quoted + "'";
+  }
+  // -e: script exits with the command's code; -q: no "Script started" lines; /dev/null: no typescript file.
+  options.argv = {"script", "-qec", command, "/dev/null"};
+  options.timeout = 180s;
+  auto result = util::run_process(options);
+  EXPECT_TRUE(result) << result.error().message;
+  if (!result) return {};
+  EXPECT_FALSE(result->status.timed_out) << hook << " timed out:\n" << result->stdout_text;
+  return HookOutcome{result->status.code, result->status.signal, std::move(result->stdout_text),
+                     std::move(result->stderr_text)};
+}
+
 BackupTest::RunningHook BackupTest::start_hook(const std::string& hook, const std::vector<std::string>& args,
                                                const util::Environment& overrides) {
   auto options = hook_process(hook_env_, hook, args, overrides);

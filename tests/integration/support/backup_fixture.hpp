@@ -192,6 +192,10 @@ protected:
   /// Runs hooks/<hook> with hook_env_ overlaid by `overrides`; the outcome whatever the exit code.
   HookOutcome run_hook(const std::string& hook, const std::vector<std::string>& args = {},
                        const util::Environment& overrides = {});
+  /// The same under a pseudo-terminal (util-linux `script`), as an operator at a terminal runs it: its
+  /// stdout and stderr both arrive, as the terminal showed them, in stdout_text.
+  HookOutcome run_hook_in_terminal(const std::string& hook, const std::vector<std::string>& args = {},
+                                   const util::Environment& overrides = {});
   /// A hook started in the background, its output going to files in the test's folder.
   struct RunningHook {
     util::ChildProcess process;
