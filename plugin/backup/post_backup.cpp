@@ -214,6 +214,7 @@ Result<PostBackupResult> run_post_backup(BackupContext& context, const PostBacku
     report.started = marker->started;
     report.connectware_version = marker->connectware_version;
     report.quiesce_mode = marker->quiesce_mode;
+    report.quiesce_outcome = marker->quiesce_outcome;
     report.quiesce_window_seconds = marker->quiesce_window_seconds;
     report.scope = marker->scope;
     report.downtime_seconds = marker->downtime_seconds;

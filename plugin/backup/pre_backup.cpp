@@ -254,15 +254,17 @@ private:
     return {};
   }
 
-  /// Resolves `auto`: pause where the installation can hold its writers, else verify.
+  /// Resolves `auto` (and `optimistic`): optimistic where the installation can hold its writers (its retry
+  /// pauses them), else verify.
   Result<> choose_quiesce() {
     switch (config_.quiesce()) {
     case config::Quiesce::pause: mode_ = QuiesceMode::pause; break;
     case config::Quiesce::verify: mode_ = QuiesceMode::verify; break;
     case config::Quiesce::none: mode_ = QuiesceMode::none; break;
     case config::Quiesce::automatic:
+    case config::Quiesce::optimistic:
       if (context_.installation.can_hold_configuration()) {
-        mode_ = QuiesceMode::pause;
+        mode_ = QuiesceMode::optimistic;
       } else {
         spdlog::warn("the {} installation cannot pause its configuration writers now: quiesce falls back to verify "
                      "mode",
@@ -315,14 +317,20 @@ private:
   /// the bulk of the copying, so that the pass inside the quiesce window only re-checks metadata and copies
   /// what changed in between. Without quiescing there is no window to keep short.
   Result<> prestage_volumes() {
-    // Without quiescing there is no window to keep short, unless the installation is to be stopped.
-    if (mode_ == QuiesceMode::none && !full_scope()) return {};
+    // Without quiescing there is no window to keep short, unless the installation is to be stopped. The
+    // optimistic attempt holds nothing: it does the bulk itself, and a paused retry only catches up.
+    if (!holds_first_attempt() && !full_scope()) return {};
     timer_.start("prestage_volumes");
     // The full re-read (every mirror-full-check-every runs) happens here, outside the freeze window.
     if (auto prestaged = stage_volumes(volumes_, layout_, full_check_every(), context_.progress.line.get()); !prestaged)
       return fail(prestaged.error());
+    prestaged_ = true;
     return check_cancellation("while staging the volumes");
   }
+
+  /// Whether the first staging attempt holds the configuration writers (pause), or checks that nothing
+  /// changed (verify), so that a pass before it keeps that attempt short.
+  [[nodiscard]] bool holds_first_attempt() const { return mode_ == QuiesceMode::pause || mode_ == QuiesceMode::verify; }
 
   [[nodiscard]] unsigned full_check_every() const { return static_cast<unsigned>(config_.mirror_full_check_every()); }
 
@@ -369,15 +377,17 @@ private:
     return std::optional<installation::HoldWatchdog>(std::move(*started));
   }
 
-  /// One attempt: hold, export on the server while the volumes are mirrored, release.
-  Result<Attempt> stage_once() {
+  /// One attempt: hold (with `pause`), export on the server while the volumes are mirrored, release.
+  /// `full_check`: this pass is the run's first over the volumes (no prestage_volumes) and does the periodic
+  /// full re-read.
+  Result<Attempt> stage_once(bool pause, bool full_check) {
     Attempt attempt;
     const auto window_start = context_.clock.now();
     // Declared before the hold, so that it outlives it: the hold is released (or its destructor ran) before
     // the watchdog hears "released".
     std::optional<installation::HoldWatchdog> watchdog;
     std::unique_ptr<installation::ConfigurationHold> hold;
-    if (mode_ == QuiesceMode::pause) {
+    if (pause) {
       watchdog = start_watchdog("while containers are paused, the next run releases them");
       auto held = context_.installation.hold_configuration(paths_);
       if (!held) return fail(held.error());
@@ -392,8 +402,7 @@ private:
 
     timer_.start("stage_volumes");
     // With a first pass (prestage_volumes) this one only catches up; without, it is the only pass.
-    auto staged = stage_volumes(volumes_, layout_, mode_ == QuiesceMode::none ? full_check_every() : 0,
-                                context_.progress.line.get());
+    auto staged = stage_volumes(volumes_, layout_, full_check ? full_check_every() : 0, context_.progress.line.get());
     if (!staged) return fail(staged.error());
     attempt.volumes = std::move(*staged);
     CWB_TRY(check_cancellation("while staging the volumes"));
@@ -407,38 +416,68 @@ private:
     attempt.export_id = *finished;
     timer_.stop();
 
-    if (hold) CWB_TRY(hold->release());
+    if (hold) {
+      CWB_TRY(hold->release());
+      // The window is how long the writers were held; an attempt that held nothing froze nothing.
+      attempt.window_seconds = std::chrono::duration<double>(context_.clock.now() - window_start).count();
+    }
     if (watchdog) watchdog->released();
-    attempt.window_seconds = std::chrono::duration<double>(context_.clock.now() - window_start).count();
     return attempt;
   }
 
-  /// Stages until one attempt saw the configuration unchanged (verify mode: at most verify-attempts), or once.
+  /// Stages once (pause, none), until one attempt saw the configuration unchanged (verify: at most
+  /// verify-attempts), or once unpaused and, when the configuration changed meanwhile, once more paused
+  /// (optimistic: two attempts at most, the second cannot fail for a change).
   Result<> stage_consistently() {
-    const int max_attempts = mode_ == QuiesceMode::verify ? std::max(1, config_.verify_attempts()) : 1;
-    for (attempts_ = 1; attempts_ <= max_attempts; ++attempts_) {
-      std::string before;
-      if (mode_ == QuiesceMode::verify) {
-        auto fingerprint = configuration_fingerprint();
-        if (!fingerprint) return fail(fingerprint.error());
-        before = *fingerprint;
-      }
-      auto staged = stage_once();
+    if (mode_ == QuiesceMode::pause || mode_ == QuiesceMode::none) {
+      attempts_ = 1;
+      auto staged = stage_once(mode_ == QuiesceMode::pause, /*full_check=*/!prestaged_);
       if (!staged) return fail(staged.error());
-      if (mode_ != QuiesceMode::verify) {
-        attempt_ = std::move(*staged);
+      attempt_ = std::move(*staged);
+      return {};
+    }
+    if (mode_ == QuiesceMode::optimistic) {
+      attempts_ = 1;
+      auto unchanged = stage_unchanged(/*full_check=*/!prestaged_);
+      if (!unchanged) return fail(unchanged.error());
+      if (*unchanged) {
+        marker_.quiesce_outcome = quiesce_outcome_unchanged;
+        spdlog::info("the configuration did not change while it was staged: nothing was paused");
         return {};
       }
-      auto after = configuration_fingerprint();
-      if (!after) return fail(after.error());
-      if (*after == before) {
-        attempt_ = std::move(*staged);
-        return {};
-      }
+      spdlog::warn("the configuration changed while it was staged unpaused (optimistic quiesce); staging again with "
+                   "its writers paused");
+      CWB_TRY(check_cancellation("before the paused retry"));
+      attempts_ = 2;
+      auto staged = stage_once(/*pause=*/true, /*full_check=*/false);
+      if (!staged) return fail(staged.error());
+      attempt_ = std::move(*staged);
+      marker_.quiesce_outcome = quiesce_outcome_paused_retry;
+      return {};
+    }
+    const int max_attempts = std::max(1, config_.verify_attempts());
+    for (attempts_ = 1; attempts_ <= max_attempts; ++attempts_) {
+      auto unchanged = stage_unchanged(/*full_check=*/false);
+      if (!unchanged) return fail(unchanged.error());
+      if (*unchanged) return {};
       spdlog::warn("the configuration changed during attempt {} of {}; staging again", attempts_, max_attempts);
     }
     return fail(ErrorKind::quiesce_failed, "the configuration kept changing during " + std::to_string(max_attempts) +
                                                " attempts (verify mode); retry later or use quiesce = pause");
+  }
+
+  /// One unpaused attempt between two fingerprints of the configuration. Returns whether they were equal;
+  /// then the attempt is the run's (attempt_).
+  Result<bool> stage_unchanged(bool full_check) {
+    auto before = configuration_fingerprint();
+    if (!before) return fail(before.error());
+    auto staged = stage_once(/*pause=*/false, full_check);
+    if (!staged) return fail(staged.error());
+    auto after = configuration_fingerprint();
+    if (!after) return fail(after.error());
+    if (*after != *before) return false;
+    attempt_ = std::move(*staged);
+    return true;
   }
 
   /// The export finished inside the window; fetching it needs no stillness. Not synced: restic reads the
@@ -562,7 +601,7 @@ private:
     manifest.host = config_.host();
     manifest.started = marker_.started;
     manifest.finished = snapshot::iso8601_utc(context_.clock.wall_now());
-    manifest.quiesce = {to_string(mode_), attempt_.window_seconds, attempts_, attempt_.held};
+    manifest.quiesce = {to_string(mode_), marker_.quiesce_outcome, attempt_.window_seconds, attempts_, attempt_.held};
     manifest.scope = full_scope() ? snapshot::scope_full : snapshot::scope_configuration;
     manifest.installation = {description_.platform,   description_.project, description_.volumes,
                              description_.containers, stopped_containers_,  downtime_seconds_};
@@ -613,6 +652,7 @@ private:
   installation::Description description_;
   Attempt attempt_;
   int attempts_ = 0;
+  bool prestaged_ = false; // prestage_volumes made a pass (with the periodic full re-read)
   std::string downloaded_;
   snapshot::DatabaseRecord database_;
   std::vector<std::string> stopped_containers_; // scope = full: by name, in stop order

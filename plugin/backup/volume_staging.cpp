@@ -103,7 +103,7 @@ Result<std::string> fingerprint_volumes(const std::vector<Volume>& sources) {
   for (const auto& source : sources) {
     auto entries = staging::scan_tree(source.path);
     if (!entries) return fail(entries.error().with_context("scanning volume " + source.source));
-    combined.update(source.name + "=" + staging::tree_fingerprint(*entries) + "\n");
+    combined.update(source.name + "=" + staging::change_fingerprint(*entries) + "\n");
   }
   return combined.finish_hex();
 }

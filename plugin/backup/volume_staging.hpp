@@ -29,8 +29,9 @@ struct StagedVolumes {
 Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout,
                                     unsigned full_check_every = 0, util::ProgressLine* progress = nullptr);
 
-/// Returns a fingerprint of the sources' trees (metadata only, no contents): equal fingerprints mean
-/// nothing visible changed. Errors: staging_io.
+/// Returns a fingerprint of the sources' trees (metadata only, no contents; inodes and ctimes included,
+/// staging::change_fingerprint): equal fingerprints taken before and after mean nothing was written in
+/// between. Errors: staging_io.
 Result<std::string> fingerprint_volumes(const std::vector<Volume>& sources);
 
 } // namespace cwb::backup

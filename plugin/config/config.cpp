@@ -382,9 +382,10 @@ const std::vector<Config::Binding>& Config::bindings() {
         "restores what this says",
         accessors(&Config::scope_, parse_enum<Scope>(parse_scope, "configuration or full"), print_enum<Scope>));
     add("quiesce", "CONNECTWARE_QUIESCE", ValueType::enumeration,
-        "How to hold the configuration still: pause (the services), verify (that nothing changed), none, or auto "
-        "(pause when the Docker engine is reachable, else verify)",
-        accessors(&Config::quiesce_, parse_enum<Quiesce>(parse_quiesce, "pause, verify, none or auto"),
+        "How to hold the configuration still: optimistic (pause nothing, check that nothing changed, and only "
+        "when something did, stage again paused), pause (the services), verify (that nothing changed, else "
+        "stage again unpaused), none, or auto (optimistic when the Docker engine is reachable, else verify)",
+        accessors(&Config::quiesce_, parse_enum<Quiesce>(parse_quiesce, "optimistic, pause, verify, none or auto"),
                   print_enum<Quiesce>));
     add("verify-attempts", "CONNECTWARE_VERIFY_ATTEMPTS", ValueType::integer,
         "With quiesce=verify: how often to retry when the configuration changed during the backup",

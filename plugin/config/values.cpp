@@ -21,6 +21,7 @@ std::optional<E> value_of(const std::array<std::pair<E, std::string_view>, N>& n
 }
 
 constexpr std::array quiesce_names{
+    std::pair{Quiesce::optimistic, std::string_view{"optimistic"}},
     std::pair{Quiesce::pause, std::string_view{"pause"}}, std::pair{Quiesce::verify, std::string_view{"verify"}},
     std::pair{Quiesce::none, std::string_view{"none"}}, std::pair{Quiesce::automatic, std::string_view{"auto"}}};
 

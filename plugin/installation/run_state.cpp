@@ -43,6 +43,7 @@ Result<> write_run_marker(const StatePaths& paths, const RunMarker& marker) {
                     {"owner_start_ticks", marker.owner.start_ticks},
                     {"connectware_version", marker.connectware_version},
                     {"quiesce_mode", marker.quiesce_mode},
+                    {"quiesce_outcome", marker.quiesce_outcome},
                     {"quiesce_window_seconds", marker.quiesce_window_seconds},
                     {"database_bytes", marker.database_bytes},
                     {"database_archive_bytes", marker.database_archive_bytes},
@@ -73,6 +74,7 @@ Result<std::optional<RunMarker>> read_run_marker(const StatePaths& paths) {
   marker.owner.start_ticks = in.value("owner_start_ticks", std::uint64_t{0});
   marker.connectware_version = in.value("connectware_version", "");
   marker.quiesce_mode = in.value("quiesce_mode", "");
+  marker.quiesce_outcome = in.value("quiesce_outcome", "");
   marker.quiesce_window_seconds = in.value("quiesce_window_seconds", 0.0);
   marker.database_bytes = in.value("database_bytes", std::uint64_t{0});
   marker.database_archive_bytes = in.value("database_archive_bytes", std::uint64_t{0});

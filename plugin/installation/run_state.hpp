@@ -35,6 +35,7 @@ struct RunMarker {
   util::ProcessIdentity owner; // the process whose life bounds the run
   std::string connectware_version;
   std::string quiesce_mode;
+  std::string quiesce_outcome; // backup::quiesce_outcome_* (optimistic mode), else empty
   double quiesce_window_seconds = 0;
   std::uint64_t database_bytes = 0;         // as stored in the staging folder
   std::uint64_t database_archive_bytes = 0; // as downloaded

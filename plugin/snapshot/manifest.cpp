@@ -194,6 +194,7 @@ std::string to_json_text(const Manifest& manifest) {
       {"scope", manifest.scope},
       {"quiesce",
        {{"mode", manifest.quiesce.mode},
+        {"outcome", manifest.quiesce.outcome},
         {"window_seconds", manifest.quiesce.window_seconds},
         {"attempts", manifest.quiesce.attempts},
         {"paused_containers", manifest.quiesce.paused_containers}}},
@@ -252,6 +253,9 @@ Result<Manifest> parse_manifest(const std::string& text) {
                                                    std::to_string(manifest_format_full_scope) + " expected)");
     if (const auto quiesce = in.find("quiesce"); quiesce != in.end() && quiesce->is_object()) {
       manifest.quiesce.mode = quiesce->value("mode", "");
+      // Absent before optimistic mode; null or any other type reads as "not recorded".
+      if (const auto outcome = quiesce->find("outcome"); outcome != quiesce->end() && outcome->is_string())
+        manifest.quiesce.outcome = outcome->get<std::string>();
       manifest.quiesce.window_seconds = quiesce->value("window_seconds", 0.0);
       manifest.quiesce.attempts = quiesce->value("attempts", 1);
       manifest.quiesce.paused_containers = quiesce->value("paused_containers", std::vector<std::string>{});

@@ -88,8 +88,9 @@ struct DatabaseRecord {
 };
 
 struct QuiesceRecord {
-  std::string mode; // pause, verify, none
-  double window_seconds = 0;
+  std::string mode;          // optimistic, pause, verify, none
+  std::string outcome;       // optimistic: "unchanged" or "paused_retry" (backup/quiesce.hpp); else empty
+  double window_seconds = 0; // how long the configuration writers were held (0 when nothing was)
   int attempts = 1;
   std::vector<std::string> paused_containers;
 };

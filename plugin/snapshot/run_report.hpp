@@ -50,6 +50,7 @@ struct RunReport {
   std::map<std::string, double> stage_seconds;   // "export", "stage_volumes", "restic", ...
   double quiesce_window_seconds = 0;
   std::string quiesce_mode;
+  std::string quiesce_outcome;              // backup::quiesce_outcome_* (optimistic mode), else empty
   std::string scope;                        // "configuration" or "full"; empty when the run never got that far
   double downtime_seconds = 0;              // scope = full: how long the installation was stopped
   std::uint64_t database_bytes = 0;         // as stored (unpacked tar or archive)

@@ -60,10 +60,20 @@ struct IndexRecord {
   uid_t uid = 0;
   gid_t gid = 0;
   std::string sha256;
+  // The source file's inode and ctime when it was hashed; 0 in indexes written before these fields.
+  std::uint64_t source_inode = 0;
+  std::int64_t source_ctime_ns = 0;
 
   [[nodiscard]] bool matches(const TreeEntry& entry) const {
     return entry.type == EntryType::file && size == entry.size && mtime_ns == entry.mtime_ns && mode == entry.mode &&
            uid == entry.uid && gid == entry.gid && sha256.size() == 64;
+  }
+
+  /// Whether the source was written (or replaced) since it was hashed, even with its size and mtime kept
+  /// (`touch -d`, `cp -p` then a rename): the ctime moves on every write and cannot be set back.
+  [[nodiscard]] bool source_touched(const TreeEntry& source) const {
+    return source_ctime_ns != 0 &&
+           (source_ctime_ns != source.identity.ctime_ns || source_inode != source.identity.inode);
   }
 };
 
@@ -94,9 +104,10 @@ Index load_index(const fs::path& path) {
       const auto name = path_of_key(key);
       if (!name) return {};
       index.files[*name] =
-          IndexRecord{record.at("size").get<std::uint64_t>(), record.at("mtime_ns").get<std::int64_t>(),
-                      record.at("mode").get<mode_t>(),        record.at("uid").get<uid_t>(),
-                      record.at("gid").get<gid_t>(),          record.at("sha256").get<std::string>()};
+          IndexRecord{record.at("size").get<std::uint64_t>(),  record.at("mtime_ns").get<std::int64_t>(),
+                      record.at("mode").get<mode_t>(),         record.at("uid").get<uid_t>(),
+                      record.at("gid").get<gid_t>(),           record.at("sha256").get<std::string>(),
+                      record.value("inode", std::uint64_t{0}), record.value("ctime_ns", std::int64_t{0})};
     }
   } catch (const json::exception&) {
     return {}; // a damaged index is treated as none
@@ -114,8 +125,14 @@ Result<> save_index(const fs::path& path, const std::map<std::string, const Tree
     const auto found = source_files.find(entry.path);
     if (found == source_files.end()) continue;
     const auto& source = *found->second;
-    files[index_key(entry.path)] = {{"size", source.size}, {"mtime_ns", source.mtime_ns}, {"mode", source.mode},
-                                    {"uid", source.uid},   {"gid", source.gid},           {"sha256", entry.sha256}};
+    files[index_key(entry.path)] = {{"size", source.size},
+                                    {"mtime_ns", source.mtime_ns},
+                                    {"mode", source.mode},
+                                    {"uid", source.uid},
+                                    {"gid", source.gid},
+                                    {"sha256", entry.sha256},
+                                    {"inode", source.identity.inode},
+                                    {"ctime_ns", source.identity.ctime_ns}};
   }
   const json document = {{"format", index_format},
                          {"scanned_ns", scanned_ns},
@@ -388,9 +405,10 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
           ++report.files_rehashed;
         }
         // Metadata cannot prove that the contents are the same: re-read the source when asked to, every
-        // full check, and when the record is racy.
+        // full check, when the record is racy, and when the source's ctime or inode moved since it was hashed.
         const bool racy = known && index.racy(record->second);
-        if (options.compare_content || full_check || racy) {
+        const bool touched = known && record->second.source_touched(entry);
+        if (options.compare_content || full_check || racy || touched) {
           auto source_hash = hash_file(*from, buffer);
           if (!source_hash) return fail(source_hash.error().with_context("mirroring"));
           ++report.files_verified;

@@ -6,9 +6,11 @@
 // comes from a persistent index. Changed files are read once (hashed while copied) into a temporary file
 // that is renamed over the old one, so a crash never leaves a half file in the mirror.
 //
-// The metadata check misses a file rewritten with the same size within the same mtime tick. As git does,
-// an index record whose mtime is not clearly older than the run that wrote it is "racy" and re-read; and
-// every `full_check_every` runs, every file is re-read and compared with its recorded hash.
+// The metadata check misses a file rewritten with the same size within the same mtime tick, or with its
+// mtime set back. As git does, the index keeps each source file's inode and ctime (which every write moves
+// and nothing sets back): a file whose ctime or inode moved is re-read; a record whose mtime is not clearly
+// older than the run that wrote it is "racy" and re-read; and every `full_check_every` runs, every file is
+// re-read and compared with its recorded hash (for file systems whose ctime cannot be trusted).
 
 #include "core/error.hpp"
 #include "staging/tree.hpp"

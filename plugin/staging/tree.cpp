@@ -63,7 +63,8 @@ Result<TreeEntry> entry_of(const fs::path& path, std::string relative, const str
   entry.gid = status.st_gid;
   entry.mtime_ns = static_cast<std::int64_t>(status.st_mtim.tv_sec) * 1'000'000'000 + status.st_mtim.tv_nsec;
   entry.identity = {static_cast<std::uint64_t>(status.st_dev), static_cast<std::uint64_t>(status.st_ino),
-                    static_cast<std::uint64_t>(status.st_nlink)};
+                    static_cast<std::uint64_t>(status.st_nlink),
+                    static_cast<std::int64_t>(status.st_ctim.tv_sec) * 1'000'000'000 + status.st_ctim.tv_nsec};
   if (entry.type == EntryType::file || entry.type == EntryType::symlink)
     entry.size = static_cast<std::uint64_t>(status.st_size);
   if (entry.type == EntryType::char_device || entry.type == EntryType::block_device)
@@ -232,6 +233,16 @@ std::string tree_fingerprint(const std::vector<TreeEntry>& entries) {
     for (const auto& attribute : entry.xattrs)
       record += '\0' + field(attribute.name) + field(attribute.value);
     hash.update(record + '\n');
+  }
+  return hash.finish_hex();
+}
+
+std::string change_fingerprint(const std::vector<TreeEntry>& entries) {
+  util::Sha256 hash;
+  hash.update(tree_fingerprint(entries) + '\n');
+  for (const auto& entry : entries) {
+    hash.update(std::to_string(entry.identity.device) + ':' + std::to_string(entry.identity.inode) + ':' +
+                std::to_string(entry.identity.links) + ':' + std::to_string(entry.identity.ctime_ns) + '\n');
   }
   return hash.finish_hex();
 }

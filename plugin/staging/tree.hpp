@@ -33,6 +33,9 @@ struct FileIdentity {
   std::uint64_t device = 0;
   std::uint64_t inode = 0;
   std::uint64_t links = 1; // st_nlink: > 1 means other names (maybe outside the tree) share the data
+  /// st_ctime: moves on every write, chmod, chown, xattr change, link or rename of the inode, and cannot
+  /// be set back (unlike mtime, which `touch -d` or `cp -p` restore).
+  std::int64_t ctime_ns = 0;
 };
 
 struct TreeEntry {
@@ -81,5 +84,11 @@ Result<> write_xattrs(const std::filesystem::path& path, const std::vector<Exten
 /// Returns the hex SHA-256 over path, type, size, mtime, mode, owner, link target, device number and
 /// extended attributes of every entry: equal fingerprints mean nothing visible changed.
 std::string tree_fingerprint(const std::vector<TreeEntry>& entries);
+
+/// Like tree_fingerprint, plus each entry's inode and ctime: equal change fingerprints of one tree taken at
+/// two moments mean nothing was written in between, even by a writer that keeps size and mtime (a rewrite
+/// in place followed by `touch -d`, a file replaced by a renamed copy made with `cp -p`). Only for comparing
+/// a tree with itself: a copy of it has other inodes and ctimes.
+std::string change_fingerprint(const std::vector<TreeEntry>& entries);
 
 } // namespace cwb::staging

@@ -15,6 +15,10 @@
 
 #include <algorithm>
 #include <csignal>
+#include <functional>
+
+#include <fcntl.h>
+#include <sys/stat.h>
 
 namespace cwb::backup {
 namespace {
@@ -415,6 +419,137 @@ TEST(PreBackup, VerifyModeNoticesAChangedServiceListToo) {
   auto staged = run_pre_backup(context);
   ASSERT_FALSE(staged);
   EXPECT_EQ(staged.error().kind, ErrorKind::quiesce_failed);
+}
+
+// --- optimistic quiesce (the default where the writers can be paused) -------------------------------------
+
+/// Records sm1's container state at each export's start into `states`, then calls `also` (when given)
+/// with the export's number (1, 2, ...).
+void states_at_each_export(BackupRig& rig, std::vector<std::string>& states, std::function<void(int)> also = {}) {
+  rig.server.on_request = [&rig, &states, also = std::move(also)](const std::string& call) {
+    if (call != "POST /api/maintenance/db/backup") return;
+    states.push_back(rig.containers.state_of("sm1"));
+    if (also) also(static_cast<int>(states.size()));
+  };
+}
+
+TEST(PreBackup, AutoModeIsOptimisticAndPausesNothingWhenTheConfigurationHoldsStill) {
+  BackupRig rig(test::Settings{{"quiesce", "auto"}});
+  std::vector<std::string> states;
+  states_at_each_export(rig, states);
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+
+  EXPECT_EQ(states, (std::vector<std::string>{"running"}));
+  EXPECT_TRUE(std::none_of(rig.containers.calls.begin(), rig.containers.calls.end(),
+                           [](const std::string& call) { return call.starts_with("pause"); }));
+  EXPECT_EQ(staged->manifest.quiesce.mode, "optimistic");
+  EXPECT_EQ(staged->manifest.quiesce.outcome, "unchanged");
+  EXPECT_EQ(staged->manifest.quiesce.attempts, 1);
+  EXPECT_EQ(staged->manifest.quiesce.window_seconds, 0.0);
+  EXPECT_TRUE(staged->manifest.quiesce.paused_containers.empty());
+  auto marker = read_run_marker(rig.state());
+  ASSERT_TRUE(marker && marker->has_value());
+  EXPECT_EQ((*marker)->quiesce_mode, "optimistic");
+  EXPECT_EQ((*marker)->quiesce_outcome, "unchanged");
+  EXPECT_EQ((*marker)->quiesce_window_seconds, 0.0);
+}
+
+TEST(PreBackup, OptimisticModeStagesAgainPausedWhenAFileChangedDuringTheUnpausedAttempt) {
+  BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
+  std::vector<std::string> states;
+  // Someone edits a service file during the first export; the paused retry sees it.
+  states_at_each_export(rig, states, [&rig](int export_number) {
+    if (export_number == 1) {
+      ASSERT_TRUE(util::write_file_atomic(rig.volume_dir() / "services" / "svc2.yml", "description: two\n"));
+    }
+  });
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+
+  EXPECT_EQ(states, (std::vector<std::string>{"running", "paused"}));
+  EXPECT_EQ(rig.containers.state_of("sm1"), "running");
+  EXPECT_FALSE(exists_at(rig.state().pause_marker()));
+  EXPECT_EQ(staged->manifest.quiesce.mode, "optimistic");
+  EXPECT_EQ(staged->manifest.quiesce.outcome, "paused_retry");
+  EXPECT_EQ(staged->manifest.quiesce.attempts, 2);
+  EXPECT_EQ(staged->manifest.quiesce.paused_containers, std::vector<std::string>{"sm1"});
+  ASSERT_TRUE(staged->manifest.database);
+  EXPECT_EQ(staged->manifest.database->backup_id, "1.10.2-export-2");
+  EXPECT_TRUE(exists_at(rig.layout().volume("service-manager") / "services" / "svc2.yml"));
+}
+
+TEST(PreBackup, OptimisticModesPausedRetryEndsEvenWhenTheConfigurationKeepsChanging) {
+  BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
+  std::vector<std::string> states;
+  // A writer the pause does not stop (here: this test) changes a file during every export; the retry
+  // holds the writers Connectware has, and is the run's last attempt.
+  states_at_each_export(rig, states, [&rig](int export_number) {
+    ASSERT_TRUE(util::write_file_atomic(
+        rig.volume_dir() / "services" / ("edit" + std::to_string(export_number) + ".yml"), "x\n"));
+  });
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(rig.server.exports_started, 2);
+  EXPECT_EQ(staged->manifest.quiesce.outcome, "paused_retry");
+}
+
+TEST(PreBackup, OptimisticModeNoticesAFileRewrittenWithItsSizeAndMtimeKept) {
+  BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
+  const auto file = rig.volume_dir() / "services" / "svc1.yml";
+  struct stat before {};
+  ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  std::vector<std::string> states;
+  states_at_each_export(rig, states, [&](int export_number) {
+    if (export_number != 1) return;
+    // Same length, same mtime afterwards: only the ctime (and here the inode, replaced by a rename) tell.
+    auto text = util::read_file(file);
+    ASSERT_TRUE(text);
+    std::string changed = *text;
+    changed[0] = changed[0] == 'X' ? 'Y' : 'X';
+    ASSERT_TRUE(util::write_file_atomic(file, changed));
+    const struct timespec times[2] = {before.st_atim, before.st_mtim};
+    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0);
+  });
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(states, (std::vector<std::string>{"running", "paused"}));
+  EXPECT_EQ(staged->manifest.quiesce.outcome, "paused_retry");
+}
+
+TEST(PreBackup, OptimisticModeNoticesAChangedServiceList) {
+  BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
+  int exports = 0;
+  rig.server.on_request = [&](const std::string& call) {
+    if (call == "POST /api/maintenance/db/backup" && ++exports == 1)
+      rig.server.services = R"([{"id":"svc1"},{"id":"new"}])";
+  };
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(staged->manifest.quiesce.outcome, "paused_retry");
+  EXPECT_EQ(staged->manifest.quiesce.attempts, 2);
+}
+
+TEST(PreBackup, OptimisticModesPausedRetryFailingToPauseIsQuiesceFailedWithEverythingReleased) {
+  BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
+  int exports = 0;
+  rig.server.on_request = [&](const std::string& call) {
+    if (call == "POST /api/maintenance/db/backup" && ++exports == 1) {
+      ASSERT_TRUE(util::write_file_atomic(rig.volume_dir() / "services" / "svc2.yml", "description: two\n"));
+    }
+  };
+  rig.containers.fail_next("pause", "sm1", Error{ErrorKind::container_runtime, "engine hiccup"});
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_FALSE(staged);
+  EXPECT_EQ(staged.error().kind, ErrorKind::quiesce_failed);
+  EXPECT_EQ(rig.server.exports_started, 1);
+  expect_everything_released(rig);
 }
 
 TEST(PreBackup, PauseModeFailsCleanlyWhenTheExportFails) {

@@ -35,7 +35,8 @@ TEST(RunState, RunMarkerRoundTripsEveryField) {
   marker.started_unix_ms = 1'704'067'200'123;
   marker.owner = util::ProcessIdentity{4242, 987654321};
   marker.connectware_version = "1.10.2";
-  marker.quiesce_mode = "verify";
+  marker.quiesce_mode = "optimistic";
+  marker.quiesce_outcome = "unchanged";
   marker.quiesce_window_seconds = 1.5;
   marker.database_bytes = 5'000'000'000ULL;
   marker.database_archive_bytes = 3'000'000'000ULL;
@@ -54,7 +55,8 @@ TEST(RunState, RunMarkerRoundTripsEveryField) {
   EXPECT_EQ(back.started_unix_ms, marker.started_unix_ms);
   EXPECT_EQ(back.owner, marker.owner);
   EXPECT_EQ(back.connectware_version, "1.10.2");
-  EXPECT_EQ(back.quiesce_mode, "verify");
+  EXPECT_EQ(back.quiesce_mode, "optimistic");
+  EXPECT_EQ(back.quiesce_outcome, "unchanged");
   EXPECT_DOUBLE_EQ(back.quiesce_window_seconds, 1.5);
   EXPECT_EQ(back.database_bytes, 5'000'000'000ULL);
   EXPECT_EQ(back.database_archive_bytes, 3'000'000'000ULL);

@@ -165,7 +165,7 @@ TEST_F(ConfigTest, ResticUsesItsOwnEnvironmentVariables) {
 TEST_F(ConfigTest, InvalidEnumNamesKeyOriginValueAndChoices) {
   const auto message = error_of(resolve({}, {{"CONNECTWARE_QUIESCE", "fast"}}));
   EXPECT_EQ(message, "invalid value \"fast\" for quiesce (from environment CONNECTWARE_QUIESCE): "
-                     "expected pause, verify, none or auto");
+                     "expected optimistic, pause, verify, none or auto");
 }
 
 struct InvalidValue {

@@ -16,7 +16,7 @@ Manifest sample() {
   manifest.host = "edge-1";
   manifest.started = "2026-11-25T15:00:00.000Z";
   manifest.finished = "2026-11-25T15:00:05.000Z";
-  manifest.quiesce = {"pause", 1.5, 1, {"abc123"}};
+  manifest.quiesce = {"optimistic", "paused_retry", 1.5, 2, {"abc123"}};
   DatabaseRecord database;
   database.file = "db/connectware-db.tgz";
   database.backup_id = "1.10.2_2026-11-25T15:00:01.000Z";
@@ -48,8 +48,25 @@ TEST(Manifest, RoundTripsThroughJson) {
   EXPECT_EQ(entries[1].mtime_ns, 20);
   EXPECT_EQ(entries[2].type, EntryType::symlink);
   EXPECT_EQ(entries[2].link_target, "services/a.yml");
+  EXPECT_EQ(parsed->quiesce.mode, "optimistic");
+  EXPECT_EQ(parsed->quiesce.outcome, "paused_retry");
+  EXPECT_EQ(parsed->quiesce.window_seconds, 1.5);
+  EXPECT_EQ(parsed->quiesce.attempts, 2);
   EXPECT_EQ(parsed->quiesce.paused_containers, std::vector<std::string>{"abc123"});
   EXPECT_EQ(parsed->tags, original.tags);
+}
+
+TEST(Manifest, AQuiesceOutcomeThatIsMissingOrNullReadsAsNotRecorded) {
+  // Manifests from before optimistic quiesce have no outcome; a null one is not an error either.
+  for (const char* quiesce : {R"({"mode":"pause","window_seconds":1.0,"attempts":1})",
+                              R"({"mode":"pause","outcome":null,"window_seconds":1.0,"attempts":1})"}) {
+    auto document = nlohmann::json::parse(to_json_text(sample()));
+    document["quiesce"] = nlohmann::json::parse(quiesce);
+    auto parsed = parse_manifest(document.dump());
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->quiesce.mode, "pause");
+    EXPECT_EQ(parsed->quiesce.outcome, "");
+  }
 }
 
 TEST(Manifest, AFullSnapshotKeepsItsScopeVolumeLabelsStopOrderAndDowntimeAndNeedsFormat4) {

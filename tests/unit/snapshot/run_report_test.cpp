@@ -15,7 +15,8 @@ RunReport successful_run() {
   report.finished = "2026-11-25T15:00:10.000Z";
   report.finished_unix = 1795000010;
   report.stage_seconds = {{"export", 2.5}, {"restic", 4.0}};
-  report.quiesce_mode = "pause";
+  report.quiesce_mode = "optimistic";
+  report.quiesce_outcome = "paused_retry";
   report.quiesce_window_seconds = 1.25;
   report.database_bytes = 1000;
   report.database_archive_bytes = 600;
@@ -31,6 +32,8 @@ TEST(RunReport, SuccessRecordsItselfAsTheLastSuccess) {
   EXPECT_TRUE(status["success"].get<bool>());
   EXPECT_EQ(status["last_success_unix"].get<std::int64_t>(), 1795000010);
   EXPECT_EQ(status["snapshot_id"], "abcd1234");
+  EXPECT_EQ(status["quiesce"]["mode"], "optimistic");
+  EXPECT_EQ(status["quiesce"]["outcome"], "paused_retry");
   EXPECT_EQ(status["stage_seconds"]["export"].get<double>(), 2.5);
   // The stored database (an unpacked tar) and the archive as downloaded are reported apart.
   EXPECT_EQ(status["bytes"]["database"].get<std::uint64_t>(), 1000u);

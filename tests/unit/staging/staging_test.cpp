@@ -4,6 +4,7 @@
 #include "util/sha256.hpp"
 
 #include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -35,6 +36,22 @@ void set_mtime(const fs::path& path, std::int64_t seconds, long nanoseconds) {
 
 void write(const fs::path& path, std::string_view content, mode_t mode = 0644) {
   ASSERT_TRUE(util::write_file_atomic(path, content, mode));
+}
+
+/// Makes the mirror index's record of `relative` carry the source file's current inode and ctime, as if
+/// the file system had not moved them on the last write (some network and FUSE file systems do not): so a
+/// test can show what the other checks (racy, full) catch on their own.
+void hide_ctime_change(const fs::path& index, const fs::path& source, const std::string& relative) {
+  auto text = util::read_file(index);
+  ASSERT_TRUE(text) << text.error().message;
+  auto document = nlohmann::json::parse(*text);
+  struct stat status {};
+  ASSERT_EQ(lstat((source / relative).c_str(), &status), 0);
+  auto& record = document.at("files").at(relative);
+  ASSERT_TRUE(record.contains("ctime_ns")) << "the index records no ctime";
+  record["inode"] = static_cast<std::uint64_t>(status.st_ino);
+  record["ctime_ns"] = static_cast<std::int64_t>(status.st_ctim.tv_sec) * 1'000'000'000 + status.st_ctim.tv_nsec;
+  ASSERT_TRUE(util::write_file_atomic(index, document.dump(), 0600));
 }
 
 class Staging : public testing::Test {
@@ -344,6 +361,7 @@ TEST_F(Staging, ARewriteWithinTheSameMtimeTickIsCaughtByTheRacyCheck) {
   write(file, "ALPHA\n", 0640);
   ASSERT_EQ(lchown(file.c_str(), 1234, 5678), 0);
   set_mtime(file, seconds, 0);
+  hide_ctime_change(index_, source_, "a.txt");
   auto second = mirror();
   ASSERT_TRUE(second) << second.error().message;
   EXPECT_EQ(*util::read_file(target_ / "a.txt"), "ALPHA\n");
@@ -359,6 +377,7 @@ TEST_F(Staging, AnOldFileRewrittenBehindTheQuickCheckIsCaughtByTheFullCheck) {
   write(file, "ALPHA\n", 0640);
   ASSERT_EQ(lchown(file.c_str(), 1234, 5678), 0);
   set_mtime(file, 1'600'000'000, 123'456'789);
+  hide_ctime_change(index_, source_, "a.txt");
   auto second = mirror_tree(source_, target_, every_third);
   ASSERT_TRUE(second);
   EXPECT_FALSE(second->full_check);
@@ -373,6 +392,55 @@ TEST_F(Staging, AnOldFileRewrittenBehindTheQuickCheckIsCaughtByTheFullCheck) {
   EXPECT_TRUE(fourth->full_check);
   EXPECT_EQ(*util::read_file(target_ / "a.txt"), "ALPHA\n");
   EXPECT_EQ(fourth->files_copied, 1u);
+}
+
+TEST_F(Staging, AnOldFileRewrittenWithItsSizeAndMtimeKeptIsCaughtByItsCtime) {
+  const auto file = source_ / "a.txt"; // mtime in 2020: not racy
+  // The other files too, so that only the ctime check can re-read anything.
+  for (const char* other : {"empty.txt", "script.sh", "nested/deeper/data.bin"})
+    set_mtime(source_ / other, 1'600'000'000, 0);
+  ASSERT_TRUE(mirror());
+  // Rewritten in place (same inode), same size, the mtime set back: only the ctime moved.
+  {
+    auto descriptor = util::FileDescriptor(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_TRUE(descriptor);
+    ASSERT_EQ(::pwrite(descriptor.get(), "ALPHA\n", 6, 0), 6);
+  }
+  set_mtime(file, 1'600'000'000, 123'456'789);
+  auto second = mirror();
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_FALSE(second->full_check);
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "ALPHA\n");
+  EXPECT_EQ(second->files_copied, 1u);
+  EXPECT_EQ(second->files_verified, 1u); // only that file was re-read
+}
+
+TEST_F(Staging, AFileReplacedByACopyWithItsSizeAndMtimeIsCaughtByItsInode) {
+  const auto file = source_ / "a.txt";
+  ASSERT_TRUE(mirror());
+  write(source_ / ".a.txt.new", "ALPHA\n", 0640); // cp -p, then mv over the old name
+  ASSERT_EQ(lchown((source_ / ".a.txt.new").c_str(), 1234, 5678), 0);
+  set_mtime(source_ / ".a.txt.new", 1'600'000'000, 123'456'789);
+  ASSERT_EQ(std::rename((source_ / ".a.txt.new").c_str(), file.c_str()), 0);
+  auto second = mirror();
+  ASSERT_TRUE(second) << second.error().message;
+  EXPECT_EQ(*util::read_file(target_ / "a.txt"), "ALPHA\n");
+  EXPECT_EQ(second->files_copied, 1u);
+}
+
+TEST_F(Staging, TheChangeFingerprintSeesWhatTheTreeFingerprintCannot) {
+  const auto file = source_ / "a.txt";
+  const auto tree_before = tree_fingerprint(scan(source_));
+  const auto change_before = change_fingerprint(scan(source_));
+  EXPECT_EQ(change_fingerprint(scan(source_)), change_before); // stable while nothing happens
+  {
+    auto descriptor = util::FileDescriptor(::open(file.c_str(), O_WRONLY | O_CLOEXEC));
+    ASSERT_TRUE(descriptor);
+    ASSERT_EQ(::pwrite(descriptor.get(), "ALPHA\n", 6, 0), 6);
+  }
+  set_mtime(file, 1'600'000'000, 123'456'789);
+  EXPECT_EQ(tree_fingerprint(scan(source_)), tree_before); // size, mtime, mode, owner all kept
+  EXPECT_NE(change_fingerprint(scan(source_)), change_before);
 }
 
 TEST_F(Staging, CompareContentRewritesAFileWhoseMetadataMatches) {
