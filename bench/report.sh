@@ -66,6 +66,8 @@ for run in first second; do
   target=$([ $run = first ] && echo 0.5 || echo 0.1)
   ratio_row 3 "freeze window, $run run (s)" "$(median "$size" "baseline_freeze_${run}_s")" "$(median "$size" "plugin_freeze_${run}_s")" "<=" "$target"
 done
+retried="$(awk -F'\t' -v s="$size" '$1 == s && $3 == "plugin_paused_retry" { n++; r += $4 } END { printf "%d of %d", r, n }' "$samples")"
+echo "| 3 | freeze window, a file changed during the export (paused retry, $retried runs; baseline: its second run) (s) | $(median "$size" baseline_freeze_second_s) | $(median "$size" plugin_freeze_retry_s) | $(ratio "$(median "$size" plugin_freeze_retry_s)" "$(median "$size" baseline_freeze_second_s)") | - | - |"
 own="$(median "$size" plugin_backup_own_rss_kib)"
 echo "| 4 | peak RSS of connectware-backup itself (MiB; restic child not included) | tar $(kib_mib "$(median "$size" baseline_tar_rss_kib)"), restic $(kib_mib "$(median "$size" baseline_restic_rss_kib)") | $(kib_mib "$own") | - | <= 64 | $(verdict "$(kib_mib "$own")" "<=" 64) |"
 b="$(download_pairs | median_of_column 1)"; p="$(download_pairs | median_of_column 2)"
@@ -81,6 +83,7 @@ for run in first second; do
   echo "- where the time goes, $run run: baseline ${bs%, }; plugin ${ps%, }."
 done
 b="$(median "$size" baseline_growth_first_bytes)"; p="$(median "$size" plugin_growth_first_bytes)"
+echo "- the run with a change during its export (paused retry): wall $(median "$size" plugin_wall_retry_s) s, against $(median "$size" plugin_wall_second_s) s for the second run."
 echo "- repository growth, first run: baseline $(mib "$b") MiB, plugin $(mib "$p") MiB (ratio $(ratio "$p" "$b"))."
 echo "- download, once more: curl fetching the same archive again right after the plugin's run: $(median "$size" curl_download_mib_s) MiB/s."
 rs=""; for st in fetch check safety_copy database volumes restart total; do rs+="$st $(median "$size" "plugin_restore_step_${st}_s"), "; done

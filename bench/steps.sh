@@ -161,6 +161,29 @@ plugin_backup() { # plugin_backup RUN(first|second): connectware-backup, timed
   if [ "${measure_download:-0}" = 1 ]; then download_throughput ""; fi
 }
 
+# A third plugin run in which a service file changes while the optimistic (unpaused) attempt exports: the
+# run must notice it and stage again with the service-manager paused. Records its wall time, its freeze window
+# and its quiesce outcome (1 when it was paused_retry).
+plugin_backup_changed_during_window() {
+  export RESTIC_REPOSITORY="$work/repo-plugin"
+  export CONNECTWARE_STAGING_DIR="$work/plugin/staging" CONNECTWARE_STATE_DIR="$work/plugin/state"
+  local start; start="$(now)"
+  "$bin/connectware-backup" 2> "$work/plugin-retry.log" & local pid=$!
+  local target; target="$(find "$volume_data/bench/services" -name '*.yml' | sort | head -1)"
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$(api -H 'Content-Type: application/json' -X GET "$CONNECTWARE_URL/api/maintenance/db" | jq -r '.running')" = true ]; then
+      printf '# changed during the export at %s\n' "$(now)" >> "$target"
+      break
+    fi
+    sleep 0.05
+  done
+  wait "$pid" || { cat "$work/plugin-retry.log" >&2; exit 1; }
+  record "plugin_wall_retry_s" "$(since "$start")"
+  local status="$CONNECTWARE_STATE_DIR/status.json"
+  record "plugin_freeze_retry_s" "$(jq '.quiesce.window_seconds * 1000 | round / 1000' "$status")"
+  record "plugin_paused_retry" "$(jq '.quiesce.outcome == "paused_retry" | if . then 1 else 0 end' "$status")"
+}
+
 # Download throughput: the plugin's download stage (the transfer, written and hashed as it arrives) against
 # curl fetching the same archive from the same emulator into a file right afterwards. download_throughput SUFFIX
 download_throughput() {
@@ -278,6 +301,8 @@ backups_at() {
     record "changed_files" "$(change_one_percent)"
     grow_database $(( db_kib / 100 ))
     for side in "${order[@]}"; do step "size $size MiB, run $iteration/$runs: $side, second backup (1% changed)"; "${side}_backup" second; done
+    step "size $size MiB, run $iteration/$runs: plugin, a service file changed during its unpaused export"
+    plugin_backup_changed_during_window
     if [ "$with_restore" = 1 ]; then
       for side in "${order[@]}"; do step "size $size MiB, run $iteration/$runs: $side restore"; "${side}_restore"; done
     fi
