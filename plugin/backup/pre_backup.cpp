@@ -24,8 +24,12 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstring>
+#include <optional>
+#include <thread>
 
 namespace cwb::backup {
 namespace {
@@ -334,15 +338,57 @@ private:
 
   [[nodiscard]] unsigned full_check_every() const { return static_cast<unsigned>(config_.mirror_full_check_every()); }
 
-  /// Fingerprint of everything verify mode watches: the volume trees and the services list.
-  Result<std::string> configuration_fingerprint() {
+  /// What verify and optimistic mode compare: the volume trees and the services list. `too_recent_by`: an
+  /// entry changed less than a ctime tick before this fingerprint, so that a second write within that tick
+  /// could leave the same fingerprint; such a "before" proves nothing until the tick is over (git's
+  /// racy-index rule). Zero otherwise.
+  struct ConfigurationFingerprint {
+    std::string digest;
+    std::chrono::nanoseconds too_recent_by{0};
+  };
+
+  /// The ctime tick assumed: 1 s, as the mirror's racy window (coarse file systems included).
+  static constexpr std::chrono::nanoseconds ctime_tick = std::chrono::seconds(1);
+
+  Result<ConfigurationFingerprint> configuration_fingerprint() {
+    const auto taken =
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch());
     // scope = full: only the configuration's volumes; the database's files change all the time, and every
     // volume is copied again with the installation stopped anyway.
-    auto trees = fingerprint_volumes(full_scope() ? configured_volumes() : volumes_);
+    auto trees =
+        fingerprint_volumes(full_scope() ? configured_volumes() : volumes_, taken.count() + ctime_tick.count());
     if (!trees) return fail(trees.error());
     auto services = context_.connectware.services();
     if (!services) return fail(services.error().with_context("listing services"));
-    return *trees + ":" + util::sha256_hex(services->dump());
+    // Capped at one tick: a ctime ahead of the clock (a clock set back, a network file system's server) is
+    // no reason to wait longer, and a write from now on gives its entry another ctime anyway.
+    const auto settled = std::chrono::nanoseconds(trees->newest_ctime_ns) + ctime_tick;
+    return ConfigurationFingerprint{trees->digest + ":" + util::sha256_hex(services->dump()),
+                                    std::clamp(settled - taken, std::chrono::nanoseconds(0), ctime_tick)};
+  }
+
+  /// The "before" fingerprint of an unpaused attempt: taken again after waiting out the ctime tick of a
+  /// change just before it (three tries, one tick each at most, cancellable). `proven` is false when the
+  /// last one was still too recent (the volumes keep changing): the attempt then cannot count as unchanged.
+  struct BeforeFingerprint {
+    std::string digest;
+    bool proven = false;
+  };
+
+  Result<BeforeFingerprint> settled_fingerprint() {
+    constexpr int tries = 3;
+    for (int attempt = 1;; ++attempt) {
+      auto fingerprint = configuration_fingerprint();
+      if (!fingerprint) return fail(fingerprint.error());
+      if (fingerprint->too_recent_by.count() == 0) return BeforeFingerprint{std::move(fingerprint->digest), true};
+      if (attempt == tries) return BeforeFingerprint{std::move(fingerprint->digest), false};
+      const auto until = std::chrono::steady_clock::now() + fingerprint->too_recent_by;
+      while (std::chrono::steady_clock::now() < until) {
+        std::this_thread::sleep_for(std::min<std::chrono::nanoseconds>(std::chrono::milliseconds(50),
+                                                                       until - std::chrono::steady_clock::now()));
+        CWB_TRY(check_cancellation("while waiting for the volumes to settle"));
+      }
+    }
   }
 
   connectware::ExportOptions export_options() const {
@@ -466,16 +512,22 @@ private:
                                                " attempts (verify mode); retry later or use quiesce = pause");
   }
 
-  /// One unpaused attempt between two fingerprints of the configuration. Returns whether they were equal;
-  /// then the attempt is the run's (attempt_).
+  /// One unpaused attempt between two fingerprints of the configuration. Returns whether they were equal
+  /// (and the first one settled enough to prove it); then the attempt is the run's (attempt_). Either way
+  /// the volumes were staged once (the bulk of the copying, and the periodic full re-read with `full_check`).
   Result<bool> stage_unchanged(bool full_check) {
-    auto before = configuration_fingerprint();
+    auto before = settled_fingerprint();
     if (!before) return fail(before.error());
     auto staged = stage_once(/*pause=*/false, full_check);
     if (!staged) return fail(staged.error());
     auto after = configuration_fingerprint();
     if (!after) return fail(after.error());
-    if (*after != *before) return false;
+    if (after->digest != before->digest) return false;
+    if (!before->proven) {
+      spdlog::info("the volumes kept changing within the last second before the attempt: it cannot prove that the "
+                   "configuration held still");
+      return false;
+    }
     attempt_ = std::move(*staged);
     return true;
   }

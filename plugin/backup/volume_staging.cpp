@@ -7,6 +7,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <set>
 #include <system_error>
 
@@ -98,14 +99,19 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
   return staged;
 }
 
-Result<std::string> fingerprint_volumes(const std::vector<Volume>& sources) {
+Result<VolumesFingerprint> fingerprint_volumes(const std::vector<Volume>& sources, std::int64_t ignore_after_ns) {
   util::Sha256 combined;
+  VolumesFingerprint fingerprint;
   for (const auto& source : sources) {
     auto entries = staging::scan_tree(source.path);
     if (!entries) return fail(entries.error().with_context("scanning volume " + source.source));
     combined.update(source.name + "=" + staging::change_fingerprint(*entries) + "\n");
+    for (const auto& entry : *entries)
+      if (entry.identity.ctime_ns <= ignore_after_ns)
+        fingerprint.newest_ctime_ns = std::max(fingerprint.newest_ctime_ns, entry.identity.ctime_ns);
   }
-  return combined.finish_hex();
+  fingerprint.digest = combined.finish_hex();
+  return fingerprint;
 }
 
 } // namespace cwb::backup

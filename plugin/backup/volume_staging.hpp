@@ -8,6 +8,7 @@
 #include "snapshot/manifest.hpp"
 #include "util/progress_line.hpp"
 
+#include <cstdint>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -29,9 +30,16 @@ struct StagedVolumes {
 Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const snapshot::Layout& layout,
                                     unsigned full_check_every = 0, util::ProgressLine* progress = nullptr);
 
+struct VolumesFingerprint {
+  std::string digest;               // over every tree (staging::change_fingerprint)
+  std::int64_t newest_ctime_ns = 0; // the latest ctime of any entry up to ignore_after_ns (ns since the epoch)
+};
+
 /// Returns a fingerprint of the sources' trees (metadata only, no contents; inodes and ctimes included,
 /// staging::change_fingerprint): equal fingerprints taken before and after mean nothing was written in
-/// between. Errors: staging_io.
-Result<std::string> fingerprint_volumes(const std::vector<Volume>& sources);
+/// between, unless something was written twice within the file system's ctime resolution around the first
+/// one (see newest_ctime_ns; ctimes after `ignore_after_ns`, ahead of the clock, do not count there).
+/// Errors: staging_io.
+Result<VolumesFingerprint> fingerprint_volumes(const std::vector<Volume>& sources, std::int64_t ignore_after_ns);
 
 } // namespace cwb::backup

@@ -86,7 +86,7 @@ public:
   /// --config or CONNECTWARE_CONFIG), applies the layers, validates every value, derives status-file and
   /// reads the secret files. Errors (all usage): unreadable or malformed config file, unknown or
   /// environment-only key in it, invalid value ('invalid value "fast" for quiesce (from environment
-  /// CONNECTWARE_QUIESCE): expected pause, verify, none or auto'), conflicting settings, missing,
+  /// CONNECTWARE_QUIESCE): expected optimistic, pause, verify, none or auto'), conflicting settings, missing,
   /// unreadable or empty secret file.
   static Result<Config> resolve(const CommandLine& command_line, const util::Environment& environment);
 

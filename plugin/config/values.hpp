@@ -7,7 +7,7 @@
 namespace cwb::config {
 
 /// How the configuration is held still during a backup. `automatic` ("auto") is resolved later in the
-/// pipeline: pause when the Docker engine is reachable, else verify.
+/// pipeline: optimistic when the Docker engine is reachable (its retry pauses), else verify.
 enum class Quiesce { automatic, optimistic, pause, verify, none };
 /// How the database archive is stored in the snapshot: gunzipped (restic deduplicates it across days) when
 /// the backup proves the tar rebuilds an archive with identical entries, or exactly as downloaded.

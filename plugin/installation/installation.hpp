@@ -85,7 +85,8 @@ public:
   /// names it), container_runtime.
   virtual Result<std::vector<Volume>> locate_volumes(const std::vector<std::string>& names) = 0;
 
-  /// True when hold_configuration() can work here now (quiesce = auto then pauses; else it verifies).
+  /// True when hold_configuration() can work here now (quiesce = auto is then optimistic, with a paused retry; else it
+  /// verifies).
   virtual bool can_hold_configuration() = 0;
 
   /// Holds the configuration writers still, after recording in the state folder what it is about to

@@ -83,8 +83,12 @@ struct Index {
   unsigned runs_since_full_check = 0; // runs since the last one that re-read every file
   bool found = false;
 
-  /// True when the record may hide a rewrite within the same mtime tick.
-  [[nodiscard]] bool racy(const IndexRecord& record) const { return record.mtime_ns + racy_window_ns >= scanned_ns; }
+  /// True when the record may hide a rewrite within the same mtime or ctime tick (a file hashed less than a
+  /// tick after it was written could be written again in that tick, its ctime unchanged).
+  [[nodiscard]] bool racy(const IndexRecord& record) const {
+    return record.mtime_ns + racy_window_ns >= scanned_ns ||
+           (record.source_ctime_ns != 0 && record.source_ctime_ns + racy_window_ns >= scanned_ns);
+  }
 };
 
 // A missing or unreadable index is not an error: it only costs re-reading the mirror's files.

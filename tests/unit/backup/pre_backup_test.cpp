@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <csignal>
 #include <functional>
+#include <thread>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -500,15 +501,19 @@ TEST(PreBackup, OptimisticModesPausedRetryEndsEvenWhenTheConfigurationKeepsChang
 TEST(PreBackup, OptimisticModeNoticesAFileRewrittenWithItsSizeAndMtimeKept) {
   BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
   const auto file = rig.volume_dir() / "services" / "svc1.yml";
+  // An old mtime, so that the mirror's racy-mtime rule cannot be what re-reads the file.
+  const struct timespec old_times[2] = {{1'600'000'000, 0}, {1'600'000'000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), old_times, 0), 0);
   struct stat before {};
   ASSERT_EQ(::stat(file.c_str(), &before), 0);
+  std::string changed;
   std::vector<std::string> states;
   states_at_each_export(rig, states, [&](int export_number) {
     if (export_number != 1) return;
     // Same length, same mtime afterwards: only the ctime (and here the inode, replaced by a rename) tell.
     auto text = util::read_file(file);
     ASSERT_TRUE(text);
-    std::string changed = *text;
+    changed = *text;
     changed[0] = changed[0] == 'X' ? 'Y' : 'X';
     ASSERT_TRUE(util::write_file_atomic(file, changed));
     const struct timespec times[2] = {before.st_atim, before.st_mtim};
@@ -519,6 +524,38 @@ TEST(PreBackup, OptimisticModeNoticesAFileRewrittenWithItsSizeAndMtimeKept) {
   ASSERT_TRUE(staged) << staged.error().message;
   EXPECT_EQ(states, (std::vector<std::string>{"running", "paused"}));
   EXPECT_EQ(staged->manifest.quiesce.outcome, "paused_retry");
+  // The paused retry copied the rewrite although its size and mtime are the old ones.
+  const auto staged_copy = util::read_file(rig.layout().volume("service-manager") / "services" / "svc1.yml");
+  ASSERT_TRUE(staged_copy);
+  EXPECT_EQ(*staged_copy, changed);
+}
+
+/// The number of GET /api/services (one per configuration fingerprint) before the first export starts.
+int fingerprints_before_the_export(const std::vector<std::string>& requests) {
+  const auto export_started = std::find(requests.begin(), requests.end(), "POST /api/maintenance/db/backup");
+  return static_cast<int>(std::count_if(requests.begin(), export_started,
+                                        [](const std::string& call) { return call.starts_with("GET /api/services"); }));
+}
+
+TEST(PreBackup, AChangeLessThanACtimeTickBeforeTheFingerprintIsWaitedOutAndFingerprintedAgain) {
+  // A second write within the same ctime tick as one just before the "before" fingerprint could leave it
+  // unchanged: such a fingerprint proves nothing, so it is taken again once that tick (1 s) is over.
+  BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
+  ASSERT_TRUE(util::write_file_atomic(rig.volume_dir() / "services" / "svc1.yml", "description: just now\n"));
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(fingerprints_before_the_export(rig.server.requests), 2);
+  EXPECT_EQ(staged->manifest.quiesce.outcome, "unchanged");
+}
+
+TEST(PreBackup, VolumesUnchangedForASecondAreFingerprintedOnce) {
+  BackupRig rig(test::Settings{{"quiesce", "optimistic"}});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100)); // the rig's files, written just now, age
+  auto context = rig.context();
+  auto staged = run_pre_backup(context);
+  ASSERT_TRUE(staged) << staged.error().message;
+  EXPECT_EQ(fingerprints_before_the_export(rig.server.requests), 1);
 }
 
 TEST(PreBackup, OptimisticModeNoticesAChangedServiceList) {
