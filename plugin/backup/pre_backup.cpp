@@ -664,7 +664,7 @@ private:
     manifest.tags = config_.tags();
     manifest.tags.push_back("connectware-" + marker_.connectware_version);
     if (full_scope()) manifest.tags.emplace_back(snapshot::full_scope_tag); // --list shows which snapshots are full
-    CWB_TRY(util::write_file_atomic(layout_.manifest(), snapshot::to_json_text(manifest)));
+    CWB_TRY(snapshot::write_manifest_file(manifest, layout_.manifest()));
     // A backup that its own restore would refuse is a failed backup: the manifest is read back as the
     // restore reads it, and the staged tree checked against it (the contents were hashed while copied).
     CWB_TRY(restore::check_staging_restorable(layout_));

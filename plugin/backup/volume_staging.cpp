@@ -45,21 +45,15 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
                                   util::human_bytes(copied) + " copied");
       };
     }
-    auto report = staging::mirror_tree(source.path, layout.volume(source.name), options);
-    if (report && progress != nullptr) {
-      progress->finish(label, std::to_string(report->entries.size()) + " entries, " +
-                                  util::human_bytes(report->bytes_copied) + " copied");
-    }
-    if (!report) return fail(report.error().with_context("staging volume " + source.source));
     snapshot::VolumeRecord record;
     record.name = source.name;
     record.source = source.source;
     record.labels = source.labels;
     record.staged_path = std::filesystem::relative(layout.volume(source.name), layout.root).generic_string();
-    for (const auto& entry : report->entries) {
+    options.on_entry = [&](const staging::MirrorEntry& entry) -> Result<> {
       if (!entry.warning.empty()) spdlog::warn("volume {}: {}: {}", source.source, entry.path, entry.warning);
       const auto type = manifest_type(entry.type);
-      if (!type || entry.action == staging::MirrorAction::skipped) continue;
+      if (!type || entry.action == staging::MirrorAction::skipped) return {};
       const auto& meta = entry.metadata;
       snapshot::VolumeEntry described{entry.path,
                                       *type,
@@ -77,7 +71,14 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
         described.xattrs.push_back({attribute.name, attribute.value});
       record.entries.push_back(std::move(described));
       if (*type == snapshot::EntryType::file && entry.hard_link_to.empty()) staged.bytes += entry.size;
+      return {};
+    };
+    auto report = staging::mirror_tree(source.path, layout.volume(source.name), options);
+    if (report && progress != nullptr) {
+      progress->finish(label, std::to_string(report->entries) + " entries, " + util::human_bytes(report->bytes_copied) +
+                                  " copied");
     }
+    if (!report) return fail(report.error().with_context("staging volume " + source.source));
     staged.bytes_copied += report->bytes_copied;
     staged.files_copied += report->files_copied;
     spdlog::info("volume {}: {} file(s) copied ({} bytes), {} unchanged ({} re-read{}), {} removed", source.source,

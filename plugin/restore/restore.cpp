@@ -916,7 +916,7 @@ private:
       auto mirrored = staging::mirror_tree(plan.fetched, plan.volume.path, by_content());
       if (!mirrored)
         return fail(mirrored.error().with_context("replacing the contents of volume " + plan.volume.source));
-      spdlog::info("volume {}: {} entries restored into {}", plan.volume.source, mirrored->entries.size(),
+      spdlog::info("volume {}: {} entries restored into {}", plan.volume.source, mirrored->entries,
                    plan.volume.path.string());
     }
     // Before anything starts on them again: each live volume must now be exactly the snapshot's.

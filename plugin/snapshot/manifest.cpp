@@ -1,16 +1,22 @@
 #include "snapshot/manifest.hpp"
 
 #include "util/byte_text.hpp"
+#include "util/file_system.hpp"
 #include "util/url_credentials.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <fstream>
+#include <functional>
 #include <map>
+#include <numeric>
 
 namespace cwb::snapshot {
 namespace {
@@ -165,24 +171,10 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text) {
   return seconds * 1000 + millis;
 }
 
-std::string to_json_text(const Manifest& manifest) {
-  json volumes = json::array();
-  for (const auto& volume : manifest.volumes) {
-    json entries = json::array();
-    for (const auto& entry : volume.entries)
-      entries.push_back(entry_to_json(entry));
-    json record = {{"name", volume.name},
-                   {"source", volume.source},
-                   {"staged_path", volume.staged_path},
-                   {"entries", std::move(entries)}};
-    if (!volume.labels.empty()) record["labels"] = volume.labels;
-    volumes.push_back(std::move(record));
-  }
-  int format = manifest.format;
-  for (const auto& volume : manifest.volumes)
-    for (const auto& entry : volume.entries)
-      if (needs_format_3(entry)) format = std::max(format, 3);
-  if (manifest.scope == scope_full) format = std::max(format, manifest_format_full_scope);
+namespace {
+
+/// Everything but the volumes, as one small JSON object (the volumes are written entry by entry).
+json header_of(const Manifest& manifest, int format) {
   json out = {
       {"format", format},
       {"plugin_version", manifest.plugin_version},
@@ -206,7 +198,7 @@ std::string to_json_text(const Manifest& manifest) {
         {"stopped_containers", manifest.installation.stopped_containers},
         {"downtime_seconds", manifest.installation.downtime_seconds}}},
       {"database", nullptr},
-      {"volumes", std::move(volumes)},
+      {"volumes", nullptr}, // its place; written by write_manifest_text
       {"tags", manifest.tags},
   };
   if (manifest.database) {
@@ -224,12 +216,176 @@ std::string to_json_text(const Manifest& manifest) {
                                         {"level", manifest.database->gzip_level},
                                         {"mem_level", manifest.database->gzip_mem_level}};
   }
-  return out.dump(2) + "\n";
+  return out;
 }
 
-Result<Manifest> parse_manifest(const std::string& text) {
+/// Writes the manifest's JSON piece by piece to `sink`: the fields pretty-printed, each volume entry on a
+/// line of its own, so that no whole document of 100,000 entries is ever built (a DOM costs ~1 KiB an
+/// entry). Stops at the first error of `sink`.
+Result<> write_manifest_text(const Manifest& manifest, const std::function<Result<>(std::string_view)>& sink) {
+  int format = manifest.format;
+  for (const auto& volume : manifest.volumes)
+    for (const auto& entry : volume.entries)
+      if (needs_format_3(entry)) format = std::max(format, 3);
+  if (manifest.scope == scope_full) format = std::max(format, manifest_format_full_scope);
+  const json header = header_of(manifest, format);
+  CWB_TRY(sink("{"));
+  bool first_field = true;
+  for (const auto& [key, value] : header.items()) { // sorted by key, as a whole dump would be
+    CWB_TRY(sink(std::string(first_field ? "\n  " : ",\n  ") + json(key).dump() + ": "));
+    first_field = false;
+    if (key != "volumes") {
+      std::string text = value.dump(2);
+      // Indent the nested lines by the field's own two spaces.
+      for (std::size_t at = text.find('\n'); at != std::string::npos; at = text.find('\n', at + 3))
+        text.insert(at + 1, "  ");
+      CWB_TRY(sink(text));
+      continue;
+    }
+    CWB_TRY(sink("["));
+    for (std::size_t v = 0; v < manifest.volumes.size(); ++v) {
+      const auto& volume = manifest.volumes[v];
+      json record = {{"name", volume.name}, {"source", volume.source}, {"staged_path", volume.staged_path}};
+      if (!volume.labels.empty()) record["labels"] = volume.labels;
+      std::string opening = record.dump();
+      opening.pop_back(); // the closing brace: the entries follow
+      CWB_TRY(sink(std::string(v == 0 ? "\n    " : ",\n    ") + opening + ", \"entries\": ["));
+      for (std::size_t e = 0; e < volume.entries.size(); ++e)
+        CWB_TRY(sink(std::string(e == 0 ? "\n      " : ",\n      ") + entry_to_json(volume.entries[e]).dump()));
+      CWB_TRY(sink(volume.entries.empty() ? "]}" : "\n    ]}"));
+    }
+    CWB_TRY(sink(manifest.volumes.empty() ? "]" : "\n  ]"));
+  }
+  return sink("\n}\n");
+}
+
+} // namespace
+
+std::string to_json_text(const Manifest& manifest) {
+  std::string text;
+  (void)write_manifest_text(manifest, [&](std::string_view piece) -> Result<> {
+    text.append(piece);
+    return {};
+  });
+  return text;
+}
+
+Result<> write_manifest_file(const Manifest& manifest, const std::filesystem::path& path) {
+  auto file = util::AtomicFileWriter::create(path, 0600);
+  if (!file) return fail(file.error());
+  CWB_TRY(write_manifest_text(manifest, [&](std::string_view piece) { return file->append(piece); }));
+  return file->commit();
+}
+
+namespace {
+
+/// One volume entry from its JSON. Throws json::exception (caught by parse_manifest_from) on a field of the
+/// wrong type.
+Result<VolumeEntry> entry_from_json(const json& entry_json) {
+  VolumeEntry entry;
+  entry.path = get_required_bytes(entry_json, "path");
+  if (!is_safe_relative_path(entry.path)) {
+    return fail(ErrorKind::snapshot_invalid, "manifest entry escapes its volume: \"" + entry.path + "\"");
+  }
+  const auto type = entry_type_from(entry_json.at("type").get<std::string>());
+  if (!type) return fail(ErrorKind::snapshot_invalid, "manifest entry has an unknown type: " + entry.path);
+  entry.type = *type;
+  entry.mode = entry_json.value("mode", 0u);
+  entry.uid = entry_json.value("uid", 0u);
+  entry.gid = entry_json.value("gid", 0u);
+  entry.mtime_ns = entry_json.value("mtime_ns", std::int64_t{0});
+  if (entry.type == EntryType::file) {
+    entry.size = entry_json.at("size").get<std::uint64_t>();
+    entry.sha256 = entry_json.at("sha256").get<std::string>();
+    entry.hard_link_to = get_bytes(entry_json, "hard_link_to").value_or("");
+  }
+  if (entry.type == EntryType::symlink) entry.link_target = get_required_bytes(entry_json, "link_target");
+  if (is_device(entry.type)) entry.device_number = entry_json.at("rdev").get<std::uint64_t>();
+  if (const auto xattrs = entry_json.find("xattrs"); xattrs != entry_json.end()) {
+    for (const auto& item : *xattrs) {
+      auto value = util::base64_decode(item.at("value_base64").get<std::string>());
+      if (!value)
+        return fail(ErrorKind::snapshot_invalid,
+                    "manifest entry " + entry.path + " has an extended attribute whose value is not base64");
+      entry.xattrs.push_back({get_required_bytes(item, "name"), std::move(*value)});
+    }
+    std::ranges::sort(entry.xattrs, {}, &ExtendedAttribute::name);
+  }
+  return entry;
+}
+
+/// A hard link must name an earlier regular file of its volume (the restore links to it; a later one or a
+/// folder would make it link to nothing or outside what it wrote). One sorted index, not a map of paths.
+Result<> check_hard_links(const VolumeRecord& volume) {
+  const auto& entries = volume.entries;
+  if (std::ranges::none_of(entries, [](const VolumeEntry& entry) { return !entry.hard_link_to.empty(); })) return {};
+  std::vector<std::uint32_t> by_path(entries.size());
+  std::iota(by_path.begin(), by_path.end(), 0u);
+  std::ranges::stable_sort(by_path, {}, [&](std::uint32_t i) -> const std::string& { return entries[i].path; });
+  for (std::uint32_t i = 0; i < entries.size(); ++i) {
+    const auto& entry = entries[i];
+    if (entry.hard_link_to.empty()) continue;
+    const auto first = std::ranges::lower_bound(by_path, entry.hard_link_to, {},
+                                                [&](std::uint32_t j) -> const std::string& { return entries[j].path; });
+    // The first entry with that path (stable sort: the earliest), which must come before this one.
+    if (first == by_path.end() || entries[*first].path != entry.hard_link_to || *first >= i ||
+        entries[*first].type != EntryType::file)
+      return fail(ErrorKind::snapshot_invalid, "manifest entry " + entry.path + " is a hard link to \"" +
+                                                   entry.hard_link_to +
+                                                   "\", which is not an earlier file of its volume");
+  }
+  return {};
+}
+
+/// The parser callback that takes each volume entry out of the document as soon as it is parsed (turned
+/// into a VolumeEntry, its JSON dropped), so that the document in memory holds no entries: a DOM of
+/// 100,000 entries would cost ~1 KiB each. Depths as nlohmann::json counts them: the root's fields at 1,
+/// a volume's fields at 3, an entry object at 4.
+class EntryReader {
+public:
+  bool operator()(int depth, json::parse_event_t event, json& parsed) {
+    using Event = json::parse_event_t;
+    if (event == Event::key && depth == 1) root_key_ = parsed.get<std::string>();
+    if (root_key_ != "volumes") return true;
+    if (event == Event::object_start && depth == 2) volumes_.emplace_back();
+    if (event == Event::key && depth == 3) volume_key_ = parsed.get<std::string>();
+    if (event == Event::array_start && depth == 3) in_entries_ = volume_key_ == "entries";
+    if (event == Event::array_end && depth == 3) in_entries_ = false;
+    if (in_entries_ && depth == 4 && (event == Event::object_end || event == Event::value)) {
+      if (error_) return false;
+      if (!parsed.is_object()) {
+        error_ =
+            fail(ErrorKind::snapshot_invalid, "manifest.json is not valid: a volume entry is not an object").error();
+        return false;
+      }
+      auto entry = entry_from_json(parsed);
+      if (!entry)
+        error_ = entry.error();
+      else
+        volumes_.back().push_back(std::move(*entry));
+      return false; // dropped from the document: it lives on as a VolumeEntry
+    }
+    return true;
+  }
+
+  std::vector<std::vector<VolumeEntry>>& volumes() { return volumes_; }
+  [[nodiscard]] const std::optional<Error>& error() const { return error_; }
+
+private:
+  std::string root_key_;
+  std::string volume_key_;
+  bool in_entries_ = false;
+  std::vector<std::vector<VolumeEntry>> volumes_; // by volume, in document order
+  std::optional<Error> error_;                    // the first entry that could not be read
+};
+
+std::unexpected<Error> not_valid(const json::exception& error) {
+  return fail(ErrorKind::snapshot_invalid, std::string("manifest.json is not valid: ") + error.what());
+}
+
+/// The manifest of a parsed document whose entries `reader` took out while it was parsed.
+Result<Manifest> manifest_from(const json& in, EntryReader& reader) {
   try {
-    const json in = json::parse(text);
     Manifest manifest;
     manifest.format = in.at("format").get<int>();
     if (manifest.format > manifest_format_version) {
@@ -237,6 +393,7 @@ Result<Manifest> parse_manifest(const std::string& text) {
                                                    " is newer than this plugin understands (" +
                                                    std::to_string(manifest_format_version) + ")");
     }
+    if (reader.error()) return fail(*reader.error()); // after the format: a newer one may describe entries otherwise
     manifest.plugin_version = in.value("plugin_version", "");
     const auto& connectware = in.at("connectware");
     manifest.connectware_url = connectware.value("url", "");
@@ -299,7 +456,11 @@ Result<Manifest> parse_manifest(const std::string& text) {
       }
       manifest.database = std::move(record);
     }
-    for (const auto& volume_json : in.at("volumes")) {
+    const auto& volumes = in.at("volumes");
+    if (!volumes.is_array() || volumes.size() != reader.volumes().size())
+      return fail(ErrorKind::snapshot_invalid, "manifest.json is not valid: its volumes are not a list");
+    for (std::size_t v = 0; v < volumes.size(); ++v) {
+      const auto& volume_json = volumes[v];
       VolumeRecord volume;
       volume.name = volume_json.at("name").get<std::string>();
       volume.source = volume_json.value("source", "");
@@ -312,53 +473,42 @@ Result<Manifest> parse_manifest(const std::string& text) {
         return fail(ErrorKind::snapshot_invalid,
                     "manifest names an unsafe volume \"" + volume.name + "\" at \"" + volume.staged_path + "\"");
       }
-      std::map<std::string, EntryType> seen; // earlier entries of this volume, for hard links
-      for (const auto& entry_json : volume_json.at("entries")) {
-        VolumeEntry entry;
-        entry.path = get_required_bytes(entry_json, "path");
-        if (!is_safe_relative_path(entry.path)) {
-          return fail(ErrorKind::snapshot_invalid, "manifest entry escapes its volume: \"" + entry.path + "\"");
-        }
-        const auto type = entry_type_from(entry_json.at("type").get<std::string>());
-        if (!type) return fail(ErrorKind::snapshot_invalid, "manifest entry has an unknown type: " + entry.path);
-        entry.type = *type;
-        entry.mode = entry_json.value("mode", 0u);
-        entry.uid = entry_json.value("uid", 0u);
-        entry.gid = entry_json.value("gid", 0u);
-        entry.mtime_ns = entry_json.value("mtime_ns", std::int64_t{0});
-        if (entry.type == EntryType::file) {
-          entry.size = entry_json.at("size").get<std::uint64_t>();
-          entry.sha256 = entry_json.at("sha256").get<std::string>();
-          entry.hard_link_to = get_bytes(entry_json, "hard_link_to").value_or("");
-          if (!entry.hard_link_to.empty()) {
-            const auto leader = seen.find(entry.hard_link_to);
-            if (leader == seen.end() || leader->second != EntryType::file)
-              return fail(ErrorKind::snapshot_invalid, "manifest entry " + entry.path + " is a hard link to \"" +
-                                                           entry.hard_link_to +
-                                                           "\", which is not an earlier file of its volume");
-          }
-        }
-        if (entry.type == EntryType::symlink) entry.link_target = get_required_bytes(entry_json, "link_target");
-        if (is_device(entry.type)) entry.device_number = entry_json.at("rdev").get<std::uint64_t>();
-        if (const auto xattrs = entry_json.find("xattrs"); xattrs != entry_json.end()) {
-          for (const auto& item : *xattrs) {
-            auto value = util::base64_decode(item.at("value_base64").get<std::string>());
-            if (!value)
-              return fail(ErrorKind::snapshot_invalid,
-                          "manifest entry " + entry.path + " has an extended attribute whose value is not base64");
-            entry.xattrs.push_back({get_required_bytes(item, "name"), std::move(*value)});
-          }
-          std::ranges::sort(entry.xattrs, {}, &ExtendedAttribute::name);
-        }
-        seen.emplace(entry.path, entry.type);
-        volume.entries.push_back(std::move(entry));
-      }
+      if (const auto entries = volume_json.find("entries"); entries == volume_json.end())
+        throw json::out_of_range::create(403, "key 'entries' not found", nullptr);
+      else if (!entries->is_array() && !entries->is_null())
+        return fail(ErrorKind::snapshot_invalid, "manifest volume " + volume.name + " has entries that are not a list");
+      volume.entries = std::move(reader.volumes()[v]);
+      CWB_TRY(check_hard_links(volume));
       manifest.volumes.push_back(std::move(volume));
     }
     manifest.tags = in.value("tags", std::vector<std::string>{});
     return manifest;
   } catch (const json::exception& error) {
-    return fail(ErrorKind::snapshot_invalid, std::string("manifest.json is not valid: ") + error.what());
+    return not_valid(error);
+  }
+}
+
+} // namespace
+
+Result<Manifest> parse_manifest(const std::string& text) {
+  try {
+    EntryReader reader;
+    const json in = json::parse(text, std::ref(reader));
+    return manifest_from(in, reader);
+  } catch (const json::exception& error) {
+    return not_valid(error);
+  }
+}
+
+Result<Manifest> read_manifest_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fail(ErrorKind::staging_io, "cannot open " + path.string() + ": " + std::strerror(errno));
+  try {
+    EntryReader reader;
+    const json document = json::parse(in, std::ref(reader));
+    return manifest_from(document, reader);
+  } catch (const json::exception& error) {
+    return not_valid(error);
   }
 }
 

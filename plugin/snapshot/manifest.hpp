@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -128,10 +129,17 @@ struct Manifest {
 /// base64 in a field named with "_base64"; attribute values always are.
 std::string to_json_text(const Manifest& manifest);
 
+/// Writes to_json_text's text to `path` atomically, piece by piece (never whole in memory). Errors: staging_io.
+Result<> write_manifest_file(const Manifest& manifest, const std::filesystem::path& path);
+
 /// Parses manifest.json. Errors: snapshot_invalid when it is not JSON, lacks a required field, has a newer
 /// format than this plugin knows, names a path that is absolute or contains "..", or a hard link to a
 /// path that is not an earlier regular file of its volume.
 Result<Manifest> parse_manifest(const std::string& text);
+
+/// parse_manifest of the file at `path`, read as a stream: memory holds the entries, never the text or a
+/// whole JSON document. Errors: those of parse_manifest; staging_io when it cannot be opened.
+Result<Manifest> read_manifest_file(const std::filesystem::path& path);
 
 /// True when `relative` is a safe relative path: not empty, not absolute, no "." or ".." components.
 bool is_safe_relative_path(const std::string& relative);

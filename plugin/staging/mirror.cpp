@@ -14,10 +14,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <map>
+#include <optional>
 #include <vector>
 
 namespace cwb::staging {
@@ -28,7 +31,11 @@ using nlohmann::json;
 
 constexpr std::size_t copy_buffer_size = 1 << 20; // bounded memory: one buffer, never a whole file
 constexpr std::size_t hole_block = 4096;          // an all-zero block this large becomes a hole
-constexpr int index_format = 2;
+/// The index on disk. 3: JSON lines, a header line then one line per file in path byte order, read and
+/// written one line at a time (memory flat in the number of files). 2: one JSON document keyed by path; still
+/// read, so that the first run after an upgrade does not re-read every file.
+constexpr int index_format = 3;
+constexpr int index_format_document = 2;
 /// A file whose mtime is less than this before the run that recorded it may have been rewritten in the
 /// same mtime tick after it was read (1 s covers file systems with coarse timestamps).
 constexpr std::int64_t racy_window_ns = 1'000'000'000;
@@ -42,31 +49,23 @@ std::int64_t now_ns() {
       .count();
 }
 
-// Index keys are JSON strings: a path that is not valid UTF-8 is stored as "/" + base64 (no real relative
-// path starts with "/").
-std::string index_key(const std::string& path) {
-  return util::is_valid_utf8(path) ? path : "/" + util::base64_encode(path);
-}
-std::optional<std::string> path_of_key(const std::string& key) {
-  if (key.empty() || key.front() != '/') return key;
-  return util::base64_decode(std::string_view(key).substr(1));
-}
-
-// What the index remembers of a mirrored file: the metadata it had when it was hashed.
+// What the index remembers of a mirrored file: the metadata it had when it was hashed. Compact, as 100,000
+// of them are held at once: the digest inline, not as a string.
 struct IndexRecord {
+  std::string path;
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   mode_t mode = 0;
   uid_t uid = 0;
   gid_t gid = 0;
-  std::string sha256;
+  std::array<char, 64> sha256 = {}; // hex
   // The source file's inode and ctime when it was hashed; 0 in indexes written before these fields.
   std::uint64_t source_inode = 0;
   std::int64_t source_ctime_ns = 0;
 
   [[nodiscard]] bool matches(const TreeEntry& entry) const {
     return entry.type == EntryType::file && size == entry.size && mtime_ns == entry.mtime_ns && mode == entry.mode &&
-           uid == entry.uid && gid == entry.gid && sha256.size() == 64;
+           uid == entry.uid && gid == entry.gid;
   }
 
   /// Whether the source was written (or replaced) since it was hashed, even with its size and mtime kept
@@ -75,10 +74,34 @@ struct IndexRecord {
     return source_ctime_ns != 0 &&
            (source_ctime_ns != source.identity.ctime_ns || source_inode != source.identity.inode);
   }
+
+  [[nodiscard]] std::string sha256_hex() const { return {sha256.begin(), sha256.end()}; }
 };
 
+bool is_sha256_hex(std::string_view text) {
+  return text.size() == 64 &&
+         std::ranges::all_of(text, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+// One record from its JSON (either format; `path` already decoded). Throws json::exception on a bad field.
+std::optional<IndexRecord> record_of(std::string path, const json& fields) {
+  const auto sha256 = fields.at("sha256").get<std::string>();
+  if (!is_sha256_hex(sha256)) return std::nullopt;
+  IndexRecord record{std::move(path),
+                     fields.at("size").get<std::uint64_t>(),
+                     fields.at("mtime_ns").get<std::int64_t>(),
+                     fields.at("mode").get<mode_t>(),
+                     fields.at("uid").get<uid_t>(),
+                     fields.at("gid").get<gid_t>(),
+                     {},
+                     fields.value("inode", std::uint64_t{0}),
+                     fields.value("ctime_ns", std::int64_t{0})};
+  std::ranges::copy(sha256, record.sha256.begin());
+  return record;
+}
+
 struct Index {
-  std::map<std::string, IndexRecord> files;
+  std::vector<IndexRecord> files;     // sorted by path (byte order)
   std::int64_t scanned_ns = 0;        // when the run that wrote it started scanning
   unsigned runs_since_full_check = 0; // runs since the last one that re-read every file
   bool found = false;
@@ -91,59 +114,142 @@ struct Index {
   }
 };
 
-// A missing or unreadable index is not an error: it only costs re-reading the mirror's files.
-Index load_index(const fs::path& path) {
+/// Looks records up for paths asked in byte order (the order of a scan): one pass over the index in all.
+class IndexCursor {
+public:
+  explicit IndexCursor(const Index& index) : index_(index) {}
+  const IndexRecord* find(const std::string& path) {
+    const auto& files = index_.files;
+    while (next_ < files.size() && files[next_].path < path)
+      ++next_;
+    return next_ < files.size() && files[next_].path == path ? &files[next_] : nullptr;
+  }
+
+private:
+  const Index& index_;
+  std::size_t next_ = 0;
+};
+
+// Format 2 keys are JSON strings: a path that is not valid UTF-8 was stored as "/" + base64 (no real
+// relative path starts with "/").
+std::optional<std::string> path_of_key(const std::string& key) {
+  if (key.empty() || key.front() != '/') return key;
+  return util::base64_decode(std::string_view(key).substr(1));
+}
+
+Index load_document_index(const json& document) {
   Index index;
-  if (path.empty()) return index;
-  auto text = util::read_file(path);
-  if (!text) return index;
-  const json document = json::parse(*text, nullptr, /*allow_exceptions=*/false);
-  if (!document.is_object() || document.value("format", 0) != index_format) return index;
   const auto files = document.find("files");
   if (files == document.end() || !files->is_object()) return index;
-  try {
-    index.scanned_ns = document.at("scanned_ns").get<std::int64_t>();
-    index.runs_since_full_check = document.at("runs_since_full_check").get<unsigned>();
-    for (const auto& [key, record] : files->items()) {
-      const auto name = path_of_key(key);
-      if (!name) return {};
-      index.files[*name] =
-          IndexRecord{record.at("size").get<std::uint64_t>(),  record.at("mtime_ns").get<std::int64_t>(),
-                      record.at("mode").get<mode_t>(),         record.at("uid").get<uid_t>(),
-                      record.at("gid").get<gid_t>(),           record.at("sha256").get<std::string>(),
-                      record.value("inode", std::uint64_t{0}), record.value("ctime_ns", std::int64_t{0})};
-    }
-  } catch (const json::exception&) {
-    return {}; // a damaged index is treated as none
+  index.scanned_ns = document.at("scanned_ns").get<std::int64_t>();
+  index.runs_since_full_check = document.at("runs_since_full_check").get<unsigned>();
+  for (const auto& [key, fields] : files->items()) {
+    auto path = path_of_key(key);
+    if (!path) return {};
+    if (auto record = record_of(std::move(*path), fields)) index.files.push_back(std::move(*record));
   }
   index.found = true;
   return index;
 }
 
-Result<> save_index(const fs::path& path, const std::map<std::string, const TreeEntry*>& source_files,
-                    const std::vector<MirrorEntry>& mirrored, std::int64_t scanned_ns, unsigned runs_since_full_check) {
-  if (path.empty()) return {};
-  json files = json::object();
-  for (const auto& entry : mirrored) {
-    if (entry.type != EntryType::file || entry.sha256.empty()) continue;
-    const auto found = source_files.find(entry.path);
-    if (found == source_files.end()) continue;
-    const auto& source = *found->second;
-    files[index_key(entry.path)] = {{"size", source.size},
-                                    {"mtime_ns", source.mtime_ns},
-                                    {"mode", source.mode},
-                                    {"uid", source.uid},
-                                    {"gid", source.gid},
-                                    {"sha256", entry.sha256},
-                                    {"inode", source.identity.inode},
-                                    {"ctime_ns", source.identity.ctime_ns}};
-  }
-  const json document = {{"format", index_format},
-                         {"scanned_ns", scanned_ns},
-                         {"runs_since_full_check", runs_since_full_check},
-                         {"files", std::move(files)}};
-  return util::write_file_atomic(path, document.dump(1), 0600);
+/// Bytes as a JSON field of an index line: `name` when they are UTF-8, `name`_base64 otherwise (as in the
+/// manifest).
+void put_path(json& out, const std::string& path) {
+  if (util::is_valid_utf8(path))
+    out["path"] = path;
+  else
+    out["path_base64"] = util::base64_encode(path);
 }
+
+std::optional<std::string> get_path(const json& in) {
+  if (const auto plain = in.find("path"); plain != in.end()) return plain->get<std::string>();
+  if (const auto encoded = in.find("path_base64"); encoded != in.end())
+    return util::base64_decode(encoded->get<std::string>());
+  return std::nullopt;
+}
+
+// A missing or unreadable index is not an error: it only costs re-reading the mirror's files.
+Index load_index(const fs::path& path) {
+  if (path.empty()) return {};
+  std::ifstream in(path, std::ios::binary);
+  std::string line;
+  if (!in || !std::getline(in, line)) return {};
+  try {
+    json header = json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (header.is_discarded()) { // not a line of its own: a pretty-printed document (format 2)
+      in.clear();
+      in.seekg(0);
+      header = json::parse(in, nullptr, /*allow_exceptions=*/false);
+    }
+    if (!header.is_object()) return {};
+    if (header.value("format", 0) == index_format_document) return load_document_index(header);
+    if (header.value("format", 0) != index_format) return {};
+    Index index;
+    index.scanned_ns = header.at("scanned_ns").get<std::int64_t>();
+    index.runs_since_full_check = header.at("runs_since_full_check").get<unsigned>();
+    bool complete = false;
+    while (std::getline(in, line)) {
+      const json fields = json::parse(line);
+      if (fields.contains("end")) { // written last: an index cut short is none
+        complete = fields.at("end").get<std::uint64_t>() == index.files.size();
+        break;
+      }
+      auto name = get_path(fields);
+      if (!name) return {};
+      if (auto record = record_of(std::move(*name), fields)) index.files.push_back(std::move(*record));
+    }
+    if (!complete) return {};
+    // Written in order; sorting again costs nothing then and keeps the cursor right for any index.
+    if (!std::ranges::is_sorted(index.files, {}, &IndexRecord::path))
+      std::ranges::sort(index.files, {}, &IndexRecord::path);
+    index.found = true;
+    return index;
+  } catch (const json::exception&) {
+    return {}; // a damaged index is treated as none
+  }
+}
+
+/// Writes the index as the mirror goes, one line per file, so that it is never whole in memory; commit()
+/// replaces the old index only once every file is in.
+class IndexWriter {
+public:
+  static Result<IndexWriter> open(const fs::path& path, std::int64_t scanned_ns, unsigned runs_since_full_check) {
+    if (path.empty()) return IndexWriter(std::nullopt);
+    auto file = util::AtomicFileWriter::create(path, 0600);
+    if (!file) return fail(file.error().with_context("writing the mirror index"));
+    IndexWriter writer(std::move(*file));
+    const json header = {
+        {"format", index_format}, {"scanned_ns", scanned_ns}, {"runs_since_full_check", runs_since_full_check}};
+    CWB_TRY(writer.file_->append(header.dump() + "\n"));
+    return writer;
+  }
+
+  Result<> add(const TreeEntry& source, const std::string& sha256) {
+    if (!file_) return {};
+    json line = {{"size", source.size},
+                 {"mtime_ns", source.mtime_ns},
+                 {"mode", source.mode},
+                 {"uid", source.uid},
+                 {"gid", source.gid},
+                 {"sha256", sha256},
+                 {"inode", source.identity.inode},
+                 {"ctime_ns", source.identity.ctime_ns}};
+    put_path(line, source.path);
+    ++count_;
+    return file_->append(line.dump() + "\n");
+  }
+
+  Result<> commit() {
+    if (!file_) return {};
+    CWB_TRY(file_->append(json{{"end", count_}}.dump() + "\n"));
+    return file_->commit();
+  }
+
+private:
+  explicit IndexWriter(std::optional<util::AtomicFileWriter> file) : file_(std::move(file)) {}
+  std::optional<util::AtomicFileWriter> file_;
+  std::uint64_t count_ = 0;
+};
 
 Result<> write_all(int fd, const char* data, std::size_t size, const fs::path& path) {
   while (size > 0) {
@@ -314,23 +420,25 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   const auto in_source = [&](const std::string& path) { return source_tree->locate(path); };
   const auto in_target = [&](const std::string& path) { return target_tree->locate(path); };
 
-  std::map<std::string, const TreeEntry*> wanted;
-  for (const auto& entry : *source_entries)
-    if (mirrored_type(entry.type)) wanted[entry.path] = &entry;
-  const auto leaders = hard_link_leaders(*source_entries);
+  const std::vector<TreeEntry>& wanted = *source_entries; // both sorted by path: matched by merging, not maps
+  const auto leaders = hard_link_leaders(wanted);
 
   MirrorReport report;
-  // Remove what the source no longer has, or has as another type (a file that became a folder).
-  std::map<std::string, const TreeEntry*> existing;
+  // Remove what the source no longer has, or has as another type (a file that became a folder). What stays
+  // is the current entry of the source entry at the same position: current[i] for wanted[i].
+  std::vector<const TreeEntry*> current_of(wanted.size(), nullptr);
+  std::size_t next_wanted = 0;
   std::string removed_prefix; // a removed folder: its contents went with it
   for (const auto& entry : *target_entries) {
     if (!removed_prefix.empty() && entry.path.starts_with(removed_prefix)) {
       ++report.files_removed;
       continue;
     }
-    const auto it = wanted.find(entry.path);
-    if (it != wanted.end() && it->second->type == entry.type) {
-      existing[entry.path] = &entry;
+    while (next_wanted < wanted.size() && wanted[next_wanted].path < entry.path)
+      ++next_wanted;
+    if (next_wanted < wanted.size() && wanted[next_wanted].path == entry.path &&
+        mirrored_type(wanted[next_wanted].type) && wanted[next_wanted].type == entry.type) {
+      current_of[next_wanted] = &entry;
       continue;
     }
     auto gone = in_target(entry.path);
@@ -341,21 +449,28 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
     removed_prefix = entry.type == EntryType::directory ? entry.path + "/" : std::string{};
   }
 
-  Index index = load_index(options.index_path);
+  const Index index = load_index(options.index_path);
+  IndexCursor known_files(index);
   const bool full_check =
       options.full_check_every > 0 && (!index.found || index.runs_since_full_check + 1 >= options.full_check_every);
   report.full_check = full_check;
+  // Only passes that may do a full check count: a backup's quick second pass inside its freeze window does not.
+  const unsigned runs_since_full_check = full_check                     ? 0
+                                         : options.full_check_every > 0 ? index.runs_since_full_check + 1
+                                                                        : index.runs_since_full_check;
+  auto new_index = IndexWriter::open(options.index_path, scanned_ns, runs_since_full_check);
+  if (!new_index) return fail(new_index.error());
   std::vector<char> buffer(copy_buffer_size);
-  std::vector<const TreeEntry*> directories;
+  std::vector<std::size_t> directories; // positions in wanted
   std::map<std::string, std::string> leader_sha;
-  for (const auto& entry : *source_entries) {
+  for (std::size_t position = 0; position < wanted.size(); ++position) {
+    const TreeEntry& entry = wanted[position];
     auto from = in_source(entry.path);
     if (!from) return fail(from.error().with_context("mirroring"));
     auto to = in_target(entry.path);
     if (!to) return fail(to.error().with_context("mirroring"));
     MirrorEntry mirrored{entry.path, entry.type, entry.size, {}, {}, MirrorAction::kept, {}, entry};
-    const auto found = existing.find(entry.path);
-    const TreeEntry* current = found == existing.end() ? nullptr : found->second;
+    const TreeEntry* current = current_of[position];
     switch (entry.type) {
     case EntryType::directory:
       if (current == nullptr) {
@@ -364,7 +479,7 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
           return io_error("cannot create directory", to->shown, errno);
         mirrored.action = MirrorAction::created;
       }
-      directories.push_back(&entry);
+      directories.push_back(position);
       break;
     case EntryType::symlink:
     case EntryType::fifo:
@@ -398,10 +513,10 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
                         current->uid == entry.uid && current->gid == entry.gid;
       bool copy = !same;
       if (same) {
-        const auto record = index.files.find(entry.path);
-        const bool known = record != index.files.end() && record->second.matches(*current);
+        const IndexRecord* record = known_files.find(entry.path);
+        const bool known = record != nullptr && record->matches(*current);
         if (known) {
-          mirrored.sha256 = record->second.sha256;
+          mirrored.sha256 = record->sha256_hex();
         } else {
           auto hash = hash_file(*to, buffer);
           if (!hash) return fail(hash.error().with_context("mirroring"));
@@ -410,8 +525,8 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
         }
         // Metadata cannot prove that the contents are the same: re-read the source when asked to, every
         // full check, when the record is racy, and when the source's ctime or inode moved since it was hashed.
-        const bool racy = known && index.racy(record->second);
-        const bool touched = known && record->second.source_touched(entry);
+        const bool racy = known && index.racy(*record);
+        const bool touched = known && record->source_touched(entry);
         if (options.compare_content || full_check || racy || touched) {
           auto source_hash = hash_file(*from, buffer);
           if (!source_hash) return fail(source_hash.error().with_context("mirroring"));
@@ -439,17 +554,18 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
           "not mirrored: " + from->shown.string() + " is a socket (restic does not restore sockets either)";
       break;
     }
-    report.entries.push_back(std::move(mirrored));
-    if (options.on_progress) options.on_progress(report.entries.size(), source_entries->size(), report.bytes_copied);
+    if (entry.type == EntryType::file && !mirrored.sha256.empty()) CWB_TRY(new_index->add(entry, mirrored.sha256));
+    ++report.entries;
+    if (options.on_entry) CWB_TRY(options.on_entry(mirrored));
+    if (options.on_progress) options.on_progress(report.entries, wanted.size(), report.bytes_copied);
   }
 
   // Folders last and deepest first: writing their contents changed their mtimes, and a read-only folder
   // could not have received its contents.
   for (auto it = directories.rbegin(); it != directories.rend(); ++it) {
-    const auto found = existing.find((*it)->path);
-    auto folder = in_target((*it)->path);
+    auto folder = in_target(wanted[*it].path);
     if (!folder) return fail(folder.error().with_context("mirroring"));
-    CWB_TRY(apply_entry_metadata(*folder, **it, found == existing.end() ? nullptr : found->second));
+    CWB_TRY(apply_entry_metadata(*folder, wanted[*it], current_of[*it]));
   }
   auto root = stat_entry(source_root);
   if (!root) return fail(root.error().with_context("mirroring"));
@@ -457,11 +573,7 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   if (!root_at) return fail(root_at.error().with_context("mirroring"));
   CWB_TRY(apply_entry_metadata(*root_at, *root, nullptr));
 
-  // Only passes that may do a full check count: a backup's quick second pass inside its freeze window does not.
-  const unsigned runs_since_full_check = full_check                     ? 0
-                                         : options.full_check_every > 0 ? index.runs_since_full_check + 1
-                                                                        : index.runs_since_full_check;
-  CWB_TRY(save_index(options.index_path, wanted, report.entries, scanned_ns, runs_since_full_check));
+  CWB_TRY(new_index->commit());
   return report;
 }
 

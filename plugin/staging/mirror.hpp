@@ -23,8 +23,11 @@
 
 namespace cwb::staging {
 
+struct MirrorEntry;
+
 struct MirrorOptions {
-  /// JSON index of the mirror's files (metadata + SHA-256), rewritten atomically after each run. Must lie
+  /// Index of the mirror's files (metadata + SHA-256; JSON lines in path order), rewritten as the mirror goes
+  /// and put in place atomically at its end. Must lie
   /// outside the target (it would be removed as an extra entry otherwise). Empty: no index, every
   /// unchanged file is re-read to hash it.
   std::filesystem::path index_path;
@@ -38,6 +41,10 @@ struct MirrorOptions {
   /// Called after each source entry with the entries done, their count, and the bytes copied so far
   /// (a progress line); empty: nothing is reported.
   std::function<void(std::uint64_t done, std::uint64_t total, std::uint64_t bytes_copied)> on_progress = {};
+  /// Called with each source entry once it is mirrored, in path byte order; an error stops the mirror and
+  /// is returned. The entries are not kept (memory stays flat in the number of files): a caller that needs
+  /// them (the manifest) takes them here.
+  std::function<Result<>(const MirrorEntry&)> on_entry = {};
 };
 
 enum class MirrorAction {
@@ -70,7 +77,7 @@ struct MirrorReport {
   std::uint64_t files_verified = 0; // unchanged files whose source was re-read (racy, full check, by content)
   bool full_check = false;          // this run re-read every unchanged file
   std::uint64_t bytes_copied = 0;
-  std::vector<MirrorEntry> entries; // every source entry, sorted by path
+  std::uint64_t entries = 0; // source entries mirrored (MirrorOptions::on_entry saw each)
 };
 
 /// Makes `target` (created when missing) identical to the directory `source`. Owners are copied with

@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <random>
+#include <utility>
 #include <vector>
 
 namespace cwb::util {
@@ -30,6 +31,9 @@ std::string random_suffix() {
     suffix.push_back(alphabet[generator() % (sizeof alphabet - 1)]);
   return suffix;
 }
+
+/// Enough to make each write() worth its system call, small enough not to matter next to the data.
+constexpr std::size_t buffer_capacity = 64 * 1024;
 
 } // namespace
 
@@ -63,33 +67,72 @@ Result<std::string> read_file(const fs::path& path) {
   return content;
 }
 
-Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_t mode) {
-  const fs::path temporary = path.string() + ".tmp." + random_suffix();
-  FileDescriptor fd(open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (!fd) return io_error("cannot create", temporary, errno);
-  std::size_t written = 0;
-  while (written < content.size()) {
-    const ssize_t count = write(fd.get(), content.data() + written, content.size() - written);
+Result<AtomicFileWriter> AtomicFileWriter::create(const fs::path& path, mode_t mode) {
+  fs::path temporary = path.string() + ".tmp." + random_suffix();
+  const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+  if (fd < 0) return io_error("cannot create", temporary, errno);
+  return AtomicFileWriter(path, std::move(temporary), fd, mode);
+}
+
+AtomicFileWriter::AtomicFileWriter(fs::path path, fs::path temporary, int fd, mode_t mode)
+    : path_(std::move(path)), temporary_(std::move(temporary)), fd_(fd), mode_(mode) {
+  buffer_.reserve(buffer_capacity);
+}
+
+AtomicFileWriter::AtomicFileWriter(AtomicFileWriter&& other) noexcept
+    : path_(std::move(other.path_)), temporary_(std::move(other.temporary_)), fd_(std::exchange(other.fd_, -1)),
+      mode_(other.mode_), buffer_(std::move(other.buffer_)) {}
+
+AtomicFileWriter::~AtomicFileWriter() {
+  if (fd_ < 0) return;
+  close(fd_);
+  unlink(temporary_.c_str());
+}
+
+Result<> AtomicFileWriter::write_through(std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t count = write(fd_, bytes.data(), bytes.size());
     if (count < 0) {
       if (errno == EINTR) continue;
-      const int saved = errno;
-      unlink(temporary.c_str());
-      return io_error("cannot write", temporary, saved);
+      return io_error("cannot write", temporary_, errno);
     }
-    written += static_cast<std::size_t>(count);
-  }
-  if (fchmod(fd.get(), mode) != 0 || fsync(fd.get()) != 0) {
-    const int saved = errno;
-    unlink(temporary.c_str());
-    return io_error("cannot sync", temporary, saved);
-  }
-  fd.reset();
-  if (rename(temporary.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    unlink(temporary.c_str());
-    return io_error("cannot rename into", path, saved);
+    bytes.remove_prefix(static_cast<std::size_t>(count));
   }
   return {};
+}
+
+Result<> AtomicFileWriter::flush() {
+  CWB_TRY(write_through(buffer_));
+  buffer_.clear();
+  return {};
+}
+
+Result<> AtomicFileWriter::append(std::string_view bytes) {
+  if (fd_ < 0) return fail(ErrorKind::internal, "append after commit to " + path_.string());
+  if (buffer_.size() + bytes.size() > buffer_capacity) CWB_TRY(flush());
+  if (bytes.size() >= buffer_capacity) return write_through(bytes); // one large piece: not copied
+  buffer_.append(bytes);
+  return {};
+}
+
+Result<> AtomicFileWriter::commit() {
+  if (fd_ < 0) return fail(ErrorKind::internal, "second commit to " + path_.string());
+  CWB_TRY(flush());
+  if (fchmod(fd_, mode_) != 0 || fsync(fd_) != 0) return io_error("cannot sync", temporary_, errno);
+  close(std::exchange(fd_, -1));
+  if (rename(temporary_.c_str(), path_.c_str()) != 0) {
+    const int saved = errno;
+    unlink(temporary_.c_str());
+    return io_error("cannot rename into", path_, saved);
+  }
+  return {};
+}
+
+Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_t mode) {
+  auto writer = AtomicFileWriter::create(path, mode);
+  if (!writer) return fail(writer.error());
+  CWB_TRY(writer->append(content));
+  return writer->commit();
 }
 
 Result<> remove_tree(const fs::path& path) {

@@ -29,6 +29,36 @@ Result<std::string> read_file(const fs::path& path);
 /// see either the old or the new file, never a half-written one.
 Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_t mode = 0600);
 
+/// write_file_atomic for content made piece by piece (a manifest or an index of 100,000 entries), so that it
+/// never has to be in memory whole: appends go through a small buffer into the temporary file, commit()
+/// fsyncs it and renames it over `path`. A writer destroyed without a successful commit() removes the
+/// temporary file and leaves `path` as it was.
+class AtomicFileWriter {
+public:
+  /// Creates the temporary file beside `path`. Errors: staging_io.
+  static Result<AtomicFileWriter> create(const fs::path& path, mode_t mode = 0600);
+  AtomicFileWriter(AtomicFileWriter&& other) noexcept;
+  AtomicFileWriter& operator=(AtomicFileWriter&&) = delete;
+  AtomicFileWriter(const AtomicFileWriter&) = delete;
+  AtomicFileWriter& operator=(const AtomicFileWriter&) = delete;
+  ~AtomicFileWriter();
+
+  /// Errors: staging_io (a full disk among them), after which only destruction is left.
+  Result<> append(std::string_view bytes);
+  /// Makes the content the file at `path`. Errors: staging_io.
+  Result<> commit();
+
+private:
+  AtomicFileWriter(fs::path path, fs::path temporary, int fd, mode_t mode);
+  Result<> write_through(std::string_view bytes);
+  Result<> flush();
+  fs::path path_;
+  fs::path temporary_;
+  int fd_ = -1;
+  mode_t mode_ = 0600;
+  std::string buffer_;
+};
+
 /// Removes a file or a tree; succeeds when it does not exist. Never follows a symbolic link inside the tree
 /// (a link is removed, not what it points to), even one swapped in while it runs. Errors: staging_io;
 /// usage for a path without a last name ("/", ".").

@@ -1,5 +1,7 @@
 #include "snapshot/manifest.hpp"
 
+#include "util/file_system.hpp"
+
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -187,6 +189,89 @@ TEST(Manifest, MalformedJsonIsAnErrorNotAnException) {
   auto parsed = parse_manifest("{\"format\": 1, ");
   ASSERT_FALSE(parsed);
   EXPECT_EQ(parsed.error().kind, ErrorKind::snapshot_invalid);
+}
+
+// The file is written piece by piece and read as a stream (memory flat in the number of entries): it is
+// the same text, each entry on a line of its own, and reads back as parse_manifest reads the text.
+TEST(Manifest, TheFileIsWrittenAndReadEntryByEntry) {
+  auto manifest = sample();
+  VolumeRecord second{"extra", "extra-volume", "volumes/extra", {}, {{"com.docker.compose.volume", "extra"}}};
+  second.entries.push_back({"only.txt", EntryType::file, 3, 0600, 0, 0, 40, "beef", "", 0, "", {}});
+  manifest.volumes.push_back(second);
+  manifest.volumes.push_back({"empty", "empty-volume", "volumes/empty", {}, {}});
+  auto dir = util::TemporaryDirectory::create({}, "cwb-manifest-test");
+  ASSERT_TRUE(dir) << dir.error().message;
+  const auto path = dir->path() / "manifest.json";
+  ASSERT_TRUE(write_manifest_file(manifest, path));
+  auto text = util::read_file(path);
+  ASSERT_TRUE(text);
+  EXPECT_EQ(*text, to_json_text(manifest));
+  EXPECT_NO_THROW((void)nlohmann::json::parse(*text));
+  std::size_t entry_lines = 0;
+  for (std::size_t at = text->find("\n      {\"gid\""); at != std::string::npos;
+       at = text->find("\n      {\"gid\"", at + 1))
+    ++entry_lines;
+  EXPECT_EQ(entry_lines, 4u);
+
+  auto read = read_manifest_file(path);
+  ASSERT_TRUE(read) << read.error().message;
+  ASSERT_EQ(read->volumes.size(), 3u);
+  ASSERT_EQ(read->volumes[0].entries.size(), 3u);
+  EXPECT_EQ(read->volumes[0].entries[2].link_target, "services/a.yml");
+  ASSERT_EQ(read->volumes[1].entries.size(), 1u);
+  EXPECT_EQ(read->volumes[1].entries[0].path, "only.txt");
+  EXPECT_EQ(read->volumes[1].labels.at("com.docker.compose.volume"), "extra");
+  EXPECT_TRUE(read->volumes[2].entries.empty());
+  EXPECT_EQ(read->tags, manifest.tags);
+
+  auto missing = read_manifest_file(dir->path() / "absent.json");
+  ASSERT_FALSE(missing);
+  EXPECT_EQ(missing.error().kind, ErrorKind::staging_io);
+}
+
+TEST(Manifest, EntriesThatAreNullAreNoneAndEntriesThatAreNotObjectsAreRefused) {
+  auto document = nlohmann::json::parse(to_json_text(sample()));
+  document["volumes"][0]["entries"] = nullptr;
+  auto none = parse_manifest(document.dump());
+  ASSERT_TRUE(none) << none.error().message;
+  EXPECT_TRUE(none->volumes.at(0).entries.empty());
+
+  document["volumes"][0]["entries"] = {{{"path", "a"}, {"type", "dir"}}, 42};
+  auto scalar = parse_manifest(document.dump());
+  ASSERT_FALSE(scalar);
+  EXPECT_EQ(scalar.error().kind, ErrorKind::snapshot_invalid);
+  EXPECT_NE(scalar.error().message.find("not an object"), std::string::npos) << scalar.error().message;
+
+  document["volumes"][0]["entries"] = {{"a", {{"path", "a"}, {"type", "dir"}}}};
+  auto keyed = parse_manifest(document.dump());
+  ASSERT_FALSE(keyed);
+  EXPECT_EQ(keyed.error().kind, ErrorKind::snapshot_invalid);
+
+  document["volumes"][0].erase("entries");
+  EXPECT_FALSE(parse_manifest(document.dump()));
+}
+
+TEST(Manifest, AHardLinkMustNameAnEarlierFile) {
+  auto manifest = sample();
+  auto& entries = manifest.volumes[0].entries;
+  entries.push_back({"services/b.yml", EntryType::file, 42, 0644, 1000, 1000, 20, "abcd", "", 0, "services/a.yml", {}});
+  EXPECT_TRUE(parse_manifest(to_json_text(manifest)));
+  entries.back().hard_link_to = "services";
+  EXPECT_FALSE(parse_manifest(to_json_text(manifest))); // a folder
+  entries.back().hard_link_to = "services/z.yml";
+  entries.push_back({"services/z.yml", EntryType::file, 42, 0644, 1000, 1000, 20, "abcd", "", 0, "", {}});
+  auto later = parse_manifest(to_json_text(manifest));
+  ASSERT_FALSE(later);
+  EXPECT_NE(later.error().message.find("not an earlier file"), std::string::npos) << later.error().message;
+}
+
+TEST(Manifest, ANewerFormatIsNamedEvenWhenItsEntriesAreUnreadable) {
+  auto document = nlohmann::json::parse(to_json_text(sample()));
+  document["format"] = manifest_format_version + 1;
+  document["volumes"][0]["entries"][0]["type"] = "something-new";
+  auto parsed = parse_manifest(document.dump());
+  ASSERT_FALSE(parsed);
+  EXPECT_NE(parsed.error().message.find("newer"), std::string::npos) << parsed.error().message;
 }
 
 TEST(Manifest, UnknownFieldsAreIgnored) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstring>
 #include <iostream>
+#include <sstream>
 #include <thread>
 
 #include "util/file_descriptor.hpp"
@@ -44,13 +45,20 @@ void write(const fs::path& path, std::string_view content, mode_t mode = 0644) {
 void forget_recorded_ctimes(const fs::path& index) {
   auto text = util::read_file(index);
   ASSERT_TRUE(text) << text.error().message;
-  auto document = nlohmann::json::parse(*text);
-  for (auto& [name, record] : document.at("files").items()) {
-    ASSERT_TRUE(record.contains("ctime_ns")) << "the index records no ctime for " << name;
-    record.erase("ctime_ns");
-    record.erase("inode");
+  std::istringstream lines(*text);
+  std::string line, rewritten;
+  std::getline(lines, line); // the header
+  rewritten = line + "\n";
+  while (std::getline(lines, line)) {
+    auto record = nlohmann::json::parse(line);
+    if (!record.contains("end")) {
+      ASSERT_TRUE(record.contains("ctime_ns")) << "the index records no ctime for " << line;
+      record.erase("ctime_ns");
+      record.erase("inode");
+    }
+    rewritten += record.dump() + "\n";
   }
-  ASSERT_TRUE(util::write_file_atomic(index, document.dump(), 0600));
+  ASSERT_TRUE(util::write_file_atomic(index, rewritten, 0600));
 }
 
 /// Before Linux 6.13 a file's ctime moves once per timer tick (up to 10 ms): a rewrite right after the
@@ -90,10 +98,20 @@ protected:
     return entries ? *entries : std::vector<TreeEntry>{};
   }
 
-  Result<MirrorReport> mirror() { return mirror_tree(source_, target_, MirrorOptions{index_}); }
+  /// Mirrors source_ into target_ with the index, keeping every entry the mirror reported in entries_.
+  Result<MirrorReport> mirror() {
+    entries_.clear();
+    MirrorOptions options{index_};
+    options.on_entry = [this](const MirrorEntry& entry) -> Result<> {
+      entries_.push_back(entry);
+      return {};
+    };
+    return mirror_tree(source_, target_, options);
+  }
 
   util::TemporaryDirectory dir_;
   fs::path source_, target_, index_;
+  std::vector<MirrorEntry> entries_;
 };
 
 TEST_F(Staging, ScanListsEverythingSortedWithoutFollowingLinks) {
@@ -133,7 +151,7 @@ TEST_F(Staging, ReportsCorrectSha256OfEveryFile) {
   auto report = mirror();
   ASSERT_TRUE(report) << report.error().message;
   int files = 0;
-  for (const auto& entry : report->entries) {
+  for (const auto& entry : entries_) {
     if (entry.type != EntryType::file) {
       EXPECT_TRUE(entry.sha256.empty()) << entry.path;
       continue;
@@ -169,14 +187,73 @@ TEST_F(Staging, TheIndexSavesReadingUnchangedFiles) {
   EXPECT_EQ(second->files_copied, 0u);
   EXPECT_EQ(second->files_unchanged, 4u);
   EXPECT_EQ(second->files_rehashed, 0u);
+  const auto from_index = entries_;
 
   ASSERT_TRUE(util::remove_tree(index_));
   auto without_index = mirror();
   ASSERT_TRUE(without_index);
   EXPECT_EQ(without_index->files_copied, 0u);
   EXPECT_EQ(without_index->files_rehashed, 4u); // hashed from the mirror's copies instead
-  for (std::size_t i = 0; i < second->entries.size(); ++i)
-    EXPECT_EQ(without_index->entries[i].sha256, second->entries[i].sha256) << second->entries[i].path;
+  ASSERT_EQ(entries_.size(), from_index.size());
+  for (std::size_t i = 0; i < from_index.size(); ++i)
+    EXPECT_EQ(entries_[i].sha256, from_index[i].sha256) << from_index[i].path;
+}
+
+// The index is JSON lines read one at a time: an index cut short (no closing count) is none, and a line
+// per file in path order keeps memory flat.
+TEST_F(Staging, TheIndexIsOneLinePerFileAndAnIndexCutShortIsNotTrusted) {
+  ASSERT_TRUE(mirror());
+  auto text = util::read_file(index_);
+  ASSERT_TRUE(text);
+  std::istringstream lines(*text);
+  std::vector<std::string> paths;
+  std::string line;
+  std::getline(lines, line);
+  EXPECT_EQ(nlohmann::json::parse(line).at("format"), 3);
+  std::string last;
+  while (std::getline(lines, line)) {
+    const auto record = nlohmann::json::parse(line);
+    last = line;
+    if (record.contains("path")) paths.push_back(record.at("path"));
+  }
+  EXPECT_EQ(nlohmann::json::parse(last).at("end"), paths.size());
+  EXPECT_EQ(paths, (std::vector<std::string>{"a.txt", "empty.txt", "nested/deeper/data.bin", "script.sh"}));
+
+  ASSERT_TRUE(util::write_file_atomic(index_, text->substr(0, text->size() - last.size() - 1), 0600));
+  auto cut_short = mirror();
+  ASSERT_TRUE(cut_short) << cut_short.error().message;
+  EXPECT_EQ(cut_short->files_rehashed, 4u);
+  EXPECT_EQ(cut_short->files_copied, 0u);
+}
+
+// The first run after an upgrade still reads the index a release before wrote (one JSON document, paths
+// that are not UTF-8 as "/" + base64), so it does not have to re-read every file.
+TEST_F(Staging, AnIndexOfTheFormerFormatIsStillRead) {
+  ASSERT_TRUE(mirror());
+  auto text = util::read_file(index_);
+  ASSERT_TRUE(text);
+  std::istringstream lines(*text);
+  std::string line;
+  std::getline(lines, line);
+  auto document = nlohmann::json::parse(line);
+  document["format"] = 2;
+  document["files"] = nlohmann::json::object();
+  while (std::getline(lines, line)) {
+    auto record = nlohmann::json::parse(line);
+    if (record.contains("end")) continue;
+    const std::string path = record.at("path");
+    record.erase("path");
+    document["files"][path] = record;
+  }
+  ASSERT_TRUE(util::write_file_atomic(index_, document.dump(1), 0600));
+  auto upgraded = mirror();
+  ASSERT_TRUE(upgraded) << upgraded.error().message;
+  EXPECT_EQ(upgraded->files_rehashed, 0u);
+  EXPECT_EQ(upgraded->files_unchanged, 4u);
+  // ... and writes the new one.
+  auto rewritten = util::read_file(index_);
+  ASSERT_TRUE(rewritten);
+  EXPECT_EQ(nlohmann::json::parse(rewritten->substr(0, rewritten->find('\n'))).at("format"), 3);
 }
 
 TEST_F(Staging, AStaleIndexEntryIsNotTrusted) {
@@ -229,7 +306,7 @@ TEST_F(Staging, SocketsAreSkippedWithAWarning) {
   ASSERT_TRUE(report) << report.error().message;
   EXPECT_FALSE(fs::exists(fs::symlink_status(target_ / "control.sock")));
   bool warned = false;
-  for (const auto& entry : report->entries)
+  for (const auto& entry : entries_)
     if (entry.path == "control.sock") warned = entry.action == MirrorAction::skipped && !entry.warning.empty();
   EXPECT_TRUE(warned);
 }
@@ -266,7 +343,7 @@ TEST_F(Staging, HardLinkGroupsStayGroupsAndAFileLeavingAGroupGetsItsOwnData) {
   EXPECT_EQ(first.st_ino, third.st_ino);
   EXPECT_EQ(first.st_nlink, 3u);
   EXPECT_EQ(report->files_copied, 4u); // a.txt copied once; its two other names are links
-  for (const auto& entry : report->entries)
+  for (const auto& entry : entries_)
     if (entry.path == "z-third.txt") {
       EXPECT_EQ(entry.hard_link_to, "a.txt");
     }
