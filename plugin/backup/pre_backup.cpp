@@ -624,8 +624,9 @@ private:
     marker_.database_entries = database_.entry_count;
     marker_.volume_files = 0;
     for (const auto& volume : attempt_.volumes.records)
-      marker_.volume_files += static_cast<std::uint64_t>(
-          std::ranges::count(volume.entries, snapshot::EntryType::file, &snapshot::VolumeEntry::type));
+      marker_.volume_files += (volume.spooled ? volume.spooled->files : 0) +
+                              static_cast<std::uint64_t>(std::ranges::count(volume.entries, snapshot::EntryType::file,
+                                                                            &snapshot::VolumeEntry::type));
     const snapshot::RunSizes now{database_.archive_bytes, marker_.database_entries, marker_.volume_files,
                                  attempt_.volumes.bytes};
     const auto last_success = snapshot::read_last_success_sizes(config_.status_file());
@@ -660,11 +661,17 @@ private:
     manifest.database = database_;
     if (database_.format == snapshot::database_format_tar)
       manifest.format = snapshot::manifest_format_unpacked_database;
-    manifest.volumes = attempt_.volumes.records;
+    manifest.volumes = std::move(attempt_.volumes.records); // counted already (check_shrinkage); not used again
     manifest.tags = config_.tags();
     manifest.tags.push_back("connectware-" + marker_.connectware_version);
     if (full_scope()) manifest.tags.emplace_back(snapshot::full_scope_tag); // --list shows which snapshots are full
     CWB_TRY(snapshot::write_manifest_file(manifest, layout_.manifest()));
+    // The entries are in manifest.json now; the check below reads them back from there.
+    for (auto& volume : manifest.volumes) {
+      if (volume.spooled) CWB_TRY(util::remove_tree(volume.spooled->file));
+      volume.spooled.reset();
+      volume.entries = {};
+    }
     // A backup that its own restore would refuse is a failed backup: the manifest is read back as the
     // restore reads it, and the staged tree checked against it (the contents were hashed while copied).
     CWB_TRY(restore::check_staging_restorable(layout_));

@@ -9,7 +9,7 @@
 namespace cwb::backup {
 
 struct PreBackupResult {
-  snapshot::Manifest manifest;
+  snapshot::Manifest manifest;          // as written, but without the volume entries (they are in manifest.json)
   std::vector<std::string> restic_tags; // what `restic backup --tag` should get
 };
 

@@ -50,6 +50,9 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
     record.source = source.source;
     record.labels = source.labels;
     record.staged_path = std::filesystem::relative(layout.volume(source.name), layout.root).generic_string();
+    // The entries go to a file as the mirror makes them, not into memory (100,000 files, ~300 bytes each).
+    auto spool = snapshot::EntrySpool::create(layout.entries_spool(source.name));
+    if (!spool) return fail(spool.error().with_context("staging volume " + source.source));
     options.on_entry = [&](const staging::MirrorEntry& entry) -> Result<> {
       if (!entry.warning.empty()) spdlog::warn("volume {}: {}: {}", source.source, entry.path, entry.warning);
       const auto type = manifest_type(entry.type);
@@ -69,9 +72,8 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
                                       {}};
       for (const auto& attribute : meta.xattrs)
         described.xattrs.push_back({attribute.name, attribute.value});
-      record.entries.push_back(std::move(described));
       if (*type == snapshot::EntryType::file && entry.hard_link_to.empty()) staged.bytes += entry.size;
-      return {};
+      return spool->append(described);
     };
     auto report = staging::mirror_tree(source.path, layout.volume(source.name), options);
     if (report && progress != nullptr) {
@@ -79,6 +81,9 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
                                   " copied");
     }
     if (!report) return fail(report.error().with_context("staging volume " + source.source));
+    auto spooled = spool->finish();
+    if (!spooled) return fail(spooled.error().with_context("staging volume " + source.source));
+    record.spooled = std::move(*spooled);
     staged.bytes_copied += report->bytes_copied;
     staged.files_copied += report->files_copied;
     spdlog::info("volume {}: {} file(s) copied ({} bytes), {} unchanged ({} re-read{}), {} removed", source.source,
@@ -93,6 +98,7 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
     if (!configured.contains(name)) {
       CWB_TRY(util::remove_tree(dir.path()));
       CWB_TRY(util::remove_tree(layout.mirror_index(name)));
+      CWB_TRY(util::remove_tree(layout.entries_spool(name)));
     }
   }
   if (error)

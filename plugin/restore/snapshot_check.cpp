@@ -110,57 +110,80 @@ Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::
   const auto duplicates = std::ranges::unique(wanted, {}, path_of);
   wanted.erase(duplicates.begin(), duplicates.end());
   std::vector<bool> found_in_folder(wanted.size(), false);
-  auto entries = staging::scan_tree(root);
-  if (!entries) return fail(entries.error());
 
   const auto where = [&](const std::string& path) {
     return "volume " + volume.name + how.after + ": " + util::printable(path);
   };
-  std::map<std::string, staging::FileIdentity> file_identity;           // files seen, for hard links
-  std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> owner; // inode -> first file path
-  std::vector<std::pair<staging::TreeEntry, const staging::TreeEntry*>> to_repair;
-  std::vector<std::pair<std::string, std::string>> to_link; // leader, member
-  std::vector<const snapshot::VolumeEntry*> to_retarget;    // links whose target restic did not keep
-  for (const auto& have : *entries) {
+  std::map<std::string, staging::FileIdentity> file_identity;               // files with more names, for hard links
+  std::map<std::pair<std::uint64_t, std::uint64_t>, std::string> owner;     // inode -> first path (more names only)
+  std::vector<std::pair<staging::TreeEntry, staging::TreeEntry>> to_repair; // wanted, had
+  std::vector<std::pair<std::string, std::string>> to_link;                 // leader, member
+  std::vector<const snapshot::VolumeEntry*> to_retarget;                    // links whose target restic did not keep
+
+  // A regular file: its hard-link group as the manifest has it, then its contents. Files of a group are
+  // checked in path byte order (the group's first name is the leader the others name).
+  const auto check_file = [&](const snapshot::VolumeEntry& want, const staging::TreeEntry& have) -> Result<> {
+    const std::pair inode{have.identity.device, have.identity.inode};
+    bool linked_to_leader = false;
+    if (!want.hard_link_to.empty()) {
+      const auto leader = file_identity.find(want.hard_link_to);
+      linked_to_leader =
+          leader != file_identity.end() && leader->second.device == inode.first && leader->second.inode == inode.second;
+      if (!linked_to_leader) {
+        if (how.metadata == Metadata::require)
+          return fail(invalid(where(want.path) + " is not a hard link of " + util::printable(want.hard_link_to) +
+                              ", as the manifest says"));
+        to_link.emplace_back(want.hard_link_to, want.path);
+      }
+    } else if (have.identity.links < 2) {
+      // A file with one name: no other entry can share its data.
+    } else if (const auto [first, inserted] = owner.try_emplace(inode, want.path); !inserted) {
+      return fail(invalid(where(want.path) + " is a hard link of " + util::printable(first->second) +
+                          " where the manifest has separate files"));
+    }
+    // A name linked to its group's first name has that name's data, read already.
+    if (how.read_contents && !linked_to_leader) {
+      auto hash = util::sha256_file(root / want.path);
+      if (!hash) return fail(hash.error());
+      if (*hash != want.sha256) return fail(invalid(where(want.path) + " does not match its SHA-256 in the manifest"));
+    }
+    // Only a file with more names can be the leader a later hard link names (one that was not restored
+    // as a link has one name, and the link is made by the repair below): 100,000 single files cost nothing.
+    if (have.identity.links > 1) file_identity[want.path] = have.identity;
+    return {};
+  };
+  const auto check_metadata = [&](const snapshot::VolumeEntry& want, const staging::TreeEntry& have) -> Result<> {
+    auto want_tree = tree_entry_of(want);
+    if (const auto difference = metadata_difference(want_tree, have); !difference.empty()) {
+      if (how.metadata == Metadata::require) return fail(invalid(where(want.path) + " " + difference));
+      to_repair.emplace_back(std::move(want_tree), have);
+    }
+    return {};
+  };
+
+  // The folder is walked, not held (a volume of 100,000 files); only the files of hard-link groups wait,
+  // to be checked in byte order after the walk, whose order is depth first ("a/x" before "a.b").
+  std::vector<std::pair<staging::TreeEntry, const snapshot::VolumeEntry*>> grouped_files;
+  const auto check_entry = [&](staging::TreeEntry&& have) -> Result<> {
     const auto found = std::ranges::lower_bound(wanted, have.path, {}, path_of);
     if (found == wanted.end() || (*found)->path != have.path)
       return fail(invalid(where(have.path) + " is in the snapshot but not in the manifest"));
+    found_in_folder[static_cast<std::size_t>(found - wanted.begin())] = true;
     const auto& want = **found;
     if (tree_type(want.type) != have.type)
       return fail(invalid(where(want.path) + " is a " + staging::to_string(have.type) + " where the manifest has a " +
                           staging::to_string(tree_type(want.type))));
     switch (want.type) {
-    case snapshot::EntryType::file: {
+    case snapshot::EntryType::file:
       if (have.size != want.size)
         return fail(invalid(where(want.path) + " has " + std::to_string(have.size) + " bytes, the manifest says " +
                             std::to_string(want.size)));
-      const std::pair inode{have.identity.device, have.identity.inode};
-      bool linked_to_leader = false;
-      if (!want.hard_link_to.empty()) {
-        const auto leader = file_identity.find(want.hard_link_to);
-        linked_to_leader = leader != file_identity.end() && leader->second.device == inode.first &&
-                           leader->second.inode == inode.second;
-        if (!linked_to_leader) {
-          if (how.metadata == Metadata::require)
-            return fail(invalid(where(want.path) + " is not a hard link of " + util::printable(want.hard_link_to) +
-                                ", as the manifest says"));
-          to_link.emplace_back(want.hard_link_to, want.path);
-        }
-      } else if (const auto [first, inserted] = owner.try_emplace(inode, want.path);
-                 !inserted && have.identity.links > 1) {
-        return fail(invalid(where(want.path) + " is a hard link of " + util::printable(first->second) +
-                            " where the manifest has separate files"));
+      if (!want.hard_link_to.empty() || have.identity.links > 1) {
+        grouped_files.emplace_back(std::move(have), &want);
+        return {};
       }
-      // A name linked to its group's first name has that name's data, read already.
-      if (how.read_contents && !linked_to_leader) {
-        auto hash = util::sha256_file(root / want.path);
-        if (!hash) return fail(hash.error());
-        if (*hash != want.sha256)
-          return fail(invalid(where(want.path) + " does not match its SHA-256 in the manifest"));
-      }
-      file_identity[want.path] = have.identity;
+      CWB_TRY(check_file(want, have));
       break;
-    }
     case snapshot::EntryType::symlink:
       if (have.link_target != want.link_target) {
         // restic before 0.16 stores a target that is not UTF-8 with U+FFFD for each such byte; the manifest
@@ -182,12 +205,13 @@ Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::
     case snapshot::EntryType::directory:
     case snapshot::EntryType::fifo: break;
     }
-    auto want_tree = tree_entry_of(want);
-    if (const auto difference = metadata_difference(want_tree, have); !difference.empty()) {
-      if (how.metadata == Metadata::require) return fail(invalid(where(want.path) + " " + difference));
-      to_repair.emplace_back(std::move(want_tree), &have);
-    }
-    found_in_folder[static_cast<std::size_t>(found - wanted.begin())] = true;
+    return check_metadata(want, have);
+  };
+  CWB_TRY(staging::walk_tree(root, {}, check_entry));
+  std::ranges::sort(grouped_files, {}, [](const auto& file) -> const std::string& { return file.first.path; });
+  for (const auto& [have, want] : grouped_files) {
+    CWB_TRY(check_file(*want, have));
+    CWB_TRY(check_metadata(*want, have));
   }
   if (const auto missing = std::ranges::find(found_in_folder, false); missing != found_in_folder.end())
     return fail(invalid(where(wanted[static_cast<std::size_t>(missing - found_in_folder.begin())]->path) +
@@ -222,7 +246,7 @@ Result<> check_volume_folder(const std::filesystem::path& root, const snapshot::
   for (auto it = to_repair.rbegin(); it != to_repair.rend(); ++it) {
     auto entry_at = at(it->first.path);
     if (!entry_at) return fail(entry_at.error());
-    CWB_TRY(staging::apply_entry_metadata(*entry_at, it->first, names_changed ? nullptr : it->second));
+    CWB_TRY(staging::apply_entry_metadata(*entry_at, it->first, names_changed ? nullptr : &it->second));
   }
   if (names_changed) {
     // New names changed their folders' mtimes: every folder gets the manifest's again.

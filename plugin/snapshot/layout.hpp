@@ -29,6 +29,11 @@ struct Layout {
   [[nodiscard]] fs::path mirror_index(const std::string& name) const {
     return root / ".mirror-index" / (name + ".json");
   }
+  /// A volume's manifest entries while the pre-backup hook stages it (EntrySpool), beside its index: not in
+  /// the snapshot, removed once manifest.json holds them.
+  [[nodiscard]] fs::path entries_spool(const std::string& name) const {
+    return root / ".mirror-index" / (name + ".entries.jsonl");
+  }
 };
 
 } // namespace cwb::snapshot

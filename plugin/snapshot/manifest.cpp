@@ -17,6 +17,7 @@
 #include <functional>
 #include <map>
 #include <numeric>
+#include <stdexcept>
 
 namespace cwb::snapshot {
 namespace {
@@ -224,9 +225,11 @@ json header_of(const Manifest& manifest, int format) {
 /// entry). Stops at the first error of `sink`.
 Result<> write_manifest_text(const Manifest& manifest, const std::function<Result<>(std::string_view)>& sink) {
   int format = manifest.format;
-  for (const auto& volume : manifest.volumes)
+  for (const auto& volume : manifest.volumes) {
+    if (volume.spooled && volume.spooled->needs_format_3) format = std::max(format, 3);
     for (const auto& entry : volume.entries)
       if (needs_format_3(entry)) format = std::max(format, 3);
+  }
   if (manifest.scope == scope_full) format = std::max(format, manifest_format_full_scope);
   const json header = header_of(manifest, format);
   CWB_TRY(sink("{"));
@@ -250,9 +253,21 @@ Result<> write_manifest_text(const Manifest& manifest, const std::function<Resul
       std::string opening = record.dump();
       opening.pop_back(); // the closing brace: the entries follow
       CWB_TRY(sink(std::string(v == 0 ? "\n    " : ",\n    ") + opening + ", \"entries\": ["));
-      for (std::size_t e = 0; e < volume.entries.size(); ++e)
-        CWB_TRY(sink(std::string(e == 0 ? "\n      " : ",\n      ") + entry_to_json(volume.entries[e]).dump()));
-      CWB_TRY(sink(volume.entries.empty() ? "]}" : "\n    ]}"));
+      std::uint64_t written = 0;
+      for (const auto& entry : volume.entries)
+        CWB_TRY(sink(std::string(written++ == 0 ? "\n      " : ",\n      ") + entry_to_json(entry).dump()));
+      if (volume.spooled) {
+        std::ifstream spool(volume.spooled->file, std::ios::binary);
+        if (!spool) return fail(ErrorKind::staging_io, "cannot open " + volume.spooled->file.string());
+        std::uint64_t lines = 0;
+        for (std::string line; std::getline(spool, line); ++lines)
+          CWB_TRY(sink(std::string(written++ == 0 ? "\n      " : ",\n      ") + line));
+        if (spool.bad() || lines != volume.spooled->count)
+          return fail(ErrorKind::staging_io, "the entries of volume " + volume.name + " in " +
+                                                 volume.spooled->file.string() + " are not the " +
+                                                 std::to_string(volume.spooled->count) + " that were written");
+      }
+      CWB_TRY(sink(written == 0 ? "]}" : "\n    ]}"));
     }
     CWB_TRY(sink(manifest.volumes.empty() ? "]" : "\n  ]"));
   }
@@ -261,12 +276,35 @@ Result<> write_manifest_text(const Manifest& manifest, const std::function<Resul
 
 } // namespace
 
+EntrySpool::EntrySpool(util::AtomicFileWriter writer, std::filesystem::path file)
+    : writer_(std::move(writer)), spooled_{std::move(file)} {}
+
+Result<EntrySpool> EntrySpool::create(const std::filesystem::path& file) {
+  auto writer = util::AtomicFileWriter::create(file, 0600);
+  if (!writer) return fail(writer.error());
+  return EntrySpool(std::move(*writer), file);
+}
+
+Result<> EntrySpool::append(const VolumeEntry& entry) {
+  CWB_TRY(writer_.append(entry_to_json(entry).dump() + "\n"));
+  ++spooled_.count;
+  if (entry.type == EntryType::file) ++spooled_.files;
+  spooled_.needs_format_3 = spooled_.needs_format_3 || needs_format_3(entry);
+  return {};
+}
+
+Result<SpooledEntries> EntrySpool::finish() {
+  CWB_TRY(writer_.commit());
+  return spooled_;
+}
+
 std::string to_json_text(const Manifest& manifest) {
   std::string text;
-  (void)write_manifest_text(manifest, [&](std::string_view piece) -> Result<> {
+  auto written = write_manifest_text(manifest, [&](std::string_view piece) -> Result<> {
     text.append(piece);
     return {};
   });
+  if (!written) throw std::runtime_error("to_json_text: " + written.error().message); // never a cut-short text
   return text;
 }
 

@@ -3,6 +3,7 @@
 // staging folder (so restic stores it with the data), read and enforced by the restore.
 
 #include "core/error.hpp"
+#include "util/file_system.hpp"
 
 #include <chrono>
 #include <cstdint>
@@ -55,14 +56,42 @@ struct VolumeEntry {
   std::vector<ExtendedAttribute> xattrs; // sorted by name; POSIX ACLs as system.posix_acl_*
 };
 
+/// A volume's entries kept in a file instead of memory while the pre-backup hook stages it (EntrySpool):
+/// write_manifest_file copies them into manifest.json. Never part of manifest.json itself.
+struct SpooledEntries {
+  std::filesystem::path file;  // one entry per line, as manifest.json has it
+  std::uint64_t count = 0;     // lines in `file`
+  std::uint64_t files = 0;     // of them regular files
+  bool needs_format_3 = false; // an entry that takes manifest format 3 is among them
+};
+
 struct VolumeRecord {
-  std::string name;        // e.g. "service-manager"
-  std::string source;      // the volume name or path it was mirrored from
-  std::string staged_path; // relative to the staging folder, e.g. "volumes/service-manager"
-  std::vector<VolumeEntry> entries;
+  std::string name;                 // e.g. "service-manager"
+  std::string source;               // the volume name or path it was mirrored from
+  std::string staged_path;          // relative to the staging folder, e.g. "volumes/service-manager"
+  std::vector<VolumeEntry> entries; // empty when they are spooled
   /// The volume's labels on its platform (Compose's com.docker.compose.project and .volume among them), so
   /// that a full restore onto a new host creates it as Compose would; empty when there are none.
   std::map<std::string, std::string> labels;
+  /// Only while the pre-backup hook writes the manifest: the entries are in this file, not in `entries`.
+  std::optional<SpooledEntries> spooled = {};
+};
+
+/// Writes volume entries to a file one line each as they come, so that a volume of 100,000 files is never
+/// in memory as VolumeEntry objects (~300 bytes each); finish() gives what write_manifest_file needs.
+class EntrySpool {
+public:
+  /// Starts `file` afresh (it appears, complete, at finish()). Errors: staging_io.
+  static Result<EntrySpool> create(const std::filesystem::path& file);
+  /// Errors: staging_io (a full disk among them).
+  Result<> append(const VolumeEntry& entry);
+  /// Errors: staging_io.
+  Result<SpooledEntries> finish();
+
+private:
+  explicit EntrySpool(util::AtomicFileWriter writer, std::filesystem::path file);
+  util::AtomicFileWriter writer_;
+  SpooledEntries spooled_;
 };
 
 inline constexpr const char* database_format_archive = "tar.gz";
@@ -126,7 +155,8 @@ struct Manifest {
 
 /// Returns the manifest as pretty-printed JSON, its format the lowest that describes it (at least
 /// `manifest.format`). Text that is not valid UTF-8 (paths, link targets, attribute names) is written as
-/// base64 in a field named with "_base64"; attribute values always are.
+/// base64 in a field named with "_base64"; attribute values always are. Spooled entries are read from their
+/// file; throws std::runtime_error when it cannot be read (write_manifest_file returns that as an error).
 std::string to_json_text(const Manifest& manifest);
 
 /// Writes to_json_text's text to `path` atomically, piece by piece (never whole in memory). Errors: staging_io.

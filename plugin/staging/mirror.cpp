@@ -100,56 +100,11 @@ std::optional<IndexRecord> record_of(std::string path, const json& fields) {
   return record;
 }
 
-struct Index {
-  std::vector<IndexRecord> files;     // sorted by path (byte order)
-  std::int64_t scanned_ns = 0;        // when the run that wrote it started scanning
-  unsigned runs_since_full_check = 0; // runs since the last one that re-read every file
-  bool found = false;
-
-  /// True when the record may hide a rewrite within the same mtime or ctime tick (a file hashed less than a
-  /// tick after it was written could be written again in that tick, its ctime unchanged).
-  [[nodiscard]] bool racy(const IndexRecord& record) const {
-    return record.mtime_ns + racy_window_ns >= scanned_ns ||
-           (record.source_ctime_ns != 0 && record.source_ctime_ns + racy_window_ns >= scanned_ns);
-  }
-};
-
-/// Looks records up for paths asked in byte order (the order of a scan): one pass over the index in all.
-class IndexCursor {
-public:
-  explicit IndexCursor(const Index& index) : index_(index) {}
-  const IndexRecord* find(const std::string& path) {
-    const auto& files = index_.files;
-    while (next_ < files.size() && files[next_].path < path)
-      ++next_;
-    return next_ < files.size() && files[next_].path == path ? &files[next_] : nullptr;
-  }
-
-private:
-  const Index& index_;
-  std::size_t next_ = 0;
-};
-
 // Format 2 keys are JSON strings: a path that is not valid UTF-8 was stored as "/" + base64 (no real
 // relative path starts with "/").
 std::optional<std::string> path_of_key(const std::string& key) {
   if (key.empty() || key.front() != '/') return key;
   return util::base64_decode(std::string_view(key).substr(1));
-}
-
-Index load_document_index(const json& document) {
-  Index index;
-  const auto files = document.find("files");
-  if (files == document.end() || !files->is_object()) return index;
-  index.scanned_ns = document.at("scanned_ns").get<std::int64_t>();
-  index.runs_since_full_check = document.at("runs_since_full_check").get<unsigned>();
-  for (const auto& [key, fields] : files->items()) {
-    auto path = path_of_key(key);
-    if (!path) return {};
-    if (auto record = record_of(std::move(*path), fields)) index.files.push_back(std::move(*record));
-  }
-  index.found = true;
-  return index;
 }
 
 /// Bytes as a JSON field of an index line: `name` when they are UTF-8, `name`_base64 otherwise (as in the
@@ -168,46 +123,129 @@ std::optional<std::string> get_path(const json& in) {
   return std::nullopt;
 }
 
-// A missing or unreadable index is not an error: it only costs re-reading the mirror's files.
-Index load_index(const fs::path& path) {
-  if (path.empty()) return {};
-  std::ifstream in(path, std::ios::binary);
-  std::string line;
-  if (!in || !std::getline(in, line)) return {};
-  try {
-    json header = json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (header.is_discarded()) { // not a line of its own: a pretty-printed document (format 2)
-      in.clear();
-      in.seekg(0);
-      header = json::parse(in, nullptr, /*allow_exceptions=*/false);
+/// The index of the last run, read as the mirror asks for paths in byte order (the order of a scan and of
+/// the index's lines): one record in memory at a time, one pass over the file in all. A missing, damaged
+/// or cut-short index is none; that is not an error, it only costs re-reading the mirror's files.
+class IndexReader {
+public:
+  explicit IndexReader(const fs::path& path) {
+    if (path.empty()) return;
+    in_.open(path, std::ios::binary);
+    std::string line;
+    if (!in_ || !std::getline(in_, line)) return;
+    try {
+      json header = json::parse(line, nullptr, /*allow_exceptions=*/false);
+      if (header.is_discarded()) { // not a line of its own: a pretty-printed document (format 2)
+        in_.clear();
+        in_.seekg(0);
+        header = json::parse(in_, nullptr, /*allow_exceptions=*/false);
+      }
+      if (!header.is_object()) return;
+      if (header.value("format", 0) == index_format_document) {
+        load_document(header);
+        return;
+      }
+      if (header.value("format", 0) != index_format || !ends_with_its_count()) return;
+      scanned_ns_ = header.at("scanned_ns").get<std::int64_t>();
+      runs_since_full_check_ = header.at("runs_since_full_check").get<unsigned>();
+      found_ = true;
+    } catch (const json::exception&) {
+      found_ = false;
     }
-    if (!header.is_object()) return {};
-    if (header.value("format", 0) == index_format_document) return load_document_index(header);
-    if (header.value("format", 0) != index_format) return {};
-    Index index;
-    index.scanned_ns = header.at("scanned_ns").get<std::int64_t>();
-    index.runs_since_full_check = header.at("runs_since_full_check").get<unsigned>();
-    bool complete = false;
-    while (std::getline(in, line)) {
-      const json fields = json::parse(line);
-      if (fields.contains("end")) { // written last: an index cut short is none
-        complete = fields.at("end").get<std::uint64_t>() == index.files.size();
+  }
+
+  /// Whether there was a usable index (else every unchanged file is hashed from the mirror's copy).
+  [[nodiscard]] bool found() const { return found_; }
+  [[nodiscard]] unsigned runs_since_full_check() const { return runs_since_full_check_; }
+
+  /// The record of `path`, or nullptr; paths must be asked in byte order. Valid until the next call.
+  const IndexRecord* find(const std::string& path) {
+    if (!found_ || exhausted_) return nullptr;
+    while (!current_ || current_->path < path)
+      if (!advance()) return nullptr;
+    return current_->path == path ? &*current_ : nullptr;
+  }
+
+  /// True when the record may hide a rewrite within the same mtime or ctime tick (a file hashed less than a
+  /// tick after it was written could be written again in that tick, its ctime unchanged).
+  [[nodiscard]] bool racy(const IndexRecord& record) const {
+    return record.mtime_ns + racy_window_ns >= scanned_ns_ ||
+           (record.source_ctime_ns != 0 && record.source_ctime_ns + racy_window_ns >= scanned_ns_);
+  }
+
+private:
+  // The last line of a whole index is {"end": <records>}: an index cut short (a full disk in an older
+  // version, a copy interrupted) is none. Leaves the stream after the header.
+  bool ends_with_its_count() {
+    const auto after_header = in_.tellg();
+    in_.seekg(0, std::ios::end);
+    const auto size = static_cast<std::streamoff>(in_.tellg());
+    const std::streamoff tail = std::min<std::streamoff>(size, 256);
+    std::string last(static_cast<std::size_t>(tail), '\0');
+    in_.seekg(size - tail);
+    in_.read(last.data(), tail);
+    in_.seekg(after_header);
+    if (!in_ || last.empty() || last.back() != '\n') return false;
+    last.pop_back();
+    const json end = json::parse(last.substr(last.rfind('\n') + 1), nullptr, /*allow_exceptions=*/false);
+    return end.is_object() && end.contains("end") && end["end"].is_number_unsigned();
+  }
+
+  // Reads the next record line (format 3) or takes the next record (format 2); false at the end, or at a
+  // line out of order or damaged (what follows is not trusted: those files are re-read).
+  bool advance() {
+    if (document_) {
+      if (next_ >= document_->size()) {
+        exhausted_ = true;
+        return false;
+      }
+      current_ = std::move((*document_)[next_++]);
+      return true;
+    }
+    std::string line;
+    while (std::getline(in_, line)) {
+      try {
+        const json fields = json::parse(line);
+        if (fields.contains("end")) break;
+        auto name = get_path(fields);
+        if (!name || (current_ && *name <= current_->path)) break;
+        auto record = record_of(std::move(*name), fields);
+        if (!record) continue; // no valid digest: that file is hashed again
+        current_ = std::move(*record);
+        return true;
+      } catch (const json::exception&) {
         break;
       }
-      auto name = get_path(fields);
-      if (!name) return {};
-      if (auto record = record_of(std::move(*name), fields)) index.files.push_back(std::move(*record));
     }
-    if (!complete) return {};
-    // Written in order; sorting again costs nothing then and keeps the cursor right for any index.
-    if (!std::ranges::is_sorted(index.files, {}, &IndexRecord::path))
-      std::ranges::sort(index.files, {}, &IndexRecord::path);
-    index.found = true;
-    return index;
-  } catch (const json::exception&) {
-    return {}; // a damaged index is treated as none
+    exhausted_ = true;
+    return false;
   }
-}
+
+  void load_document(const json& document) {
+    const auto files = document.find("files");
+    if (files == document.end() || !files->is_object()) return;
+    scanned_ns_ = document.at("scanned_ns").get<std::int64_t>();
+    runs_since_full_check_ = document.at("runs_since_full_check").get<unsigned>();
+    std::vector<IndexRecord> records;
+    for (const auto& [key, fields] : files->items()) {
+      auto path = path_of_key(key);
+      if (!path) return;
+      if (auto record = record_of(std::move(*path), fields)) records.push_back(std::move(*record));
+    }
+    std::ranges::sort(records, {}, &IndexRecord::path); // keys are sorted as UTF-8 text, base64 ones apart
+    document_ = std::move(records);
+    found_ = true;
+  }
+
+  std::ifstream in_;
+  std::optional<std::vector<IndexRecord>> document_; // format 2: read whole, once, on the first run after an upgrade
+  std::size_t next_ = 0;
+  std::optional<IndexRecord> current_;
+  std::int64_t scanned_ns_ = 0;        // when the run that wrote it started scanning
+  unsigned runs_since_full_check_ = 0; // runs since the last one that re-read every file
+  bool found_ = false;
+  bool exhausted_ = false; // every record was read
+};
 
 /// Writes the index as the mirror goes, one line per file, so that it is never whole in memory; commit()
 /// replaces the old index only once every file is in.
@@ -396,6 +434,22 @@ bool same_inode(const util::EntryAt& a, const util::EntryAt& b) {
          first.st_ino == second.st_ino;
 }
 
+// What the mirror has where `wanted` goes, as lstat() sees it (read through the folder's descriptor, never
+// through a link), or nullopt when it has nothing there or something of another kind (the removal made
+// sure it has not; a writer racing us gets an error from the write instead).
+Result<std::optional<TreeEntry>> current_entry(const util::EntryAt& at, const TreeEntry& wanted) {
+  struct stat status {};
+  if (fstatat(at.parent(), at.name.c_str(), &status, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return io_error("cannot stat", at.shown, errno);
+  }
+  auto entry = stat_entry(at.descriptor_path());
+  if (!entry) return fail(entry.error());
+  if (entry->type != wanted.type) return std::nullopt;
+  entry->path = wanted.path;
+  return std::optional<TreeEntry>(std::move(*entry));
+}
+
 } // namespace
 
 Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target, const MirrorOptions& options) {
@@ -410,8 +464,6 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
     return fail(ErrorKind::staging_io, "mirroring: cannot resolve " + target.string() + ": " + error.message());
   if (is_inside(target_root, source_root) || is_inside(source_root, target_root))
     return fail(ErrorKind::usage, "mirroring: " + source.string() + " and " + target.string() + " overlap");
-  auto target_entries = scan_tree(target_root);
-  if (!target_entries) return fail(target_entries.error().with_context("mirroring"));
   // Every read and write below goes through these: from the root's descriptor, never through a link.
   auto source_tree = util::BeneathRoot::open(source_root);
   if (!source_tree) return fail(source_tree.error().with_context("mirroring"));
@@ -424,44 +476,46 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   const auto leaders = hard_link_leaders(wanted);
 
   MirrorReport report;
-  // Remove what the source no longer has, or has as another type (a file that became a folder). What stays
-  // is the current entry of the source entry at the same position: current[i] for wanted[i].
-  std::vector<const TreeEntry*> current_of(wanted.size(), nullptr);
-  std::size_t next_wanted = 0;
-  std::string removed_prefix; // a removed folder: its contents went with it
-  for (const auto& entry : *target_entries) {
+  // Remove what the source no longer has, or has as another type (a file that became a folder). The mirror
+  // is walked, not held: only what is to go is kept, in walk order (a folder before its contents).
+  const auto source_entry = [&](const std::string& path) -> const TreeEntry* {
+    const auto found = std::ranges::lower_bound(wanted, path, {}, &TreeEntry::path);
+    return found != wanted.end() && found->path == path && mirrored_type(found->type) ? &*found : nullptr;
+  };
+  std::vector<std::pair<std::string, EntryType>> to_remove;
+  std::string removed_prefix; // a folder that goes: its contents go with it
+  CWB_TRY(walk_tree(target_root, {.xattrs = false}, [&](TreeEntry&& entry) -> Result<> {
     if (!removed_prefix.empty() && entry.path.starts_with(removed_prefix)) {
       ++report.files_removed;
-      continue;
+      return {};
     }
-    while (next_wanted < wanted.size() && wanted[next_wanted].path < entry.path)
-      ++next_wanted;
-    if (next_wanted < wanted.size() && wanted[next_wanted].path == entry.path &&
-        mirrored_type(wanted[next_wanted].type) && wanted[next_wanted].type == entry.type) {
-      current_of[next_wanted] = &entry;
-      continue;
-    }
-    auto gone = in_target(entry.path);
+    const TreeEntry* wanted_here = source_entry(entry.path);
+    if (wanted_here != nullptr && wanted_here->type == entry.type) return {};
+    removed_prefix = entry.type == EntryType::directory ? entry.path + "/" : std::string{};
+    to_remove.emplace_back(std::move(entry.path), entry.type);
+    return {};
+  }));
+  for (const auto& [path, type] : to_remove) {
+    auto gone = in_target(path);
     if (!gone) return fail(gone.error().with_context("mirroring"));
     CWB_TRY(util::remove_entry_at(gone->parent(), gone->name, gone->shown));
     target_tree->forget_folders();
     ++report.files_removed;
-    removed_prefix = entry.type == EntryType::directory ? entry.path + "/" : std::string{};
   }
 
-  const Index index = load_index(options.index_path);
-  IndexCursor known_files(index);
+  IndexReader index(options.index_path);
   const bool full_check =
-      options.full_check_every > 0 && (!index.found || index.runs_since_full_check + 1 >= options.full_check_every);
+      options.full_check_every > 0 && (!index.found() || index.runs_since_full_check() + 1 >= options.full_check_every);
   report.full_check = full_check;
   // Only passes that may do a full check count: a backup's quick second pass inside its freeze window does not.
   const unsigned runs_since_full_check = full_check                     ? 0
-                                         : options.full_check_every > 0 ? index.runs_since_full_check + 1
-                                                                        : index.runs_since_full_check;
+                                         : options.full_check_every > 0 ? index.runs_since_full_check() + 1
+                                                                        : index.runs_since_full_check();
   auto new_index = IndexWriter::open(options.index_path, scanned_ns, runs_since_full_check);
   if (!new_index) return fail(new_index.error());
   std::vector<char> buffer(copy_buffer_size);
-  std::vector<std::size_t> directories; // positions in wanted
+  // Folders, by position in wanted, with what the mirror had there (their metadata is set last).
+  std::vector<std::pair<std::size_t, std::optional<TreeEntry>>> directories;
   std::map<std::string, std::string> leader_sha;
   for (std::size_t position = 0; position < wanted.size(); ++position) {
     const TreeEntry& entry = wanted[position];
@@ -470,7 +524,9 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
     auto to = in_target(entry.path);
     if (!to) return fail(to.error().with_context("mirroring"));
     MirrorEntry mirrored{entry.path, entry.type, entry.size, {}, {}, MirrorAction::kept, {}, entry};
-    const TreeEntry* current = current_of[position];
+    auto existing = current_entry(*to, entry);
+    if (!existing) return fail(existing.error().with_context("mirroring"));
+    const TreeEntry* current = existing->has_value() ? &**existing : nullptr;
     switch (entry.type) {
     case EntryType::directory:
       if (current == nullptr) {
@@ -479,7 +535,7 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
           return io_error("cannot create directory", to->shown, errno);
         mirrored.action = MirrorAction::created;
       }
-      directories.push_back(position);
+      directories.emplace_back(position, std::move(*existing));
       break;
     case EntryType::symlink:
     case EntryType::fifo:
@@ -513,7 +569,7 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
                         current->uid == entry.uid && current->gid == entry.gid;
       bool copy = !same;
       if (same) {
-        const IndexRecord* record = known_files.find(entry.path);
+        const IndexRecord* record = index.find(entry.path);
         const bool known = record != nullptr && record->matches(*current);
         if (known) {
           mirrored.sha256 = record->sha256_hex();
@@ -563,9 +619,10 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
   // Folders last and deepest first: writing their contents changed their mtimes, and a read-only folder
   // could not have received its contents.
   for (auto it = directories.rbegin(); it != directories.rend(); ++it) {
-    auto folder = in_target(wanted[*it].path);
+    const auto& [position, had] = *it;
+    auto folder = in_target(wanted[position].path);
     if (!folder) return fail(folder.error().with_context("mirroring"));
-    CWB_TRY(apply_entry_metadata(*folder, wanted[*it], current_of[*it]));
+    CWB_TRY(apply_entry_metadata(*folder, wanted[position], had ? &*had : nullptr));
   }
   auto root = stat_entry(source_root);
   if (!root) return fail(root.error().with_context("mirroring"));

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <memory>
 
 namespace cwb::staging {
@@ -81,8 +82,8 @@ Result<TreeEntry> entry_of(const fs::path& path, std::string relative, const str
   return entry;
 }
 
-Result<> scan_directory(const fs::path& root, const std::string& relative, const ScanOptions& options,
-                        std::vector<TreeEntry>& entries) {
+Result<> walk_directory(const fs::path& root, const std::string& relative, const ScanOptions& options,
+                        const std::function<Result<>(TreeEntry&&)>& visit) {
   const fs::path directory_path = relative.empty() ? root : root / relative;
   DirectoryHandle directory(opendir(directory_path.c_str()));
   if (!directory) return io_error("cannot list", directory_path, errno);
@@ -114,8 +115,8 @@ Result<> scan_directory(const fs::path& root, const std::string& relative, const
       return fail(entry.error());
     }
     const bool descend = entry->type == EntryType::directory;
-    entries.push_back(std::move(*entry));
-    if (descend) CWB_TRY(scan_directory(root, child, options, entries));
+    CWB_TRY(visit(std::move(*entry)));
+    if (descend) CWB_TRY(walk_directory(root, child, options, visit));
   }
   return {};
 }
@@ -209,12 +210,20 @@ Result<TreeEntry> stat_entry(const fs::path& path, const ScanOptions& options) {
   return entry_of(path, {}, status, options);
 }
 
-Result<std::vector<TreeEntry>> scan_tree(const fs::path& root, const ScanOptions& options) {
+Result<> walk_tree(const fs::path& root, const ScanOptions& options,
+                   const std::function<Result<>(TreeEntry&&)>& visit) {
   struct stat status {};
   if (lstat(root.c_str(), &status) != 0) return io_error("cannot stat", root, errno);
   if (!S_ISDIR(status.st_mode)) return fail(ErrorKind::staging_io, "not a directory: " + root.string());
+  return walk_directory(root, "", options, visit);
+}
+
+Result<std::vector<TreeEntry>> scan_tree(const fs::path& root, const ScanOptions& options) {
   std::vector<TreeEntry> entries;
-  CWB_TRY(scan_directory(root, "", options, entries));
+  CWB_TRY(walk_tree(root, options, [&](TreeEntry&& entry) -> Result<> {
+    entries.push_back(std::move(entry));
+    return {};
+  }));
   // Depth-first order puts "a/b" before "a.txt"; plain byte order is what callers (and diffs) expect.
   std::sort(entries.begin(), entries.end(), [](const TreeEntry& a, const TreeEntry& b) { return a.path < b.path; });
   return entries;

@@ -73,10 +73,16 @@ protected:
     layout_ = snapshot::Layout{dir_.path() / "staging"};
     auto staged = backup::stage_volumes({installation::Volume{"service-manager", volume_name, original, {}}}, layout_);
     ASSERT_TRUE(staged) << staged.error().message;
-    ASSERT_TRUE(util::remove_tree(layout_.mirror_index("x").parent_path()));
     manifest_.connectware_version = "1.10.2";
     manifest_.host = "testhost";
     manifest_.volumes = staged->records;
+    // The entries as the backup writes them (spooled beside the index), read back into memory so that the
+    // tests can change them and save the manifest again.
+    ASSERT_TRUE(snapshot::write_manifest_file(manifest_, layout_.manifest()));
+    auto written = snapshot::read_manifest_file(layout_.manifest());
+    ASSERT_TRUE(written) << written.error().message;
+    manifest_.volumes = written->volumes;
+    ASSERT_TRUE(util::remove_tree(layout_.mirror_index("x").parent_path()));
     write(layout_.database_archive(), snapshot_database_, 0600);
     snapshot::DatabaseRecord database;
     database.file = "db/connectware-db.tgz";

@@ -226,6 +226,26 @@ TEST_F(Staging, TheIndexIsOneLinePerFileAndAnIndexCutShortIsNotTrusted) {
   EXPECT_EQ(cut_short->files_copied, 0u);
 }
 
+// The mirror walks itself to find what to remove, depth first ("a/x" before "a.b"), while the source is
+// in byte order ("a.b" before "a/x"): what goes and what stays must not depend on that.
+TEST_F(Staging, RemovalIsRightWhereWalkOrderAndByteOrderDiffer) {
+  ASSERT_TRUE(util::ensure_directories(source_ / "a"));
+  write(source_ / "a" / "x", "x\n");
+  write(source_ / "a.b", "b\n");
+  ASSERT_TRUE(mirror());
+  // The mirror holds more than the source: a file in "a", a folder "a.c" with contents, "a.b" as a folder.
+  write(target_ / "a" / "extra", "gone\n");
+  ASSERT_TRUE(util::ensure_directories(target_ / "a.c" / "deep"));
+  write(target_ / "a.c" / "deep" / "file", "gone\n");
+  ASSERT_TRUE(util::remove_tree(target_ / "a.b"));
+  ASSERT_TRUE(util::ensure_directories(target_ / "a.b" / "inside"));
+  auto report = mirror();
+  ASSERT_TRUE(report) << report.error().message;
+  EXPECT_EQ(report->files_removed, 6u); // a/extra; a.c, a.c/deep, a.c/deep/file; a.b/, a.b/inside
+  EXPECT_EQ(scan(target_), scan(source_));
+  EXPECT_EQ(*util::read_file(target_ / "a.b"), "b\n");
+}
+
 // The first run after an upgrade still reads the index a release before wrote (one JSON document, paths
 // that are not UTF-8 as "/" + base64), so it does not have to re-read every file.
 TEST_F(Staging, AnIndexOfTheFormerFormatIsStillRead) {
