@@ -406,15 +406,15 @@ public:
     return true;
   }
 
-  std::vector<std::vector<VolumeEntry>>& volumes() { return volumes_; }
+  std::vector<std::deque<VolumeEntry>>& volumes() { return volumes_; }
   [[nodiscard]] const std::optional<Error>& error() const { return error_; }
 
 private:
   std::string root_key_;
   std::string volume_key_;
   bool in_entries_ = false;
-  std::vector<std::vector<VolumeEntry>> volumes_; // by volume, in document order
-  std::optional<Error> error_;                    // the first entry that could not be read
+  std::vector<std::deque<VolumeEntry>> volumes_; // by volume, in document order
+  std::optional<Error> error_;                   // the first entry that could not be read
 };
 
 std::unexpected<Error> not_valid(const json::exception& error) {
