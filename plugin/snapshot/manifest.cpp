@@ -389,18 +389,26 @@ public:
     if (event == Event::key && depth == 3) volume_key_ = parsed.get<std::string>();
     if (event == Event::array_start && depth == 3) in_entries_ = volume_key_ == "entries";
     if (event == Event::array_end && depth == 3) in_entries_ = false;
-    if (in_entries_ && depth == 4 && (event == Event::object_end || event == Event::value)) {
+    if (in_entries_ && depth == 4 && event == Event::array_start && !error_)
+      error_ = fail(ErrorKind::snapshot_invalid, "manifest.json is not valid: a volume entry is not an object").error();
+    if (in_entries_ && depth == 4 &&
+        (event == Event::object_end || event == Event::value || event == Event::array_end)) {
       if (error_) return false;
       if (!parsed.is_object()) {
         error_ =
             fail(ErrorKind::snapshot_invalid, "manifest.json is not valid: a volume entry is not an object").error();
         return false;
       }
-      auto entry = entry_from_json(parsed);
-      if (!entry)
-        error_ = entry.error();
-      else
-        volumes_.back().push_back(std::move(*entry));
+      try {
+        auto entry = entry_from_json(parsed);
+        if (!entry)
+          error_ = entry.error();
+        else
+          volumes_.back().push_back(std::move(*entry));
+      } catch (const json::exception& problem) { // kept for after the format check, as an error would be
+        error_ =
+            fail(ErrorKind::snapshot_invalid, std::string("manifest.json is not valid: ") + problem.what()).error();
+      }
       return false; // dropped from the document: it lives on as a VolumeEntry
     }
     return true;

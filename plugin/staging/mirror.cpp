@@ -149,13 +149,16 @@ public:
       scanned_ns_ = header.at("scanned_ns").get<std::int64_t>();
       runs_since_full_check_ = header.at("runs_since_full_check").get<unsigned>();
       found_ = true;
-    } catch (const json::exception&) {
+    } catch (const std::exception&) { // json's, or a length from a file that is not one of ours
       found_ = false;
     }
   }
 
   /// Whether there was a usable index (else every unchanged file is hashed from the mirror's copy).
   [[nodiscard]] bool found() const { return found_; }
+  /// Whether a line was damaged or out of order: the files after it have no record, and (as with no index
+  /// on a full check) their sources must be re-read rather than trusted on metadata.
+  [[nodiscard]] bool damaged() const { return damaged_; }
   [[nodiscard]] unsigned runs_since_full_check() const { return runs_since_full_check_; }
 
   /// The record of `path`, or nullptr; paths must be asked in byte order. Valid until the next call.
@@ -177,9 +180,11 @@ private:
   // The last line of a whole index is {"end": <records>}: an index cut short (a full disk in an older
   // version, a copy interrupted) is none. Leaves the stream after the header.
   bool ends_with_its_count() {
+    if (in_.eof()) return false; // the header was the whole file
     const auto after_header = in_.tellg();
     in_.seekg(0, std::ios::end);
     const auto size = static_cast<std::streamoff>(in_.tellg());
+    if (after_header < 0 || size <= 0) return false;
     const std::streamoff tail = std::min<std::streamoff>(size, 256);
     std::string last(static_cast<std::size_t>(tail), '\0');
     in_.seekg(size - tail);
@@ -208,12 +213,16 @@ private:
         const json fields = json::parse(line);
         if (fields.contains("end")) break;
         auto name = get_path(fields);
-        if (!name || (current_ && *name <= current_->path)) break;
+        if (!name || (current_ && *name <= current_->path)) {
+          damaged_ = true;
+          break;
+        }
         auto record = record_of(std::move(*name), fields);
         if (!record) continue; // no valid digest: that file is hashed again
         current_ = std::move(*record);
         return true;
       } catch (const json::exception&) {
+        damaged_ = true;
         break;
       }
     }
@@ -245,6 +254,7 @@ private:
   unsigned runs_since_full_check_ = 0; // runs since the last one that re-read every file
   bool found_ = false;
   bool exhausted_ = false; // every record was read
+  bool damaged_ = false;
 };
 
 /// Writes the index as the mirror goes, one line per file, so that it is never whole in memory; commit()
@@ -583,7 +593,8 @@ Result<MirrorReport> mirror_tree(const fs::path& source, const fs::path& target,
         // full check, when the record is racy, and when the source's ctime or inode moved since it was hashed.
         const bool racy = known && index.racy(*record);
         const bool touched = known && record->source_touched(entry);
-        if (options.compare_content || full_check || racy || touched) {
+        const bool unproven = !known && index.damaged();
+        if (options.compare_content || full_check || racy || touched || unproven) {
           auto source_hash = hash_file(*from, buffer);
           if (!source_hash) return fail(source_hash.error().with_context("mirroring"));
           ++report.files_verified;

@@ -274,6 +274,11 @@ TEST(Manifest, EntriesThatAreNullAreNoneAndEntriesThatAreNotObjectsAreRefused) {
   EXPECT_EQ(scalar.error().kind, ErrorKind::snapshot_invalid);
   EXPECT_NE(scalar.error().message.find("not an object"), std::string::npos) << scalar.error().message;
 
+  document["volumes"][0]["entries"] = nlohmann::json::array({nlohmann::json::array({1, 2})});
+  auto nested = parse_manifest(document.dump());
+  ASSERT_FALSE(nested);
+  EXPECT_NE(nested.error().message.find("not an object"), std::string::npos) << nested.error().message;
+
   document["volumes"][0]["entries"] = {{"a", {{"path", "a"}, {"type", "dir"}}}};
   auto keyed = parse_manifest(document.dump());
   ASSERT_FALSE(keyed);

@@ -224,6 +224,11 @@ TEST_F(Staging, TheIndexIsOneLinePerFileAndAnIndexCutShortIsNotTrusted) {
   ASSERT_TRUE(cut_short) << cut_short.error().message;
   EXPECT_EQ(cut_short->files_rehashed, 4u);
   EXPECT_EQ(cut_short->files_copied, 0u);
+  // A header alone, without even its newline (a file that is not one of ours): none, not an error.
+  ASSERT_TRUE(util::write_file_atomic(index_, text->substr(0, text->find('\n')), 0600));
+  auto header_only = mirror();
+  ASSERT_TRUE(header_only) << header_only.error().message;
+  EXPECT_EQ(header_only->files_rehashed, 4u);
 }
 
 // The mirror walks itself to find what to remove, depth first ("a/x" before "a.b"), while the source is
