@@ -503,7 +503,8 @@ Result<Manifest> manifest_from(const json& in, EntryReader& reader) {
       manifest.database = std::move(record);
     }
     const auto& volumes = in.at("volumes");
-    if (!volumes.is_array() || volumes.size() != reader.volumes().size())
+    // null reads as none, as it always has; anything else that is not a list is not a manifest.
+    if ((!volumes.is_array() && !volumes.is_null()) || volumes.size() != reader.volumes().size())
       return fail(ErrorKind::snapshot_invalid, "manifest.json is not valid: its volumes are not a list");
     for (std::size_t v = 0; v < volumes.size(); ++v) {
       const auto& volume_json = volumes[v];

@@ -286,6 +286,13 @@ TEST(Manifest, EntriesThatAreNullAreNoneAndEntriesThatAreNotObjectsAreRefused) {
 
   document["volumes"][0].erase("entries");
   EXPECT_FALSE(parse_manifest(document.dump()));
+
+  document["volumes"] = nullptr;
+  auto no_volumes = parse_manifest(document.dump());
+  ASSERT_TRUE(no_volumes) << no_volumes.error().message;
+  EXPECT_TRUE(no_volumes->volumes.empty());
+  document["volumes"] = "service-manager";
+  EXPECT_FALSE(parse_manifest(document.dump()));
 }
 
 TEST(Manifest, AHardLinkMustNameAnEarlierFile) {
