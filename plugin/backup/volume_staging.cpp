@@ -34,10 +34,8 @@ Result<StagedVolumes> stage_volumes(const std::vector<Volume>& sources, const sn
   StagedVolumes staged;
   CWB_TRY(util::create_private_directory(layout.volumes_dir()));
   CWB_TRY(util::create_private_directory(layout.mirror_index("x").parent_path()));
-  // A run killed while it wrote the index or a spool left its temporary files (*.tmp.<random>) behind.
-  std::error_code listing;
-  for (const auto& file : std::filesystem::directory_iterator(layout.mirror_index("x").parent_path(), listing))
-    if (file.path().filename().string().find(".tmp.") != std::string::npos) CWB_TRY(util::remove_tree(file.path()));
+  // A run killed while it wrote the index or a spool left its temporary file behind.
+  CWB_TRY(util::remove_atomic_leftovers(layout.mirror_index("x").parent_path()));
   std::set<std::string> configured;
   for (const auto& source : sources) {
     configured.insert(source.name);

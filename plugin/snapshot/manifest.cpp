@@ -535,28 +535,27 @@ Result<Manifest> manifest_from(const json& in, EntryReader& reader) {
   }
 }
 
-} // namespace
-
-Result<Manifest> parse_manifest(const std::string& text) {
+/// Parses text or a stream, the entries taken out as they come (EntryReader).
+template <typename Input> Result<Manifest> parse_streamed(Input& input) {
   try {
     EntryReader reader;
-    const json in = json::parse(text, std::ref(reader));
-    return manifest_from(in, reader);
+    const json document = json::parse(input, std::ref(reader));
+    return manifest_from(document, reader);
   } catch (const json::exception& error) {
     return not_valid(error);
   }
 }
 
+} // namespace
+
+Result<Manifest> parse_manifest(const std::string& text) {
+  return parse_streamed(text);
+}
+
 Result<Manifest> read_manifest_file(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return fail(ErrorKind::staging_io, "cannot open " + path.string() + ": " + std::strerror(errno));
-  try {
-    EntryReader reader;
-    const json document = json::parse(in, std::ref(reader));
-    return manifest_from(document, reader);
-  } catch (const json::exception& error) {
-    return not_valid(error);
-  }
+  return parse_streamed(in);
 }
 
 } // namespace cwb::snapshot

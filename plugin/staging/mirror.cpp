@@ -448,16 +448,11 @@ bool same_inode(const util::EntryAt& a, const util::EntryAt& b) {
 // through a link), or nullopt when it has nothing there or something of another kind (the removal made
 // sure it has not; a writer racing us gets an error from the write instead).
 Result<std::optional<TreeEntry>> current_entry(const util::EntryAt& at, const TreeEntry& wanted) {
-  struct stat status {};
-  if (fstatat(at.parent(), at.name.c_str(), &status, AT_SYMLINK_NOFOLLOW) != 0) {
-    if (errno == ENOENT) return std::nullopt;
-    return io_error("cannot stat", at.shown, errno);
-  }
-  auto entry = stat_entry(at.descriptor_path());
+  auto entry = stat_entry_if_present(at.descriptor_path());
   if (!entry) return fail(entry.error());
-  if (entry->type != wanted.type) return std::nullopt;
-  entry->path = wanted.path;
-  return std::optional<TreeEntry>(std::move(*entry));
+  if (!*entry || (*entry)->type != wanted.type) return std::nullopt;
+  (*entry)->path = wanted.path;
+  return entry;
 }
 
 } // namespace

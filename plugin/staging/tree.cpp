@@ -210,6 +210,17 @@ Result<TreeEntry> stat_entry(const fs::path& path, const ScanOptions& options) {
   return entry_of(path, {}, status, options);
 }
 
+Result<std::optional<TreeEntry>> stat_entry_if_present(const fs::path& path, const ScanOptions& options) {
+  struct stat status {};
+  if (lstat(path.c_str(), &status) != 0) {
+    if (errno == ENOENT) return std::nullopt;
+    return io_error("cannot stat", path, errno);
+  }
+  auto entry = entry_of(path, {}, status, options);
+  if (!entry) return fail(entry.error());
+  return std::optional<TreeEntry>(std::move(*entry));
+}
+
 Result<> walk_tree(const fs::path& root, const ScanOptions& options,
                    const std::function<Result<>(TreeEntry&&)>& visit) {
   struct stat status {};

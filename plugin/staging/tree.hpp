@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,10 @@ Result<> walk_tree(const std::filesystem::path& root, const ScanOptions& options
 
 /// Returns the metadata of `path` itself (its `path` field empty). Errors: staging_io.
 Result<TreeEntry> stat_entry(const std::filesystem::path& path, const ScanOptions& options = {});
+
+/// stat_entry, or nullopt when nothing is at `path` (one lstat() either way). Errors: staging_io.
+Result<std::optional<TreeEntry>> stat_entry_if_present(const std::filesystem::path& path,
+                                                       const ScanOptions& options = {});
 
 /// Returns the extended attributes of `path` itself (a link is not followed), sorted by name.
 /// Errors: staging_io (naming `shown` when given, e.g. for a descriptor path); a file system without

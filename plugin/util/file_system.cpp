@@ -23,12 +23,16 @@ std::unexpected<Error> io_error(const std::string& what, const fs::path& path, i
   return fail(ErrorKind::staging_io, what + " " + path.string() + ": " + strerror(error_number));
 }
 
+constexpr char suffix_alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+constexpr std::size_t suffix_length = 10;
+constexpr std::string_view temporary_marker = ".tmp.";
+
 std::string random_suffix() {
   static thread_local std::mt19937_64 generator{std::random_device{}()};
-  static constexpr char alphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  static constexpr const char* alphabet = suffix_alphabet;
   std::string suffix;
-  for (int i = 0; i < 10; ++i)
-    suffix.push_back(alphabet[generator() % (sizeof alphabet - 1)]);
+  for (std::size_t i = 0; i < suffix_length; ++i)
+    suffix.push_back(alphabet[generator() % (sizeof suffix_alphabet - 1)]);
   return suffix;
 }
 
@@ -68,7 +72,7 @@ Result<std::string> read_file(const fs::path& path) {
 }
 
 Result<AtomicFileWriter> AtomicFileWriter::create(const fs::path& path, mode_t mode) {
-  fs::path temporary = path.string() + ".tmp." + random_suffix();
+  fs::path temporary = path.string() + std::string(temporary_marker) + random_suffix();
   const int fd = open(temporary.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
   if (fd < 0) return io_error("cannot create", temporary, errno);
   return AtomicFileWriter(path, std::move(temporary), fd, mode);
@@ -125,6 +129,22 @@ Result<> AtomicFileWriter::commit() {
     unlink(temporary_.c_str());
     return io_error("cannot rename into", path_, saved);
   }
+  return {};
+}
+
+Result<> remove_atomic_leftovers(const fs::path& folder) {
+  std::error_code error;
+  for (const auto& file : fs::directory_iterator(folder, error)) {
+    const std::string name = file.path().filename().string();
+    const std::size_t marker_length = temporary_marker.size() + suffix_length;
+    if (name.size() <= marker_length) continue;
+    const std::string_view tail = std::string_view(name).substr(name.size() - marker_length);
+    const bool leftover =
+        tail.starts_with(temporary_marker) &&
+        tail.substr(temporary_marker.size()).find_first_not_of(suffix_alphabet) == std::string_view::npos;
+    if (leftover) CWB_TRY(remove_tree(file.path()));
+  }
+  if (error) return fail(ErrorKind::staging_io, "cannot list " + folder.string() + ": " + error.message());
   return {};
 }
 

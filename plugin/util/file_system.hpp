@@ -33,6 +33,10 @@ Result<> write_file_atomic(const fs::path& path, std::string_view content, mode_
 /// never has to be in memory whole: appends go through a small buffer into the temporary file, commit()
 /// fsyncs it and renames it over `path`. A writer destroyed without a successful commit() removes the
 /// temporary file and leaves `path` as it was.
+/// Removes the temporary files a killed process's AtomicFileWriter (or write_file_atomic) left in `folder`
+/// ("<name>.tmp.<10 random letters or digits>"); nothing else. Errors: staging_io.
+Result<> remove_atomic_leftovers(const fs::path& folder);
+
 class AtomicFileWriter {
 public:
   /// Creates the temporary file beside `path`. Errors: staging_io.

@@ -50,6 +50,27 @@ TEST(FileSystem, AtomicWriteReplacesContentAndSetsMode) {
   EXPECT_EQ(info.st_mode & 0777, 0644u);
 }
 
+// A writer that is never committed (a process killed mid-write: destructors do not run) leaves its
+// temporary file; remove_atomic_leftovers takes exactly those away, not a file that merely looks alike.
+TEST(FileSystem, AnUncommittedWriterLeavesNothingAndLeftoversOfAKilledOneAreRemoved) {
+  auto dir = TemporaryDirectory::create({}, "cwb-test-");
+  ASSERT_TRUE(dir);
+  const auto file = dir->path() / "index.json";
+  {
+    auto writer = AtomicFileWriter::create(file);
+    ASSERT_TRUE(writer);
+    ASSERT_TRUE(writer->append(std::string(200'000, 'x'))); // more than the buffer: on disk already
+  }
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir->path()), fs::directory_iterator{}), 0);
+  ASSERT_TRUE(write_file_atomic(file, "kept"));
+  ASSERT_TRUE(write_file_atomic(dir->path() / "index.json.tmp.a1b2c3d4e5", "left by a killed run"));
+  ASSERT_TRUE(write_file_atomic(dir->path() / "volume.tmp.named.json", "a volume's own index"));
+  ASSERT_TRUE(remove_atomic_leftovers(dir->path()));
+  EXPECT_TRUE(fs::exists(file));
+  EXPECT_TRUE(fs::exists(dir->path() / "volume.tmp.named.json"));
+  EXPECT_FALSE(fs::exists(dir->path() / "index.json.tmp.a1b2c3d4e5"));
+}
+
 TEST(FileSystem, TimesBeforeTheEpochKeepANonNegativeNanosecondPart) {
   const auto before = timespec_of(-1);
   EXPECT_EQ(before.tv_sec, -1);
